@@ -1,0 +1,106 @@
+"""The sheet reader: every mistake a person can make in a spreadsheet names file, row, column."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from livingreview.errors import InputError, InputErrors
+from livingreview.io import neutralise_cell, write_csv
+from livingreview.sheets import ROW, load_sheet, read_sheet
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["record_id", "decision"],
+    "properties": {
+        "record_id": {"type": "string"},
+        "decision": {"type": "string", "enum": ["include", "exclude", "maybe"]},
+        "n": {"type": ["integer", "null"], "minimum": 2},
+        "sd": {"type": "number", "exclusiveMinimum": 0},
+        "note": {"type": "string"},
+    },
+}
+
+
+def write(tmp_path, text, name="alice.csv", encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
+    return path
+
+
+def test_reads_typed_rows_with_spreadsheet_row_numbers(tmp_path):
+    path = write(tmp_path, "record_id,Decision,n,sd\n101,Include,12,1.5\n\n102,exclude,,2\n")
+    df = load_sheet(path, SCHEMA)
+    assert list(df["decision"]) == ["include", "exclude"]
+    assert list(df[ROW]) == [2, 4]
+    assert df["n"].iloc[0] == 12 and pd.isna(df["n"].iloc[1])
+    assert df["sd"].iloc[0] == pytest.approx(1.5)
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    path = write(tmp_path, b"\xef\xbb\xbfrecord_id,decision\n1,maybe\n")
+    assert list(load_sheet(path, SCHEMA)["record_id"]) == ["1"]
+
+
+def test_latin1_names_the_row(tmp_path):
+    path = write(tmp_path, "record_id,decision,note\n1,include,ok\n2,exclude,caf\u00e9\n", encoding="latin-1")
+    with pytest.raises(InputError, match=r"alice.csv, row 3: expected UTF-8 text"):
+        read_sheet(path)
+
+
+def test_semicolon_delimiter_is_named(tmp_path):
+    path = write(tmp_path, "record_id;decision\n1;include\n")
+    with pytest.raises(InputError, match=r"row 1: expected comma-separated columns; .* semicolons"):
+        read_sheet(path)
+
+
+def test_duplicated_header_and_empty_file(tmp_path):
+    with pytest.raises(InputError, match=r"row 1, column 'decision': expected each column name once"):
+        read_sheet(write(tmp_path, "record_id,decision,decision\n1,include,exclude\n"))
+    with pytest.raises(InputError, match="the file is empty"):
+        read_sheet(write(tmp_path, "", name="empty.csv"))
+
+
+def test_every_violation_is_reported_with_row_and_column(tmp_path):
+    path = write(tmp_path, "record_id,decision,n,sd\n1,inclued,1,0\n,exclude,x,1\n")
+    with pytest.raises(InputErrors) as info:
+        load_sheet(path, SCHEMA)
+    text = str(info.value)
+    assert "row 2, column 'decision': expected one of: include, exclude, maybe, got 'inclued'" in text
+    assert "row 2, column 'n': expected a value >= 2, got 1" in text
+    assert "row 2, column 'sd': expected a value > 0, got 0.0" in text
+    assert "row 3, column 'n': expected a whole number, got 'x'" in text
+    assert "row 3, column 'record_id': expected a value (this column is required)" in text
+
+
+def test_missing_and_unknown_columns(tmp_path):
+    with pytest.raises(InputErrors) as info:
+        load_sheet(write(tmp_path, "record_id,decison\n1,include\n"), SCHEMA)
+    text = str(info.value)
+    assert "row 1, column 'decision': expected this required column" in text
+    assert "row 1, column 'decison': expected a known column" in text
+
+
+def test_xlsx_is_read_like_csv(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["record_id", "decision", "n"])
+    sheet.append([101, "include", 12.0])
+    sheet.append([None, None, None])
+    sheet.append([102, "maybe", None])
+    path = tmp_path / "bob.xlsx"
+    book.save(path)
+    df = load_sheet(path, SCHEMA)
+    assert list(df["record_id"]) == ["101", "102"]
+    assert list(df[ROW]) == [2, 4]
+
+
+def test_formula_cells_are_neutralised(tmp_path):
+    assert neutralise_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert neutralise_cell(-1.5) == -1.5
+    out = tmp_path / "q.csv"
+    write_csv(pd.DataFrame({"title": ["@SUM(A1)", "ok"], "yi": [-0.5, 1.0]}), out, text_columns=["title"])
+    assert out.read_text().splitlines() == ["title,yi", "'@SUM(A1),-0.5", "ok,1"]
