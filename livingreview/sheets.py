@@ -116,8 +116,7 @@ def _to_frame(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) 
     if len(names) == 1 and re.search(r"[;\t|]", names[0]):
         raise InputError(
             path,
-            "comma-separated columns; the header looks separated by "
-            f"{_delimiter_name(names[0])}",
+            f"comma-separated columns; the header looks separated by {_delimiter_name(names[0])}",
             row=1,
             got=names[0],
         )
@@ -189,12 +188,16 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], path: str | Path
     columns = [rename.get(c, c) for c in columns]
     for name in required:
         if name not in columns:
-            errors.append(InputError(path, "this required column in the header", row=1, column=name))
+            errors.append(
+                InputError(path, "this required column in the header", row=1, column=name)
+            )
     if schema.get("additionalProperties") is False:
         for name in columns:
             if name not in props:
                 known = ", ".join(props)
-                errors.append(InputError(path, f"a known column (one of: {known})", row=1, column=name))
+                errors.append(
+                    InputError(path, f"a known column (one of: {known})", row=1, column=name)
+                )
     raise_collected(errors)
 
     validator = jsonschema.Draft202012Validator(schema)
@@ -221,7 +224,9 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], path: str | Path
         extra = {c: record[c] for c in columns if c not in props}
         out_rows.append({**{n: typed.get(n) for n in props}, **extra, ROW: row, FILE: str(path)})
     raise_collected(errors)
-    return pd.DataFrame(out_rows, columns=[*props, *[c for c in columns if c not in props], ROW, FILE])
+    return pd.DataFrame(
+        out_rows, columns=[*props, *[c for c in columns if c not in props], ROW, FILE]
+    )
 
 
 def _types(spec: dict[str, Any]) -> list[str]:
@@ -261,7 +266,9 @@ def _coerce(raw: str, spec: dict[str, Any]) -> Any:
     return raw
 
 
-def _describe(err: jsonschema.ValidationError, props: dict[str, dict[str, Any]]) -> tuple[str | None, str]:
+def _describe(
+    err: jsonschema.ValidationError, props: dict[str, dict[str, Any]]
+) -> tuple[str | None, str]:
     """Turn a jsonschema error into (column, what was expected)."""
     column = str(err.path[0]) if err.path else None
     spec = props.get(column, {}) if column else {}

@@ -44,7 +44,9 @@ def test_utf8_bom_is_accepted(tmp_path):
 
 
 def test_latin1_names_the_row(tmp_path):
-    path = write(tmp_path, "record_id,decision,note\n1,include,ok\n2,exclude,caf\u00e9\n", encoding="latin-1")
+    path = write(
+        tmp_path, "record_id,decision,note\n1,include,ok\n2,exclude,caf\u00e9\n", encoding="latin-1"
+    )
     with pytest.raises(InputError, match=r"alice.csv, row 3: expected UTF-8 text"):
         read_sheet(path)
 
@@ -56,7 +58,9 @@ def test_semicolon_delimiter_is_named(tmp_path):
 
 
 def test_duplicated_header_and_empty_file(tmp_path):
-    with pytest.raises(InputError, match=r"row 1, column 'decision': expected each column name once"):
+    with pytest.raises(
+        InputError, match=r"row 1, column 'decision': expected each column name once"
+    ):
         read_sheet(write(tmp_path, "record_id,decision,decision\n1,include,exclude\n"))
     with pytest.raises(InputError, match="the file is empty"):
         read_sheet(write(tmp_path, "", name="empty.csv"))
@@ -67,7 +71,9 @@ def test_every_violation_is_reported_with_row_and_column(tmp_path):
     with pytest.raises(InputErrors) as info:
         load_sheet(path, SCHEMA)
     text = str(info.value)
-    assert "row 2, column 'decision': expected one of: include, exclude, maybe, got 'inclued'" in text
+    assert (
+        "row 2, column 'decision': expected one of: include, exclude, maybe, got 'inclued'" in text
+    )
     assert "row 2, column 'n': expected a value >= 2, got 1" in text
     assert "row 2, column 'sd': expected a value > 0, got 0.0" in text
     assert "row 3, column 'n': expected a whole number, got 'x'" in text
@@ -102,5 +108,7 @@ def test_formula_cells_are_neutralised(tmp_path):
     assert neutralise_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert neutralise_cell(-1.5) == -1.5
     out = tmp_path / "q.csv"
-    write_csv(pd.DataFrame({"title": ["@SUM(A1)", "ok"], "yi": [-0.5, 1.0]}), out, text_columns=["title"])
+    write_csv(
+        pd.DataFrame({"title": ["@SUM(A1)", "ok"], "yi": [-0.5, 1.0]}), out, text_columns=["title"]
+    )
     assert out.read_text().splitlines() == ["title,yi", "'@SUM(A1),-0.5", "ok,1"]
