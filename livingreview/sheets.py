@@ -200,26 +200,34 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], path: str | Path
                 )
     raise_collected(errors)
 
-    validator = jsonschema.Draft202012Validator(schema)
+    cell_check = _CellChecker(props)
+    row_schema = {k: v for k, v in schema.items() if k not in _CELL_LEVEL_KEYS}
+    row_validator = jsonschema.Draft202012Validator(row_schema) if row_schema else None
     out_rows: list[dict[str, Any]] = []
     for record in frame.to_dict("records"):
         row = int(record[ROW])
         typed: dict[str, Any] = {}
-        for name, spec in props.items():
+        for name in props:
             raw = record.get(name, "")
             raw = "" if raw is None else str(raw)
             if raw == "":
+                if name in required:
+                    errors.append(
+                        InputError(path, "a value (this column is required)", row=row, column=name)
+                    )
                 continue
-            try:
-                typed[name] = _coerce(raw, spec)
-            except ValueError as exc:
-                errors.append(InputError(path, str(exc), row=row, column=name, got=raw))
-        for err in validator.iter_errors(typed):
-            column, expected = _describe(err, props)
-            got = typed.get(column, "") if column else None
-            if err.validator == "required":
-                errors.append(InputError(path, expected, row=row, column=column))
+            value, problem = cell_check(name, raw)
+            if problem is None:
+                typed[name] = value
             else:
+                expected, got = problem
+                errors.append(InputError(path, expected, row=row, column=name, got=got))
+        if row_validator is not None:
+            for err in row_validator.iter_errors(typed):
+                column, expected = describe_error(err, props)
+                if err.validator == "required":
+                    continue  # reported above, once per empty cell
+                got = typed.get(column) if column else None
                 errors.append(InputError(path, expected, row=row, column=column, got=got))
         extra = {c: record[c] for c in columns if c not in props}
         out_rows.append({**{n: typed.get(n) for n in props}, **extra, ROW: row, FILE: str(path)})
@@ -229,12 +237,61 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], path: str | Path
     )
 
 
+# Keywords that concern one cell at a time; anything else (if/then, dependentRequired, ...)
+# is checked per row.
+_CELL_LEVEL_KEYS = {
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+}
+
+
+class _CellChecker:
+    """Coerce and validate one cell against its column's schema, caching by value.
+
+    Sheets repeat the same values over and over (decisions, forms, domains), so
+    checking each distinct (column, text) once makes validation cost scale with
+    the number of distinct values rather than with rows x columns.
+    """
+
+    def __init__(self, props: dict[str, dict[str, Any]]) -> None:
+        self.props = props
+        self.validators = {
+            name: jsonschema.Draft202012Validator({"type": "object", "properties": {name: spec}})
+            for name, spec in props.items()
+        }
+        self.cache: dict[tuple[str, str], tuple[Any, tuple[str, Any] | None]] = {}
+
+    def __call__(self, name: str, raw: str) -> tuple[Any, tuple[str, Any] | None]:
+        key = (name, raw)
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self._check(name, raw)
+            self.cache[key] = hit
+        return hit
+
+    def _check(self, name: str, raw: str) -> tuple[Any, tuple[str, Any] | None]:
+        try:
+            value = coerce_cell(raw, self.props[name])
+        except ValueError as exc:
+            return None, (str(exc), raw)
+        for err in self.validators[name].iter_errors({name: value}):
+            return None, (describe_error(err, self.props)[1], value)
+        return value, None
+
+
 def _types(spec: dict[str, Any]) -> list[str]:
     kind = spec.get("type", "string")
     return [kind] if isinstance(kind, str) else list(kind)
 
 
-def _coerce(raw: str, spec: dict[str, Any]) -> Any:
+def coerce_cell(raw: str, spec: dict[str, Any]) -> Any:
+    """Convert a cell's text to the schema type; ValueError says what was expected."""
     kinds = [k for k in _types(spec) if k != "null"]
     kind = kinds[0] if kinds else "string"
     if kind == "number":
@@ -266,7 +323,7 @@ def _coerce(raw: str, spec: dict[str, Any]) -> Any:
     return raw
 
 
-def _describe(
+def describe_error(
     err: jsonschema.ValidationError, props: dict[str, dict[str, Any]]
 ) -> tuple[str | None, str]:
     """Turn a jsonschema error into (column, what was expected)."""

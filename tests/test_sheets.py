@@ -112,3 +112,22 @@ def test_formula_cells_are_neutralised(tmp_path):
         pd.DataFrame({"title": ["@SUM(A1)", "ok"], "yi": [-0.5, 1.0]}), out, text_columns=["title"]
     )
     assert out.read_text().splitlines() == ["title,yi", "'@SUM(A1),-0.5", "ok,1"]
+
+
+def test_atomic_write_leaves_no_temp_file_and_a_normal_mode(tmp_path):
+    import os
+
+    from livingreview.io import atomic_write
+
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as fh:
+            fh.write("partial")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_write(target) as fh:
+        fh.write("done")
+    assert target.read_text() == "done"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask

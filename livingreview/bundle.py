@@ -1,0 +1,366 @@
+"""Publish the review as immutable, checksummed, citable versions.
+
+``publish(...)`` copies the report, tables, figures, effects, per-stratum
+results and the config used into ``results/bundles/<YYYY-MM-DD.N>/``, writes
+``CHANGES.md`` (against the previous version), ``manifest.json`` (software,
+git commit, inputs and the SHA-256 of every file) and an RO-Crate 1.1
+``ro-crate-metadata.json``, zips the folder reproducibly into
+``results/bundles/<version>.zip`` and points ``results/bundles/LATEST`` at it.
+
+A version is never modified: it is assembled in a hidden staging folder and
+renamed into place only when complete (rename is atomic; an existing version
+is never a target), and its files are made read-only. When the content
+fingerprint (every content file's SHA-256, excluding the per-version
+``index.html``, ``CHANGES.md``, manifest and crate) equals the previous
+version's, nothing is published and the result says "no change".
+
+``verify(bundle)`` recomputes every checksum of a published version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import provenance, report
+from .io import atomic_write, read_json, sha256_file, write_json, write_text
+
+VERSION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
+LATEST = "LATEST"
+MANIFEST = "manifest.json"
+# Files that differ between versions by construction; left out of the fingerprint.
+PER_VERSION = {"report/index.html", "CHANGES.md", MANIFEST, "ro-crate-metadata.json"}
+STRATUM_FILES = (
+    "pooled.json",
+    "data.csv",
+    "loo.csv",
+    "influence.csv",
+    "egger.json",
+    "forest.svg",
+    "forest.png",
+    "funnel.svg",
+    "funnel.png",
+)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    changed: bool
+    version: str | None  # the new version, or the unchanged latest one
+    path: Path | None
+    message: str
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def latest(bundles: str | Path) -> str | None:
+    """The version named in ``LATEST`` (None before the first publication)."""
+    path = Path(bundles) / LATEST
+    if not path.is_file():
+        return None
+    name = path.read_text(encoding="utf-8").strip()
+    return name if VERSION_RE.match(name) and (Path(bundles) / name).is_dir() else None
+
+
+def next_version(bundles: str | Path, date: str) -> str:
+    """``<date>.<n>`` with n one more than any existing version of that date (folder or zip)."""
+    used = [0]
+    if Path(bundles).is_dir():
+        for p in Path(bundles).iterdir():
+            m = VERSION_RE.match(p.name.removesuffix(".zip"))
+            if m and m.group(1) == date:
+                used.append(int(m.group(2)))
+    return f"{date}.{max(used) + 1}"
+
+
+# --------------------------------------------------------------------------- assembling
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
+    """Copy everything a reader or re-analyst needs into ``stage`` (layout in the module doc)."""
+    rep = results / "report"
+    if rep.is_dir():
+        for p in sorted(rep.rglob("*")):
+            if p.is_file() and not p.name.startswith("."):
+                _copy(p, stage / "report" / p.relative_to(rep))
+    single = {
+        "effects/effects.csv": "effects.csv",
+        "extraction/studies.csv": "studies.csv",
+        "records/summary.json": "records/summary.json",
+        "screening/prisma.json": "screening/prisma.json",
+        "design_check.json": "design_check.json",
+        "strata/strata.json": "strata/strata.json",
+    }
+    for src, dst in single.items():
+        if (results / src).is_file():
+            _copy(results / src, stage / dst)
+    for p in sorted((results / "metareg").glob("*.json")):
+        _copy(p, stage / "metareg" / p.name)
+    for sdir in sorted(p for p in (results / "strata").glob("*") if p.is_dir()):
+        for name in STRATUM_FILES:
+            if (sdir / name).is_file():
+                _copy(sdir / name, stage / "strata" / sdir.name / name)
+    text = yaml.safe_dump(json.loads(json.dumps(dict(config))), sort_keys=True, allow_unicode=True)
+    write_text(stage / "config.yaml", text)
+
+
+def _files(folder: Path) -> dict[str, str]:
+    """relative path -> SHA-256 for every file under ``folder`` (sorted, POSIX separators)."""
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def fingerprint(files: Mapping[str, str]) -> str:
+    """SHA-256 over (path, checksum) of the content files (per-version files left out)."""
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        if rel not in PER_VERSION:
+            digest.update(f"{rel}\t{files[rel]}\n".encode())
+    return digest.hexdigest()
+
+
+def _input_checksums(inputs_root: Path | None) -> dict[str, str]:
+    if inputs_root is None or not Path(inputs_root).is_dir():
+        return {}
+    root = Path(inputs_root)
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if p.is_file() and not any(part.startswith(".") for part in rel.parts):
+            out[rel.as_posix()] = sha256_file(p)
+    return out
+
+
+def _snapshots(results: Path, inputs_root: Path | None) -> list[dict[str, Any]]:
+    summary = (
+        read_json(results / "records" / "summary.json")
+        if (results / "records" / "summary.json").is_file()
+        else {}
+    )
+    out = []
+    for kind in ("snapshots", "exports"):
+        for item in summary.get(kind) or []:
+            entry = dict(item, kind=kind[:-1])
+            if inputs_root is not None and item.get("file"):
+                path = Path(inputs_root) / item["file"]
+                if path.is_file():
+                    entry["sha256_now"] = sha256_file(path)
+            out.append(entry)
+    return out
+
+
+def _rocrate(stage: Path, files: Mapping[str, str], version: str, date: str, title: str) -> dict:
+    """A minimal RO-Crate 1.1 metadata document (https://w3id.org/ro/crate/1.1)."""
+    kinds = {".csv": "text/csv", ".json": "application/json", ".svg": "image/svg+xml",
+             ".png": "image/png", ".html": "text/html", ".md": "text/markdown",
+             ".yaml": "application/yaml"}  # fmt: skip
+    parts = []
+    for rel, sha in sorted(files.items()):
+        suffix = Path(rel).suffix
+        parts.append(
+            {
+                "@id": rel,
+                "@type": "File",
+                "name": rel,
+                "encodingFormat": kinds.get(suffix, "application/octet-stream"),
+                "contentSize": str((stage / rel).stat().st_size),
+                "sha256": sha,
+            }
+        )
+    return {
+        "@context": "https://w3id.org/ro/crate/1.1/context",
+        "@graph": [
+            {
+                "@id": "ro-crate-metadata.json",
+                "@type": "CreativeWork",
+                "conformsTo": {"@id": "https://w3id.org/ro/crate/1.1"},
+                "about": {"@id": "./"},
+            },
+            {
+                "@id": "./",
+                "@type": "Dataset",
+                "name": f"{title} (version {version})",
+                "description": "Living systematic review results bundle produced by livingreview.",
+                "datePublished": date,
+                "version": version,
+                "hasPart": [{"@id": p["@id"]} for p in parts],
+            },
+            *parts,
+        ],
+    }
+
+
+def _read_only(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            p.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+
+def publish(
+    results: str | Path,
+    bundles: str | Path,
+    config: Mapping[str, Any],
+    *,
+    inputs_root: str | Path | None = None,
+    repo: str | Path = ".",
+    date: str | None = None,
+) -> PublishResult:
+    """Publish a new version if anything changed since ``LATEST``; otherwise say so."""
+    results, bundles = Path(results), Path(bundles)
+    bundles.mkdir(parents=True, exist_ok=True)
+    date = date or dt.date.today().isoformat()
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles))
+    try:
+        _assemble(results, stage, config)
+        content = _files(stage)
+        fp = fingerprint(content)
+        prev = latest(bundles)
+        prev_manifest = read_json(bundles / prev / MANIFEST) if prev else None
+        if prev_manifest and prev_manifest.get("fingerprint") == fp:
+            shutil.rmtree(stage)
+            return PublishResult(False, prev, bundles / prev, f"no change since version {prev}")
+        version = next_version(bundles, date)
+        old = (
+            provenance.summarise(bundles / prev / "effects.csv", bundles / prev / "strata")
+            if prev
+            else None
+        )
+        new = provenance.summarise(stage / "effects.csv", stage / "strata")
+        changes = provenance.compare(old, new)
+        write_text(stage / "CHANGES.md", provenance.changes_markdown(changes, version, prev, date))
+        git = provenance.git_commit(repo)
+        manifest: dict[str, Any] = {
+            "version": version,
+            "date": date,
+            "previous": prev,
+            "title": (config.get("review") or {}).get("title"),
+            "pipeline": {
+                "name": "livingreview",
+                "git_commit": git["commit"],
+                "git_dirty": git["dirty"],
+            },
+            "software": provenance.software_versions(),
+            "search_snapshots": _snapshots(results, Path(inputs_root) if inputs_root else None),
+            "inputs": _input_checksums(Path(inputs_root) if inputs_root else None),
+            "fingerprint": fp,
+        }
+        if (stage / "report").is_dir():
+            figures, tables = report.report_parts(stage / "report")
+            html = report.render_index(
+                results,
+                stage / "report",
+                config,
+                strata=report.read_strata(results),
+                figures=figures,
+                tables=tables,
+                version=version,
+                date=date,
+                changes=changes,
+                previous=prev,
+                provenance_info=manifest,
+            )
+            write_text(stage / "report" / "index.html", html)
+        title = manifest["title"] or "Living systematic review"
+        files = _files(stage)
+        write_json(stage / "ro-crate-metadata.json", _rocrate(stage, files, version, date, title))
+        manifest["files"] = _files(stage)
+        write_json(stage / MANIFEST, manifest)
+        os.chmod(stage, 0o755)
+        _read_only(stage)
+        final = bundles / version
+        if final.exists():  # never a target: another writer got here first
+            raise FileExistsError(f"{final} already exists; a published version is never replaced")
+        zip_stage = bundles / f".{version}.zip.staging"
+        _zip_from(stage, zip_stage, version, date)
+        os.rename(stage, final)
+        os.replace(zip_stage, bundles / f"{version}.zip")
+        write_text(
+            bundles / f"{version}.zip.sha256",
+            f"{sha256_file(bundles / f'{version}.zip')}  {version}.zip\n",
+        )
+        write_text(bundles / LATEST, version + "\n")
+        return PublishResult(True, version, final, f"published version {version}")
+    finally:
+        if stage.exists():
+            with contextlib.suppress(OSError):
+                shutil.rmtree(stage)
+
+
+def _zip_from(stage: Path, target: Path, version: str, date: str) -> None:
+    """Reproducible zip of ``stage`` with entries under ``<version>/``.
+
+    Entries are sorted, timestamps fixed to the version date and modes fixed,
+    so the same folder always gives the same zip bytes.
+    """
+    stamp = tuple(int(x) for x in date.split("-")) + (0, 0, 0)
+    with atomic_write(target, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+        for p in sorted(stage.rglob("*")):
+            if p.is_file():
+                info = zipfile.ZipInfo(f"{version}/{p.relative_to(stage).as_posix()}", stamp)
+                info.external_attr = 0o444 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, p.read_bytes())
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def verify(bundle: str | Path) -> list[str]:
+    """Recompute every checksum of a published version; returns the problems (empty = intact).
+
+    Checks each file listed in ``manifest.json`` (missing or different), files
+    present but not listed, and ``<version>.zip`` against ``<version>.zip.sha256``
+    when both are beside the folder.
+    """
+    bundle = Path(bundle)
+    problems: list[str] = []
+    manifest_path = bundle / MANIFEST
+    if not manifest_path.is_file():
+        return [f"{manifest_path}: missing (not a published bundle?)"]
+    try:
+        manifest = read_json(manifest_path)
+        listed = dict(manifest["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"{manifest_path}: unreadable manifest ({exc})"]
+    for rel, expected in sorted(listed.items()):
+        path = bundle / rel
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif (got := sha256_file(path)) != expected:
+            problems.append(f"{rel}: sha256 {got} but manifest says {expected}")
+    for p in sorted(bundle.rglob("*")):
+        rel = p.relative_to(bundle).as_posix()
+        if p.is_file() and rel != MANIFEST and rel not in listed:
+            problems.append(f"{rel}: not listed in the manifest")
+    if fingerprint(listed) != manifest.get("fingerprint"):
+        problems.append("fingerprint in the manifest does not match its file list")
+    zip_path = bundle.parent / f"{bundle.name}.zip"
+    sha_path = bundle.parent / f"{bundle.name}.zip.sha256"
+    if zip_path.is_file() and sha_path.is_file():
+        expected = sha_path.read_text(encoding="utf-8").split()[0]
+        if sha256_file(zip_path) != expected:
+            problems.append(f"{zip_path.name}: sha256 does not match {sha_path.name}")
+    return problems

@@ -1,0 +1,631 @@
+"""Figures of the review: forest, funnel, domain and platform summaries, RoB 2.
+
+Every figure is written as SVG and PNG and is byte-identical for identical
+inputs, because a living review publishes a checksummed bundle on every
+update: a figure that changed only because of a timestamp or a random SVG id
+would look like a change in the evidence. Hence a fixed ``svg.hashsalt``, no
+``Date`` in SVG metadata, no ``Software`` text chunk in PNG, text kept as SVG
+text (``svg.fonttype: none``, also much faster for large forest plots).
+
+Sign conventions are always drawn: each effect axis says on which side the
+intervention is favoured (``favourable_sign`` of the domain, see
+``config.extraction.domains``). Risk-of-bias plots follow the layout and
+colours that robvis (McGuinness & Higgins 2021, Res Synth Methods 12:55-61)
+made standard for RoB 2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.patches import Polygon  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from .io import atomic_write  # noqa: E402
+
+RC = {
+    "svg.hashsalt": "livingreview",
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "path.simplify": False,
+}
+PNG_DPI = 150
+FORMATS = ("svg", "png")
+
+# robvis colours (RoB 2 "cochrane" palette) and symbols.
+ROB_LEVELS = ("low", "some concerns", "high", "no information")
+ROB_COLOURS = {
+    "low": "#02C100",
+    "some concerns": "#E2DF07",
+    "high": "#BF0000",
+    "no information": "#4EA1F7",
+}
+ROB_SYMBOLS = {"low": "+", "some concerns": "-", "high": "X", "no information": "?"}
+ROB_DOMAINS = {
+    "rob_d1": "D1: Bias arising from the randomization process",
+    "rob_d2": "D2: Bias due to deviations from intended interventions",
+    "rob_d3": "D3: Bias due to missing outcome data",
+    "rob_d4": "D4: Bias in measurement of the outcome",
+    "rob_d5": "D5: Bias in selection of the reported result",
+    "rob_overall": "Overall risk of bias",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def save_figure(fig: plt.Figure, path: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write ``fig`` as ``path`` with each suffix in ``formats`` (atomically, deterministically).
+
+    ``path`` may carry any suffix (``forest.svg``) or none; the stem is what counts.
+    """
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix.lower() in (".svg", ".png") else path
+    written = []
+    for fmt in formats:
+        target = stem.with_name(stem.name + "." + fmt)
+        meta = {"Date": None} if fmt == "svg" else {"Software": None}
+        with matplotlib.rc_context(RC), atomic_write(target, "wb") as fh:
+            fig.savefig(fh, format=fmt, dpi=PNG_DPI, metadata=meta, bbox_inches=None)
+        written.append(target)
+    plt.close(fig)
+    return written
+
+
+def _sign(favourable_sign: Any) -> int:
+    """+1 when positive effects favour the intervention, -1 when negative do, 0 if unknown."""
+    if isinstance(favourable_sign, int | float) and not isinstance(favourable_sign, bool):
+        return int(np.sign(favourable_sign))
+    text = str(favourable_sign or "").strip().lower()
+    if text in ("positive", "+", "higher", "+1", "1"):
+        return 1
+    if text in ("negative", "-", "lower", "-1"):
+        return -1
+    return 0
+
+
+def _num(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return out
+
+
+def fmt_num(value: Any, digits: int = 2) -> str:
+    x = _num(value)
+    return "NA" if not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def fmt_p(value: Any) -> str:
+    p = _num(value)
+    if not math.isfinite(p):
+        return "NA"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def _is_ratio(measure: str) -> bool:
+    return str(measure).upper() in ("LOGRR", "LOGOR", "RR", "OR")
+
+
+def _ratio_name(measure: str) -> str:
+    return "Odds ratio" if "OR" in str(measure).upper() else "Risk ratio"
+
+
+def _axis_label(measure: str) -> str:
+    if _is_ratio(measure):
+        return f"{_ratio_name(measure)} (log scale)"
+    return "Standardized mean difference (Hedges' g)" if str(measure).upper() == "SMD" else measure
+
+
+def _show(x: float, measure: str) -> float:
+    """Value as printed: ratios back-transformed from the log scale."""
+    return math.exp(x) if _is_ratio(measure) and math.isfinite(x) else x
+
+
+def _est_ci_text(est: float, lo: float, hi: float, measure: str) -> str:
+    return f"{fmt_num(_show(est, measure))} [{fmt_num(_show(lo, measure))}, {fmt_num(_show(hi, measure))}]"
+
+
+def _ratio_ticks(ax: plt.Axes) -> None:
+    """Ticks at round ratios on a log-scale axis that holds log values."""
+    lo, hi = ax.get_xlim()
+    candidates = np.array([0.05, 0.1, 0.2, 0.25, 0.5, 0.67, 1, 1.5, 2, 4, 5, 10, 20])
+    logs = np.log(candidates)
+    keep = (logs >= lo) & (logs <= hi)
+    if keep.sum() < 3:
+        ticks = np.linspace(lo, hi, 5)
+        ax.set_xticks(ticks, [f"{math.exp(t):.2g}" for t in ticks])
+    else:
+        ax.set_xticks(logs[keep], [f"{c:g}" for c in candidates[keep]])
+
+
+def _favours_labels(ax: plt.Axes, sign: int, *, y: float = -0.16, null: float = 0.0) -> None:
+    """Write 'Favours intervention' / 'Favours control' under the two sides of the null line."""
+    if sign == 0:
+        ax.text(
+            0.5, y, "direction differs by outcome", transform=ax.transAxes, ha="center", va="top"
+        )
+        return
+    left, right = (
+        ("Favours intervention", "Favours control")
+        if sign < 0
+        else ("Favours control", "Favours intervention")
+    )
+    lo, hi = ax.get_xlim()
+    frac = (null - lo) / (hi - lo) if hi > lo else 0.5
+    frac = min(max(frac, 0.0), 1.0)
+    trans = ax.transAxes
+    ax.text(frac - 0.02, y, "\u2190 " + left, transform=trans, ha="right", va="top", fontsize=8)
+    ax.text(frac + 0.02, y, right + " \u2192", transform=trans, ha="left", va="top", fontsize=8)
+
+
+def _xlim(values: Sequence[float], include: float = 0.0, pad: float = 0.08) -> tuple[float, float]:
+    arr = np.asarray([v for v in values if math.isfinite(v)] + [include], dtype=float)
+    lo, hi = float(arr.min()), float(arr.max())
+    span = hi - lo if hi > lo else 1.0
+    return lo - pad * span, hi + pad * span
+
+
+def _labels(data: pd.DataFrame) -> list[str]:
+    """Study labels: citation when given, else study_id; domain added when a study repeats."""
+    ids = data["study_id"].astype(str) if "study_id" in data else pd.Series(range(len(data)))
+    if "citation" in data:
+        cit = data["citation"].fillna("").astype(str).str.strip()
+        labels = [c if c else i for c, i in zip(cit, ids, strict=True)]
+    else:
+        labels = list(ids)
+    if "domain" in data and ids.duplicated(keep=False).any():
+        labels = [
+            f"{lab} ({dom})" if dup else lab
+            for lab, dom, dup in zip(
+                labels, data["domain"], ids.duplicated(keep=False), strict=True
+            )
+        ]
+    return [lab if len(lab) <= 60 else lab[:57] + "..." for lab in labels]
+
+
+def _heterogeneity_text(pooled: Mapping[str, Any]) -> str:
+    k = int(_num(pooled.get("k")) if math.isfinite(_num(pooled.get("k"))) else 0)
+    method = pooled.get("method") or "REML"
+    test = str(pooled.get("test") or "z").lower()
+    stat = "t" if test == "knha" else "z"
+    parts = [
+        f"RE model ({method}): \u03c4\u00b2 = {fmt_num(pooled.get('tau2'), 3)}",
+        f"I\u00b2 = {fmt_num(pooled.get('i2'), 1)}%",
+        f"Q({max(k - 1, 0)}) = {fmt_num(pooled.get('q'), 2)}, p {fmt_p(pooled.get('q_pval'))}",
+    ]
+    overall = f"Test for overall effect: {stat} = {fmt_num(pooled.get('zval'), 2)}, p {fmt_p(pooled.get('pval'))}"
+    return "; ".join(parts) + "\n" + overall
+
+
+# --------------------------------------------------------------------------- forest
+
+
+def forest_plot(
+    data: pd.DataFrame,
+    pooled: Mapping[str, Any],
+    path: str | Path,
+    *,
+    measure: str | None = None,
+    favourable_sign: Any = None,
+    label: str | None = None,
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """Forest plot of one stratum: study CIs, random-effects weights, pooled diamond, PI.
+
+    Weights are the random-effects weights ``w_i = 1 / (v_i + tau^2)`` as a
+    percentage (metafor ``weights.rma.uni``). CIs of single studies are
+    ``y_i +/- z_{1-alpha/2} sqrt(v_i)`` at the stratum's ``level``. When the
+    stratum is not reported (k < min_k) the studies are drawn without a pooled
+    estimate and the plot says so.
+    """
+    measure = measure or pooled.get("measure") or "SMD"
+    sign = _sign(favourable_sign if favourable_sign is not None else pooled.get("favourable_sign"))
+    label = label or pooled.get("label") or pooled.get("stratum") or ""
+    level = _num(pooled.get("level"))
+    level = level if math.isfinite(level) and 0 < level < 1 else 0.95
+    zcrit = stats.norm.ppf(0.5 + level / 2)
+
+    yi = data["yi"].to_numpy(dtype=float)
+    vi = data["vi"].to_numpy(dtype=float)
+    se = np.sqrt(vi)
+    lo, hi = yi - zcrit * se, yi + zcrit * se
+    reported = bool(pooled.get("reported", True)) and math.isfinite(_num(pooled.get("estimate")))
+    tau2 = _num(pooled.get("tau2"))
+    tau2 = tau2 if math.isfinite(tau2) and reported else 0.0
+    w = 1.0 / (vi + tau2)
+    wpct = 100 * w / w.sum() if len(w) else w
+    names = _labels(data)
+    k = len(yi)
+
+    rows = k + 3  # studies, gap, pooled, heterogeneity line
+    height = 1.6 + 0.24 * rows
+    with matplotlib.rc_context(RC):
+        fig = plt.figure(figsize=(9.0, height))
+        grid = fig.add_gridspec(1, 3, width_ratios=[3.0, 4.0, 2.6], wspace=0.02)
+        ax_l, ax, ax_r = (fig.add_subplot(grid[0, i]) for i in range(3))
+        y = np.arange(k, 0, -1, dtype=float) + 1.5  # first study at the top
+        ypool = 0.8
+        ylim = (-0.2, k + 2.9)
+        for a in (ax_l, ax, ax_r):
+            a.set_ylim(*ylim)
+            a.set_yticks([])
+        for a in (ax_l, ax_r):
+            a.axis("off")
+            a.set_xlim(0, 1)
+
+        extremes = list(lo) + list(hi)
+        est = _num(pooled.get("estimate"))
+        if reported:
+            extremes += [_num(pooled.get(x)) for x in ("ci_low", "ci_high", "pi_low", "pi_high")]
+        ax.set_xlim(*_xlim(extremes))
+        ax.axvline(0.0, color="black", lw=0.8)
+        size = 20 + 180 * (wpct / wpct.max() if k else wpct)
+        ax.hlines(y, lo, hi, color="black", lw=0.9)
+        ax.scatter(yi, y, s=size, marker="s", color="#34495e", zorder=3, linewidths=0)
+
+        header_y = k + 2.45
+        ax_l.text(0.0, header_y, "Study", fontweight="bold", va="center")
+        shown = _ratio_name(measure) if _is_ratio(measure) else str(measure)
+        ax_r.text(0.02, header_y, f"{shown} [{level:.0%} CI]", fontweight="bold", va="center")
+        ax_r.text(0.98, header_y, "Weight", fontweight="bold", va="center", ha="right")
+        for yy, name, e, a, b, wp in zip(y, names, yi, lo, hi, wpct, strict=True):
+            ax_l.text(0.0, yy, name, va="center")
+            ax_r.text(0.02, yy, _est_ci_text(e, a, b, measure), va="center")
+            ax_r.text(0.98, yy, f"{wp:.1f}%", va="center", ha="right")
+
+        if reported:
+            cl, ch = _num(pooled.get("ci_low")), _num(pooled.get("ci_high"))
+            pl, ph = _num(pooled.get("pi_low")), _num(pooled.get("pi_high"))
+            if math.isfinite(pl) and math.isfinite(ph):
+                ax.hlines(ypool, pl, ph, color="#7f8c8d", lw=1.2, zorder=2)
+                ax.vlines([pl, ph], ypool - 0.15, ypool + 0.15, color="#7f8c8d", lw=1.2)
+            diamond = Polygon(
+                [(cl, ypool), (est, ypool + 0.32), (ch, ypool), (est, ypool - 0.32)],
+                closed=True,
+                facecolor="#c0392b",
+                edgecolor="black",
+                lw=0.6,
+                zorder=4,
+            )
+            ax.add_patch(diamond)
+            ax.axvline(est, color="#c0392b", lw=0.6, ls=":", zorder=1)
+            ax_l.text(0.0, ypool, f"Random-effects model (k = {k})", va="center", fontweight="bold")
+            ax_r.text(
+                0.02, ypool, _est_ci_text(est, cl, ch, measure), va="center", fontweight="bold"
+            )
+            ax_r.text(0.98, ypool, "100%", va="center", ha="right", fontweight="bold")
+            if math.isfinite(pl) and math.isfinite(ph):
+                ax_r.text(
+                    0.02,
+                    ypool - 0.55,
+                    f"PI [{fmt_num(_show(pl, measure))}, {fmt_num(_show(ph, measure))}]",
+                    va="center",
+                    color="#555555",
+                    fontsize=8,
+                )
+            footer = _heterogeneity_text(pooled)
+        else:
+            ax_l.text(0.0, ypool, f"Not estimated (k = {k} < min k)", va="center", style="italic")
+            footer = "Pooled estimate not reported: too few studies."
+
+        if _is_ratio(measure):
+            _ratio_ticks(ax)
+        ax.set_xlabel(_axis_label(measure))
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        _favours_labels(ax, sign, y=-0.5 / (height - 0.45 - 1.25))
+        fig.suptitle(label, x=0.02, ha="left", fontweight="bold", y=1 - 0.12 / height)
+        fig.text(0.02, 0.02, footer, fontsize=8, va="bottom")
+        fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.45 / height, bottom=1.25 / height)
+        return save_figure(fig, path, formats)
+
+
+# --------------------------------------------------------------------------- funnel
+
+
+def _egger_text(egger: Mapping[str, Any] | None) -> str:
+    if not egger:
+        return ""
+    stat = next(
+        (egger[k] for k in ("zval", "statistic", "tval", "z", "t") if egger.get(k) is not None),
+        None,
+    )
+    p = next((egger[k] for k in ("pval", "p", "p_value") if egger.get(k) is not None), None)
+    text = f"Egger's test: statistic = {fmt_num(stat)}, p {fmt_p(p)}"
+    limit = next(
+        (egger[k] for k in ("limit", "limit_estimate", "b") if egger.get(k) is not None), None
+    )
+    if limit is not None and not isinstance(limit, dict | list):
+        text += f"; limit estimate = {fmt_num(limit)}"
+    return text
+
+
+def funnel_plot(
+    data: pd.DataFrame,
+    pooled: Mapping[str, Any],
+    egger: Mapping[str, Any] | None,
+    path: str | Path,
+    *,
+    measure: str | None = None,
+    favourable_sign: Any = None,
+    label: str | None = None,
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """Funnel plot (effect vs standard error, inverted) with the pseudo-95% region.
+
+    The region is ``estimate +/- 1.96 SE`` around the pooled estimate, as
+    metafor's ``funnel.rma`` draws it; Egger's regression test (metafor
+    ``regtest``) is printed when given.
+    """
+    measure = measure or pooled.get("measure") or "SMD"
+    sign = _sign(favourable_sign if favourable_sign is not None else pooled.get("favourable_sign"))
+    label = label or pooled.get("label") or pooled.get("stratum") or ""
+    yi = data["yi"].to_numpy(dtype=float)
+    se = np.sqrt(data["vi"].to_numpy(dtype=float))
+    est = _num(pooled.get("estimate"))
+    centre = est if math.isfinite(est) else float(np.average(yi, weights=1 / se**2))
+    semax = float(se.max()) * 1.05 if len(se) else 1.0
+    with matplotlib.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(6.0, 4.8))
+        grid = np.array([0.0, semax])
+        ax.fill_betweenx(
+            grid, centre - 1.96 * grid, centre + 1.96 * grid, color="#ecf0f1", zorder=0
+        )
+        ax.plot(centre - 1.96 * grid, grid, color="#7f8c8d", lw=0.8, ls="--")
+        ax.plot(centre + 1.96 * grid, grid, color="#7f8c8d", lw=0.8, ls="--")
+        ax.axvline(centre, color="#c0392b", lw=0.9)
+        ax.axvline(0.0, color="black", lw=0.6, ls=":")
+        ax.scatter(yi, se, s=22, color="#34495e", zorder=3)
+        ax.set_ylim(semax, 0)
+        ax.set_xlim(*_xlim(list(yi) + [centre - 1.96 * semax, centre + 1.96 * semax]))
+        if _is_ratio(measure):
+            _ratio_ticks(ax)
+        ax.set_xlabel(_axis_label(measure))
+        ax.set_ylabel("Standard error")
+        ax.set_title(f"{label} (k = {len(yi)})", loc="left", fontweight="bold")
+        text = _egger_text(egger)
+        _favours_labels(ax, sign, y=-0.13)
+        fig.text(0.02, 0.02, text or "Egger's test: not computed", fontsize=8)
+        fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.22)
+        return save_figure(fig, path, formats)
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def summary_plot(
+    rows: Sequence[Mapping[str, Any]],
+    path: str | Path,
+    *,
+    title: str,
+    row_label: str = "label",
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """Pooled estimate, CI and prediction interval per stratum, with k and I2.
+
+    One row per ``pooled.json``. Rows that are not reported (k < min_k) show
+    "NE (k = n)". Each row carries its own sign convention, because domains
+    differ (glycemic: lower is better; knowledge: higher is better), so the
+    favoured side is printed per row rather than once under the axis.
+    """
+    rows = list(rows)
+    n = len(rows)
+    height = 1.7 + 0.42 * max(n, 1)
+    measures = {str(r.get("measure") or "SMD") for r in rows}
+    measure = measures.pop() if len(measures) == 1 else "SMD"
+    with matplotlib.rc_context(RC):
+        fig = plt.figure(figsize=(9.0, height))
+        grid = fig.add_gridspec(1, 3, width_ratios=[2.6, 4.0, 3.2], wspace=0.02)
+        ax_l, ax, ax_r = (fig.add_subplot(grid[0, i]) for i in range(3))
+        ys = np.arange(n, 0, -1, dtype=float)
+        for a in (ax_l, ax, ax_r):
+            a.set_ylim(0.3, n + 1.0)
+            a.set_yticks([])
+        for a in (ax_l, ax_r):
+            a.axis("off")
+            a.set_xlim(0, 1)
+        extremes: list[float] = []
+        for r in rows:
+            if r.get("reported"):
+                extremes += [_num(r.get(x)) for x in ("ci_low", "ci_high", "pi_low", "pi_high")]
+        ax.set_xlim(*_xlim(extremes or [-1.0, 1.0]))
+        ax.axvline(0.0, color="black", lw=0.8)
+        ax_l.text(0.0, n + 0.6, "Stratum", fontweight="bold", va="center")
+        ax_r.text(0.02, n + 0.6, "Estimate [95% CI]", fontweight="bold", va="center")
+        ax_r.text(0.98, n + 0.6, "k    I\u00b2", fontweight="bold", va="center", ha="right")
+        for yy, r in zip(ys, rows, strict=True):
+            k = int(_num(r.get("k"))) if math.isfinite(_num(r.get("k"))) else 0
+            s = _sign(r.get("favourable_sign"))
+            arrow = {
+                1: "favours intervention: higher \u2192",
+                -1: "\u2190 favours intervention: lower",
+                0: "",
+            }[s]
+            ax_l.text(0.0, yy + 0.1, str(r.get(row_label) or r.get("stratum") or ""), va="center")
+            if arrow:
+                ax_l.text(0.0, yy - 0.22, arrow, va="center", fontsize=7, color="#555555")
+            m = str(r.get("measure") or measure)
+            if r.get("reported") and math.isfinite(_num(r.get("estimate"))):
+                est, cl, ch = (_num(r.get(x)) for x in ("estimate", "ci_low", "ci_high"))
+                pl, ph = _num(r.get("pi_low")), _num(r.get("pi_high"))
+                if math.isfinite(pl) and math.isfinite(ph):
+                    ax.hlines(yy, pl, ph, color="#95a5a6", lw=4, alpha=0.6, zorder=1)
+                ax.hlines(yy, cl, ch, color="black", lw=1.4, zorder=2)
+                ax.scatter([est], [yy], marker="D", s=40, color="#c0392b", zorder=3)
+                ax_r.text(0.02, yy, _est_ci_text(est, cl, ch, m), va="center")
+                ax_r.text(0.98, yy, f"{k}  {fmt_num(r.get('i2'), 0)}%", va="center", ha="right")
+            else:
+                ax_r.text(0.02, yy, "NE", va="center", style="italic")
+                ax_r.text(0.98, yy, f"{k}    -", va="center", ha="right")
+        if _is_ratio(measure):
+            _ratio_ticks(ax)
+        ax.set_xlabel(_axis_label(measure))
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        fig.suptitle(title, x=0.02, ha="left", fontweight="bold", y=1 - 0.1 / height)
+        fig.text(
+            0.02,
+            0.02,
+            "Black line: 95% CI; grey band: 95% prediction interval; NE: not estimated (k < 3).",
+            fontsize=8,
+        )
+        fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.5 / height, bottom=1.0 / height)
+        return save_figure(fig, path, formats)
+
+
+def domain_summary_plot(
+    pooled: Sequence[Mapping[str, Any]], path: str | Path, **kw: Any
+) -> list[Path]:
+    """The review's Figure 2: one row per domain stratum."""
+    return summary_plot(
+        pooled, path, title=kw.pop("title", "Pooled effect by outcome domain"), **kw
+    )
+
+
+def platform_overview_plot(
+    pooled: Sequence[Mapping[str, Any]], path: str | Path, **kw: Any
+) -> list[Path]:
+    """The review's Figure 3: one row per platform across continuous outcomes."""
+    return summary_plot(
+        pooled, path, title=kw.pop("title", "Platform overview (continuous outcomes)"), **kw
+    )
+
+
+# --------------------------------------------------------------------------- RoB 2
+
+
+def _rob_level(value: Any) -> str:
+    text = str(value).strip().lower() if isinstance(value, str) else ""
+    return text if text in ROB_COLOURS else "no information"
+
+
+def rob_summary_plot(
+    studies: pd.DataFrame, path: str | Path, *, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """robvis-style summary: share of studies at each judgement, per RoB 2 domain."""
+    cols = [c for c in ROB_DOMAINS if c in studies.columns]
+    n = len(studies)
+    with matplotlib.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(9.0, 0.45 * len(cols) + 1.6))
+        ys = np.arange(len(cols), 0, -1)
+        for yy, col in zip(ys, cols, strict=True):
+            levels = studies[col].map(_rob_level)
+            left = 0.0
+            for lev in ROB_LEVELS:
+                share = 100.0 * float((levels == lev).sum()) / n if n else 0.0
+                if share <= 0:
+                    continue
+                ax.barh(
+                    yy,
+                    share,
+                    left=left,
+                    color=ROB_COLOURS[lev],
+                    edgecolor="black",
+                    lw=0.5,
+                    height=0.7,
+                )
+                left += share
+        ax.set_yticks(ys, [ROB_DOMAINS[c] for c in cols])
+        ax.set_xlim(0, 100)
+        ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
+        ax.set_xlabel(f"Share of studies (n = {n})")
+        present = (
+            [lev for lev in ROB_LEVELS if (studies[cols].map(_rob_level) == lev).any().any()]
+            if cols
+            else []
+        )
+        handles = [plt.Rectangle((0, 0), 1, 1, color=ROB_COLOURS[lev]) for lev in present]
+        ax.legend(
+            handles,
+            [lev.capitalize() for lev in present],
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.28),
+            ncol=max(len(present), 1),
+            frameon=False,
+            fontsize=8,
+        )
+        ax.set_title("Risk of bias (RoB 2): summary", loc="left", fontweight="bold")
+        fig.subplots_adjust(left=0.45, right=0.97, top=0.85, bottom=0.35)
+        return save_figure(fig, path, formats)
+
+
+def rob_traffic_light_plot(
+    studies: pd.DataFrame, path: str | Path, *, formats: Sequence[str] = FORMATS
+) -> list[Path]:
+    """robvis-style traffic lights: one row per study, one coloured dot per domain."""
+    cols = [c for c in ROB_DOMAINS if c in studies.columns]
+    data = studies.sort_values("study_id") if "study_id" in studies else studies
+    names = _labels(data)
+    n = len(data)
+    with matplotlib.rc_context(RC):
+        label_in = 0.3 + 0.075 * max((len(x) for x in names), default=5)
+        width = max(label_in + 0.65 * len(cols) + 0.5, 6.5)
+        fig, ax = plt.subplots(figsize=(width, 0.32 * n + 2.0))
+        for j, col in enumerate(cols):
+            for i, val in enumerate(data[col]):
+                lev = _rob_level(val)
+                ax.scatter(
+                    j, n - i, s=260, color=ROB_COLOURS[lev], edgecolors="black", linewidths=0.5
+                )
+                ax.text(
+                    j,
+                    n - i,
+                    ROB_SYMBOLS[lev],
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    fontweight="bold",
+                )
+        short = [("Overall" if c == "rob_overall" else c.replace("rob_d", "D")) for c in cols]
+        ax.set_xticks(range(len(cols)), short)
+        ax.xaxis.tick_top()
+        ax.set_yticks(range(n, 0, -1), names)
+        ax.set_xlim(-0.6, len(cols) - 0.4)
+        ax.set_ylim(0.4, n + 0.6)
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.tick_params(length=0)
+        legend = "; ".join(f"{ROB_SYMBOLS[lev]} {lev}" for lev in ROB_LEVELS)
+        domains = "  ".join(
+            f"{s}: {ROB_DOMAINS[c].split(': ', 1)[-1]}"
+            for s, c in zip(short, cols, strict=True)
+            if c != "rob_overall"
+        )
+        fig.text(
+            0.02,
+            0.01,
+            f"Judgement: {legend}\n" + _wrap(domains, int(width * 13)),
+            fontsize=7,
+            va="bottom",
+        )
+        ax.set_title("Risk of bias (RoB 2) per study", loc="left", fontweight="bold", pad=22)
+        fig.subplots_adjust(
+            left=label_in / width,
+            right=1 - 0.3 / width,
+            top=1 - 0.9 / (0.32 * n + 2.0),
+            bottom=1.0 / (0.32 * n + 2.0),
+        )
+        return save_figure(fig, path, formats)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))

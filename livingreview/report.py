@@ -1,0 +1,720 @@
+"""The review's report: figures, tables and one self-contained ``index.html``.
+
+``build_report(results, out, config)`` turns the analysis outputs (see
+docs/contracts.md) into ``results/report/``:
+
+- ``figures/``: domain summary (the review's Figure 2), platform overview
+  (Figure 3), PRISMA 2020 flow, RoB 2 summary and traffic-light plots, forest
+  plot of every stratum and funnel plot where k >= ``min_k_funnel``; SVG + PNG.
+- ``tables/``: ``platform_domain.csv`` (Table 2: k, estimate, 95% CI, I2 or NE),
+  ``strata.csv``, ``LOO_<stratum>.csv``, ``metaregression.csv``.
+- ``index.html``: a static page with no external requests. Everything that
+  comes from records or sheets (titles, study names, notes) is HTML-escaped,
+  and a Content-Security-Policy forbids scripts, so text such as
+  ``<script>`` or ``onerror=`` in a citation is shown, never run.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import plots, provenance
+from .io import atomic_write, read_json, write_csv, write_text
+
+CSP = (
+    "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; "
+    "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
+)
+TEXT_COLUMNS = ("citation", "label", "stratum", "platform", "domain", "term", "cell", "omitted")
+
+
+def e(value: Any) -> str:
+    """HTML-escape anything (quotes included), so it is inert in text and attributes."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _read_json(path: Path) -> Any:
+    return read_json(path) if path.is_file() else None
+
+
+# --------------------------------------------------------------------------- reading results
+
+
+def read_strata(results: Path) -> dict[str, dict[str, Any]]:
+    """``strata.json`` entries merged with each stratum's ``pooled.json``, sorted by name."""
+    results = Path(results)
+    index = _read_json(results / "strata" / "strata.json") or {}
+    out: dict[str, dict[str, Any]] = {}
+    names = set(index) | {p.parent.name for p in (results / "strata").glob("*/pooled.json")}
+    for name in sorted(names):
+        pooled = _read_json(results / "strata" / name / "pooled.json") or {}
+        info = dict(index.get(name, {}))
+        info.update(pooled)
+        info["stratum"] = name
+        info.setdefault("kind", _kind(name))
+        out[name] = info
+    return out
+
+
+def _kind(name: str) -> str:
+    if name.startswith("domain-") and "_platform-" in name:
+        return "domain-platform"
+    return "domain" if name.startswith("domain-") else "platform"
+
+
+def _domain_of(info: Mapping[str, Any]) -> str | None:
+    if info.get("domain"):
+        return str(info["domain"])
+    name = info["stratum"]
+    return name.split("_")[0].removeprefix("domain-") if name.startswith("domain-") else None
+
+
+def _platform_of(info: Mapping[str, Any]) -> str | None:
+    if info.get("platform"):
+        return str(info["platform"])
+    name = info["stratum"]
+    return name.rsplit("platform-", 1)[1] if "platform-" in name else None
+
+
+def _is_ratio(measure: Any) -> bool:
+    return str(measure).upper() in ("LOGRR", "LOGOR")
+
+
+def _shown(info: Mapping[str, Any], field: str) -> float:
+    x = _num(info.get(field))
+    return math.exp(x) if _is_ratio(info.get("measure")) and math.isfinite(x) else x
+
+
+def _cell(info: Mapping[str, Any]) -> str:
+    k = int(_num(info.get("k"))) if math.isfinite(_num(info.get("k"))) else 0
+    if not info.get("reported") or not math.isfinite(_num(info.get("estimate"))):
+        return f"NE (k = {k})"
+    name = "RR" if _is_ratio(info.get("measure")) else "SMD"
+    return (
+        f"k = {k}; {name} {_shown(info, 'estimate'):.2f} "
+        f"[{_shown(info, 'ci_low'):.2f}, {_shown(info, 'ci_high'):.2f}]; "
+        f"I\u00b2 = {_num(info.get('i2')):.0f}%"
+    )
+
+
+def strata_table(strata: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per stratum with the numbers a reader looks for (ratios back-transformed too)."""
+    rows = []
+    for name, s in strata.items():
+        ratio = _is_ratio(s.get("measure"))
+        rows.append(
+            {
+                "stratum": name,
+                "kind": s.get("kind"),
+                "domain": _domain_of(s),
+                "platform": _platform_of(s),
+                "label": s.get("label"),
+                "measure": s.get("measure"),
+                "k": s.get("k"),
+                "reported": bool(s.get("reported")),
+                "estimate": s.get("estimate"),
+                "ci_low": s.get("ci_low"),
+                "ci_high": s.get("ci_high"),
+                "pval": s.get("pval"),
+                "tau2": s.get("tau2"),
+                "i2": s.get("i2"),
+                "q": s.get("q"),
+                "q_pval": s.get("q_pval"),
+                "pi_low": s.get("pi_low"),
+                "pi_high": s.get("pi_high"),
+                "exp_estimate": _shown(s, "estimate") if ratio else None,
+                "exp_ci_low": _shown(s, "ci_low") if ratio else None,
+                "exp_ci_high": _shown(s, "ci_high") if ratio else None,
+                "favourable_sign": s.get("favourable_sign"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def platform_domain_table(
+    strata: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Table 2: one row per platform x domain (platform "all" = the domain stratum).
+
+    Columns: ``platform, domain, stratum, k, measure, estimate, ci_low, ci_high,
+    i2, reported, cell``; ratios are shown back-transformed in ``cell`` only.
+    Combinations with no stratum are listed with k = 0 and NE.
+    """
+    domains = list((config.get("extraction", {}) or {}).get("domains", {}) or {})
+    platforms = list((config.get("extraction", {}) or {}).get("platforms", {}) or {})
+    for s in strata.values():
+        d, p = _domain_of(s), _platform_of(s)
+        if d and d not in domains:
+            domains.append(d)
+        if s.get("kind") == "domain-platform" and p and p not in platforms:
+            platforms.append(p)
+    by_key = {}
+    for s in strata.values():
+        kind = s.get("kind")
+        if kind == "domain":
+            by_key[("all", _domain_of(s))] = s
+        elif kind == "domain-platform":
+            by_key[(_platform_of(s), _domain_of(s))] = s
+    rows = []
+    for p in ["all", *platforms]:
+        for d in domains:
+            s = by_key.get((p, d))
+            if s is None:
+                rows.append(
+                    {"platform": p, "domain": d, "stratum": "", "k": 0, "reported": False}
+                    | {"cell": "NE (k = 0)"}
+                )
+                continue
+            rows.append(
+                {
+                    "platform": p,
+                    "domain": d,
+                    "stratum": s["stratum"],
+                    "k": s.get("k"),
+                    "measure": s.get("measure"),
+                    "estimate": s.get("estimate") if s.get("reported") else None,
+                    "ci_low": s.get("ci_low") if s.get("reported") else None,
+                    "ci_high": s.get("ci_high") if s.get("reported") else None,
+                    "i2": s.get("i2") if s.get("reported") else None,
+                    "reported": bool(s.get("reported")),
+                    "cell": _cell(s),
+                }
+            )
+    cols = [
+        "platform",
+        "domain",
+        "stratum",
+        "k",
+        "measure",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "i2",
+        "reported",
+        "cell",
+    ]
+    return pd.DataFrame(rows).reindex(columns=cols)
+
+
+def metaregression_table(results: Path) -> pd.DataFrame:
+    """Flatten ``results/metareg/*.json`` into one row per model x coefficient.
+
+    The coefficient table may be a list of records (with ``term``) or a mapping
+    ``term -> {estimate, se, ...}``; model-level numbers (k, tau2, i2, r2, qm,
+    qm_pval) are repeated on each row.
+    """
+    rows = []
+    for path in sorted((Path(results) / "metareg").glob("*.json")):
+        model = read_json(path)
+        if not isinstance(model, dict):
+            continue
+        coefs = model.get("coefficients") or model.get("coef") or []
+        if isinstance(coefs, dict):
+            coefs = [
+                {"term": t, **(v if isinstance(v, dict) else {"estimate": v})}
+                for t, v in coefs.items()
+            ]
+        level = {
+            f: model.get(f)
+            for f in ("k", "tau2", "i2", "r2", "qm", "qm_pval", "method", "reported")
+            if f in model and not isinstance(model.get(f), dict | list)
+        }
+        if not coefs:
+            rows.append({"model": path.stem, "term": None, **level})
+        for c in coefs:
+            c = dict(c)
+            row = {"model": path.stem, "term": c.pop("term", c.pop("name", None))}
+            row.update({k: v for k, v in c.items() if not isinstance(v, dict | list)})
+            row.update(level)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _load_studies(results: Path) -> pd.DataFrame | None:
+    path = Path(results) / "extraction" / "studies.csv"
+    return pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
+
+
+def _copy_or_plot(src_dir: Path, kind: str, dest_stem: Path, draw: Any) -> list[Path]:
+    """Use the stratum's own figure when both formats exist (drawn by the analysis), else draw."""
+    svg, png = src_dir / f"{kind}.svg", src_dir / f"{kind}.png"
+    if svg.is_file() and png.is_file():
+        out = []
+        for src in (svg, png):
+            target = dest_stem.with_name(dest_stem.name + src.suffix)
+            with open(src, "rb") as fh, atomic_write(target, "wb") as out_fh:
+                shutil.copyfileobj(fh, out_fh)
+            out.append(target)
+        return out
+    return draw(dest_stem)
+
+
+def build_figures(
+    results: Path, out: Path, strata: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any]
+) -> dict[str, list[Path]]:
+    """Draw (or copy) every figure into ``out/figures``; returns name -> written files."""
+    fig_dir = Path(out) / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    made: dict[str, list[Path]] = {}
+    domain_labels = {
+        d: (v or {}).get("label", d)
+        for d, v in ((config.get("extraction") or {}).get("domains") or {}).items()
+    }
+    platform_labels = dict((config.get("extraction") or {}).get("platforms") or {})
+    domain_rows = [
+        dict(s, label=s.get("label") or domain_labels.get(_domain_of(s) or "", s["stratum"]))
+        for s in strata.values()
+        if s.get("kind") == "domain" and str(s.get("measure", "SMD")).upper() == "SMD"
+    ]
+    if domain_rows:
+        made["domain_summary"] = plots.domain_summary_plot(domain_rows, fig_dir / "domain_summary")
+    platform_rows = [
+        dict(
+            s,
+            label=platform_labels.get(_platform_of(s) or "") or s.get("label") or s["stratum"],
+        )
+        for s in strata.values()
+        if s.get("kind") == "platform"
+    ]
+    if platform_rows:
+        made["platform_overview"] = plots.platform_overview_plot(
+            platform_rows, fig_dir / "platform_overview"
+        )
+    for fmt in ("svg", "png"):
+        src = Path(results) / "screening" / f"prisma.{fmt}"
+        if src.is_file():
+            target = fig_dir / f"prisma.{fmt}"
+            with open(src, "rb") as fh, atomic_write(target, "wb") as out_fh:
+                shutil.copyfileobj(fh, out_fh)
+            made.setdefault("prisma", []).append(target)
+    studies = _load_studies(results)
+    if studies is not None and len(studies) and any(c.startswith("rob_") for c in studies):
+        made["rob_summary"] = plots.rob_summary_plot(studies, fig_dir / "rob_summary")
+        made["rob_traffic_light"] = plots.rob_traffic_light_plot(
+            studies, fig_dir / "rob_traffic_light"
+        )
+    min_k_funnel = int(((config.get("analysis") or {}).get("min_k_funnel")) or 10)
+    for name, s in strata.items():
+        sdir = Path(results) / "strata" / name
+        data_path = sdir / "data.csv"
+        if not data_path.is_file():
+            continue
+        data = pd.read_csv(data_path, keep_default_na=False, na_values=[""])
+        if len(data) == 0:
+            continue
+        made[f"forest_{name}"] = _copy_or_plot(
+            sdir,
+            "forest",
+            fig_dir / f"forest_{name}",
+            lambda stem, data=data, s=s: plots.forest_plot(data, s, stem),
+        )
+        if int(_num(s.get("k")) or 0) >= min_k_funnel:
+            egger = _read_json(sdir / "egger.json")
+            made[f"funnel_{name}"] = _copy_or_plot(
+                sdir,
+                "funnel",
+                fig_dir / f"funnel_{name}",
+                lambda stem, data=data, s=s, egger=egger: plots.funnel_plot(data, s, egger, stem),
+            )
+    return made
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def build_tables(
+    results: Path, out: Path, strata: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any]
+) -> dict[str, Path]:
+    tab_dir = Path(out) / "tables"
+    tab_dir.mkdir(parents=True, exist_ok=True)
+    made: dict[str, Path] = {}
+    pd_table = platform_domain_table(strata, config)
+    write_csv(pd_table, tab_dir / "platform_domain.csv", text_columns=TEXT_COLUMNS)
+    write_text(tab_dir / "platform_domain.html", _standalone_table(pd_grid(pd_table, config)))
+    made["platform_domain"] = tab_dir / "platform_domain.csv"
+    write_csv(strata_table(strata), tab_dir / "strata.csv", text_columns=TEXT_COLUMNS)
+    made["strata"] = tab_dir / "strata.csv"
+    for name, s in strata.items():
+        loo = Path(results) / "strata" / name / "loo.csv"
+        if s.get("reported") and loo.is_file():
+            df = pd.read_csv(loo, keep_default_na=False, na_values=[""])
+            write_csv(df, tab_dir / f"LOO_{name}.csv", text_columns=TEXT_COLUMNS)
+            made[f"LOO_{name}"] = tab_dir / f"LOO_{name}.csv"
+    mr = metaregression_table(results)
+    if len(mr):
+        write_csv(mr, tab_dir / "metaregression.csv", text_columns=TEXT_COLUMNS)
+        made["metaregression"] = tab_dir / "metaregression.csv"
+    return made
+
+
+def pd_grid(table: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """Wide form of Table 2: platforms as rows, domains as columns, cells as text."""
+    labels_d = {
+        d: (v or {}).get("label", d)
+        for d, v in ((config.get("extraction") or {}).get("domains") or {}).items()
+    }
+    labels_p = {"all": "All platforms", **((config.get("extraction") or {}).get("platforms") or {})}
+    grid = table.pivot(index="platform", columns="domain", values="cell")
+    grid = grid.reindex(
+        index=list(dict.fromkeys(table["platform"])), columns=list(dict.fromkeys(table["domain"]))
+    )
+    grid.index = [labels_p.get(p, p) for p in grid.index]
+    grid.columns = [labels_d.get(d, d) for d in grid.columns]
+    grid.index.name = "Platform"
+    return grid.reset_index()
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def html_table(df: pd.DataFrame, *, digits: int = 3, caption: str | None = None) -> str:
+    """An escaped HTML table; floats rounded for reading (the CSV keeps full precision)."""
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return "" if not math.isfinite(v) else f"{v:.{digits}f}"
+        return e(v)
+
+    head = "".join(f"<th>{e(c)}</th>" for c in df.columns)
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
+        for row in df.itertuples(index=False, name=None)
+    )
+    cap = f"<caption>{e(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>"
+
+
+STYLE = """
+body{font-family:"DejaVu Sans",Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:1em 0;font-size:.85em}
+th,td{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#f0f0f0}caption{text-align:left;font-weight:bold;padding:.3em 0}
+figure{margin:1.5em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85em;color:#444}.muted{color:#666}.changes li{margin:.15em 0}
+nav a{margin-right:1em}code{background:#f5f5f5;padding:0 .2em}
+"""
+
+
+def _standalone_table(df: pd.DataFrame) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f"<title>Platform x domain</title><style>{STYLE}</style></head><body>"
+        + html_table(
+            df,
+            caption="Platform x domain: k, pooled estimate [95% CI], I\u00b2; NE = not estimated (k < 3)",
+        )
+        + "</body></html>\n"
+    )
+
+
+def _figure(made: Mapping[str, list[Path]], key: str, caption: str) -> str:
+    files = made.get(key) or []
+    svg = next((p for p in files if p.suffix == ".svg"), None)
+    png = next((p for p in files if p.suffix == ".png"), None)
+    main = svg or png
+    if main is None:
+        return ""
+    links = " ".join(f'<a href="figures/{e(p.name)}">{e(p.suffix[1:].upper())}</a>' for p in files)
+    return (
+        f'<figure id="fig-{e(key)}"><img src="figures/{e(main.name)}" alt="{e(caption)}">'
+        f"<figcaption>{e(caption)} ({links})</figcaption></figure>"
+    )
+
+
+def _kv_table(pairs: Iterable[tuple[Any, Any]]) -> str:
+    rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in pairs)
+    return f"<table><tbody>{rows}</tbody></table>"
+
+
+def _changes_html(changes: Mapping[str, Any] | None, previous: str | None) -> str:
+    if changes is None:
+        return "<p>No previous version to compare with.</p>"
+    intro = (
+        "<p>First published version.</p>"
+        if changes.get("first_version")
+        else f"<p>Compared with version <strong>{e(previous)}</strong>.</p>"
+    )
+    if not provenance.has_changes(dict(changes)):
+        return intro + "<p>No changes.</p>"
+    parts = [intro]
+    for title, lines in provenance.change_lines(dict(changes)).items():
+        if not lines:
+            continue
+        items = "".join(f"<li>{e(line)}</li>" for line in lines)
+        parts.append(f'<h3>{e(title)}</h3><ul class="changes">{items}</ul>')
+    return "".join(parts)
+
+
+def render_index(
+    results: Path,
+    out: Path,
+    config: Mapping[str, Any],
+    *,
+    strata: Mapping[str, Mapping[str, Any]],
+    figures: Mapping[str, list[Path]],
+    tables: Mapping[str, Path],
+    version: str | None = None,
+    date: str | None = None,
+    changes: Mapping[str, Any] | None = None,
+    previous: str | None = None,
+    provenance_info: Mapping[str, Any] | None = None,
+) -> str:
+    """The HTML of ``index.html`` (links are relative to the report folder)."""
+    results = Path(results)
+    review = config.get("review") or {}
+    title = review.get("title") or "Living systematic review"
+    summary = _read_json(results / "records" / "summary.json") or {}
+    prisma = _read_json(results / "screening" / "prisma.json") or {}
+    search = config.get("search") or {}
+    snapshots = summary.get("snapshots") or []
+    version_text = f"Version {version}" if version else "Working copy (not yet published)"
+
+    s = []
+    s.append(f"<h1>{e(title)}</h1>")
+    s.append(f"<p><strong>{e(version_text)}</strong>{' &middot; ' + e(date) if date else ''}</p>")
+    s.append(
+        '<nav><a href="#search">Search</a><a href="#prisma">PRISMA</a><a href="#changes">Changes</a>'
+        '<a href="#results">Results</a><a href="#strata">Strata</a><a href="#rob">Risk of bias</a>'
+        '<a href="#provenance">Provenance</a></nav>'
+    )
+    # search and counts
+    s.append('<h2 id="search">Search</h2>')
+    s.append(
+        _kv_table(
+            [
+                ("Search window start", search.get("start_date")),
+                ("Latest search (PubMed snapshot until)", summary.get("latest_search")),
+                (
+                    "Records identified",
+                    summary.get("identified_total", prisma.get("identified_total")),
+                ),
+                (
+                    "Duplicates removed",
+                    summary.get("duplicates_removed", prisma.get("duplicates_removed")),
+                ),
+                ("Unique records", summary.get("unique")),
+                ("New in latest search", summary.get("new_in_latest")),
+                ("Included studies", prisma.get("included_studies")),
+                ("Newly included in this version", prisma.get("new_included")),
+            ]
+        )
+    )
+    identified = summary.get("identified") or prisma.get("identified") or {}
+    if identified:
+        s.append(
+            html_table(
+                pd.DataFrame(sorted(identified.items()), columns=["source", "records"]),
+                caption="Records per source",
+            )
+        )
+    if snapshots:
+        s.append(
+            html_table(
+                pd.DataFrame(snapshots).reindex(columns=["until", "count", "file", "sha256"]),
+                caption="PubMed search snapshots used",
+            )
+        )
+    # PRISMA
+    s.append('<h2 id="prisma">PRISMA 2020 flow</h2>')
+    s.append(_figure(figures, "prisma", "PRISMA 2020 flow diagram"))
+    if prisma:
+        flat = []
+        for k, v in prisma.items():
+            if isinstance(v, dict):
+                flat += [(f"{k}: {kk}", vv) for kk, vv in sorted(v.items())]
+            else:
+                flat.append((k, v))
+        s.append(_kv_table(flat))
+    # changes
+    s.append('<h2 id="changes">Changes since the last version</h2>')
+    s.append(_changes_html(changes, previous))
+    # results
+    s.append('<h2 id="results">Results</h2>')
+    s.append(
+        _figure(
+            figures,
+            "domain_summary",
+            "Pooled SMD, 95% CI and prediction interval per outcome domain",
+        )
+    )
+    pd_path = tables.get("platform_domain")
+    if pd_path is not None:
+        table = pd.read_csv(pd_path, dtype={"cell": str}, keep_default_na=False)
+        s.append(
+            html_table(
+                pd_grid(table, config),
+                caption="Platform x domain: k, pooled estimate [95% CI], I\u00b2; NE = not estimated (k < 3)",
+            )
+        )
+        s.append(
+            '<p><a href="tables/platform_domain.csv">platform_domain.csv</a> &middot; '
+            '<a href="tables/platform_domain.html">HTML</a></p>'
+        )
+    s.append(_figure(figures, "platform_overview", "Platform overview across continuous outcomes"))
+    if "metaregression" in tables:
+        mr = pd.read_csv(tables["metaregression"], keep_default_na=False, na_values=[""])
+        s.append(
+            html_table(mr, caption="Meta-regression (random effects) on the configured moderators")
+        )
+    design = _read_json(results / "design_check.json")
+    if isinstance(design, dict):
+        s.append("<h3>Design check: OLS of ln(n) on follow-up weeks (HC3)</h3>")
+        s.append(
+            _kv_table(
+                (k, json.dumps(v) if isinstance(v, dict | list) else v)
+                for k, v in sorted(design.items())
+            )
+        )
+    # strata
+    s.append('<h2 id="strata">Strata</h2>')
+    st = strata_table(strata)
+    if len(st):
+        s.append(
+            html_table(
+                st[
+                    [
+                        "stratum",
+                        "k",
+                        "reported",
+                        "measure",
+                        "estimate",
+                        "ci_low",
+                        "ci_high",
+                        "pval",
+                        "tau2",
+                        "i2",
+                        "pi_low",
+                        "pi_high",
+                    ]
+                ],
+                caption="All strata (analysis scale: SMD or log RR)",
+            )
+        )
+    for name, info in strata.items():
+        if f"forest_{name}" not in figures:
+            continue
+        s.append(
+            f'<h3 id="s-{e(name)}">{e(info.get("label") or name)} <span class="muted">({e(name)})</span></h3>'
+        )
+        s.append(_figure(figures, f"forest_{name}", f"Forest plot: {info.get('label') or name}"))
+        if f"funnel_{name}" in figures:
+            s.append(_figure(figures, f"funnel_{name}", f"Funnel plot with Egger's test: {name}"))
+        if f"LOO_{name}" in tables:
+            s.append(f'<p><a href="tables/LOO_{e(name)}.csv">Leave-one-out table (CSV)</a></p>')
+    # RoB
+    s.append('<h2 id="rob">Risk of bias (RoB 2)</h2>')
+    s.append(
+        _figure(figures, "rob_summary", "RoB 2 summary: share of studies per judgement and domain")
+    )
+    s.append(_figure(figures, "rob_traffic_light", "RoB 2 judgements per study"))
+    studies = _load_studies(results)
+    if studies is not None and len(studies):
+        cols = [
+            c
+            for c in ("study_id", "citation", "country", "design", "platform", "followup_weeks",
+                      "n_total", "rob_overall")
+            if c in studies.columns
+        ]  # fmt: skip
+        s.append(html_table(studies[cols], caption=f"Included studies (n = {len(studies)})"))
+    # provenance
+    s.append('<h2 id="provenance">Software and data provenance</h2>')
+    info = dict(provenance_info or {})
+    soft = info.get("software") or provenance.software_versions()
+    pipeline = info.get("pipeline") or {}
+    rows = [
+        ("Pipeline commit", pipeline.get("git_commit")),
+        ("Uncommitted changes in pipeline", pipeline.get("git_dirty")),
+        ("Python", soft.get("python")),
+    ] + [(f"{k}", v) for k, v in sorted((soft.get("packages") or {}).items())]
+    s.append(_kv_table(rows))
+    inputs = info.get("inputs") or {}
+    if inputs:
+        s.append(
+            html_table(
+                pd.DataFrame(sorted(inputs.items()), columns=["input file", "sha256"]),
+                caption="Input files",
+            )
+        )
+    s.append(
+        '<p class="muted">Every file of a published version is listed with its SHA-256 in '
+        "<code>manifest.json</code>; check with <code>livingreview verify &lt;bundle&gt;</code>.</p>"
+    )
+    body = "\n".join(x for x in s if x)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{e(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def build_report(
+    results: str | Path,
+    out: str | Path,
+    config: Mapping[str, Any],
+    *,
+    previous_bundle: str | Path | None = None,
+    **index_kw: Any,
+) -> Path:
+    """Write figures, tables and ``index.html`` under ``out``; returns the index path.
+
+    ``previous_bundle``: the published bundle to compare with for "changes since
+    the last version" (default: none). ``index_kw`` go to ``render_index``.
+    """
+    results, out = Path(results), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    strata = read_strata(results)
+    figures = build_figures(results, out, strata, config)
+    tables = build_tables(results, out, strata, config)
+    if "changes" not in index_kw and previous_bundle is not None:
+        prev = Path(previous_bundle)
+        old = provenance.summarise(prev / "effects.csv", prev / "strata")
+        new = provenance.summarise(results / "effects" / "effects.csv", results / "strata")
+        index_kw["changes"] = provenance.compare(old, new)
+        index_kw["previous"] = prev.name
+    keep = {p for files in figures.values() for p in files} | set(tables.values())
+    keep |= {out / "tables" / "platform_domain.html"}
+    for folder in (out / "figures", out / "tables"):
+        for p in folder.glob("*"):
+            if p.is_file() and p not in keep:  # e.g. a stratum that no longer exists
+                p.unlink()
+    text = render_index(
+        results, out, config, strata=strata, figures=figures, tables=tables, **index_kw
+    )
+    write_text(out / "index.html", text)
+    return out / "index.html"
+
+
+def report_parts(out: str | Path) -> tuple[dict[str, list[Path]], dict[str, Path]]:
+    """Figures and tables already in a report folder (used when re-rendering a bundle's index)."""
+    out = Path(out)
+    figures: dict[str, list[Path]] = {}
+    for p in sorted((out / "figures").glob("*")):
+        if p.suffix in (".svg", ".png"):
+            figures.setdefault(p.stem, []).append(p)
+    for files in figures.values():
+        files.sort(key=lambda p: p.suffix != ".svg")
+    tables = {p.stem: p for p in sorted((out / "tables").glob("*.csv"))}
+    return figures, tables

@@ -1,0 +1,936 @@
+"""Screening stage: merge reviewers' decision files into the state of the review.
+
+Reviewers never edit a shared master file: each drops their own sheets into
+``<root>/screening/<stage>/<reviewer>[-anything].{csv,xlsx}`` and the third
+reviewer writes ``<root>/screening/adjudication.csv``. Every run rebuilds,
+from those files alone, each record's status per stage, the conflicts still
+waiting for adjudication, inter-rater agreement, each reviewer's queue and the
+PRISMA 2020 counts. Outputs are deterministic (sorted, no timestamps) so that
+Snakemake's checksums let downstream jobs skip when nothing really changed.
+
+Rules (the lead may copy them into docs/contracts.md and config/README.md):
+
+* Status per record and stage. All reviewers agree -> ``included`` /
+  ``excluded`` (rule ``agreement``). At title/abstract ``maybe`` counts as
+  include (the record goes on to full text). At full text ``maybe`` is not a
+  final answer: any ``maybe`` (include vs maybe, maybe vs maybe) is a
+  ``conflict`` that needs adjudication. Reviewers disagree -> ``conflict``.
+  One reviewer -> ``awaiting`` a second one, unless
+  ``screening.allow_single_reviewer`` is true (rule ``single-reviewer``).
+  Nobody -> ``unscreened``. A row in ``adjudication.csv`` is the final word
+  for any record at least one reviewer screened at that stage (rule
+  ``adjudication``): it resolves conflicts and also records the outcome of a
+  discussion.
+* Full text is screened only for records included at title/abstract; a
+  full-text decision on any other record is an input error (fix the sheet or
+  the title/abstract decisions first).
+* Exclusion reason: the reason all excluding reviewers gave, or the
+  adjudicator's. When reviewers excluded for different reasons and nobody
+  adjudicated, the alphabetically first reviewer's reason is used and the
+  ``note`` column says so (add an adjudication row to choose another).
+* Rows of a sheet with neither a decision nor a reason are skipped: a queue
+  file can be filled in part and dropped in as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, LivingReviewError, raise_collected
+from .io import read_json, write_csv, write_json
+from .sheets import ROW, load_schema, read_sheet, validate_frame
+
+log = logging.getLogger(__name__)
+
+STAGES = ("title_abstract", "full_text")
+STAGE_LABELS = {"title_abstract": "title/abstract", "full_text": "full text"}
+DECISIONS = ("include", "exclude", "maybe")
+STATUSES = ("included", "excluded", "conflict", "awaiting", "unscreened")
+NAME_RE = re.compile(r"^[a-z0-9]+$")
+SHEET_SUFFIXES = (".csv", ".xlsx")
+ADJUDICATION = "adjudication.csv"
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
+KAPPA_ALPHA = 0.05  # statsmodels' default: 95% confidence interval
+
+DECISION_COLUMNS = [
+    "record_id",
+    "stage",
+    "decisions",
+    "n_reviewers",
+    "adjudication",
+    "status",
+    "rule",
+    "reason",
+    "reasons",
+    "note",
+    "sources",
+]
+CONFLICT_COLUMNS = ["record_id", "stage", "decisions", "reasons", "notes", "year", "title"]
+QUEUE_COLUMNS = [
+    "record_id",
+    "stage",
+    "decision",
+    "reason",
+    "note",
+    "date",
+    "new_since_last_search",
+    "first_seen",
+    "year",
+    "title",
+    "abstract",
+    "journal",
+    "authors",
+    "doi",
+]
+QUEUE_FILL_IN = ("decision", "reason", "note", "date")
+TEXT_COLUMNS = ("title", "abstract", "journal", "authors", "note", "notes", "reasons", "reason")
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One reviewer's answer on one record at one stage, with where it came from."""
+
+    reviewer: str
+    record_id: str
+    stage: str
+    decision: str
+    reason: str
+    note: str
+    source: str  # "<stage>/<file>:<row>", relative to the screening folder
+
+
+@dataclass
+class ScreeningResult:
+    """Everything the stage computes; ``write_outputs`` turns it into files."""
+
+    decisions: pd.DataFrame
+    conflicts: pd.DataFrame
+    agreement: dict[str, Any]
+    queues: dict[str, pd.DataFrame]
+    prisma: dict[str, Any]
+    reviewers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ScreeningStatus:
+    """What ``livingreview status`` prints: work waiting for each person."""
+
+    waiting: dict[str, dict[str, int]]  # reviewer -> stage -> records in their queue
+    conflicts: dict[str, int]  # stage -> conflicts awaiting adjudication
+    unscreened: dict[str, int]  # stage -> records nobody has screened
+    included: int  # records included at full text
+    records: int
+    latest_search: str | None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def record_sort_key(record_id: str) -> tuple[int, int, str]:
+    """PMIDs numerically, then other ids alphabetically: a stable, natural order."""
+    return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
+
+
+def reviewer_name(path: str | Path) -> str:
+    """Reviewer name from a file name: the stem up to the first ``-`` or ``_``, lower-cased.
+
+    Raises InputError naming the file when the name is not ``[a-z0-9]+``,
+    so that names never carry path tricks or spaces into outputs.
+    """
+    path = Path(path)
+    name = re.split(r"[-_]", path.stem, maxsplit=1)[0].lower()
+    if not NAME_RE.match(name):
+        raise InputError(
+            path,
+            "a file name starting with the reviewer's name in lower-case letters and digits "
+            "(e.g. alice.csv or alice-batch2.xlsx), then optionally '-' or '_' and anything",
+            got=path.name,
+        )
+    return name
+
+
+def _ignored(path: Path) -> bool:
+    """Hidden files, Excel/LibreOffice lock files and READMEs are not sheets."""
+    name = path.name
+    return name.startswith((".", "~$", ".~lock")) or name.lower().startswith("readme")
+
+
+def sheet_paths(root: str | Path) -> list[Path]:
+    """Every file the screening stage reads under ``<root>/screening`` (sorted).
+
+    Used by the Snakemake rule as its input function, so adding a file reruns
+    the stage. Names are not validated here (that happens in the job, with a
+    clear message); only hidden/lock/README files are left out.
+    """
+    base = Path(root) / "screening"
+    paths: list[Path] = []
+    for stage in STAGES:
+        folder = base / stage
+        if folder.is_dir():
+            paths += [p for p in sorted(folder.iterdir()) if p.is_file() and not _ignored(p)]
+    adjudication = base / ADJUDICATION
+    if adjudication.is_file():
+        paths.append(adjudication)
+    return paths
+
+
+def read_records(path: str | Path) -> pd.DataFrame:
+    """The record store (``results/records/records.csv``) as text, indexed by record_id."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    missing = [c for c in ("record_id", "title", "first_seen") if c not in frame.columns]
+    if missing:
+        raise InputError(
+            path, "the record store's columns (docs/contracts.md)", row=1, column=missing[0]
+        )
+    for col in ("pmid", "doi", "abstract", "year", "journal", "authors", "sources"):
+        if col not in frame.columns:
+            frame[col] = ""
+    frame["record_id"] = frame["record_id"].str.strip()
+    dup = frame["record_id"].duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0]) + 2
+        raise InputError(
+            path,
+            "each record_id once",
+            row=row,
+            column="record_id",
+            got=frame["record_id"][dup].iloc[0],
+        )
+    return frame.set_index("record_id", drop=False)
+
+
+def new_record_flags(
+    records: pd.DataFrame, summary: Mapping[str, Any]
+) -> tuple[pd.Series, str | None]:
+    """Which records the latest search run brought in (``first_seen`` >= ``latest_search``).
+
+    ``first_seen`` and ``latest_search`` are ISO dates, so text comparison is
+    date comparison. Without ``latest_search`` the newest ``first_seen`` is used.
+    """
+    latest = summary.get("latest_search") or (records["first_seen"].max() if len(records) else None)
+    if not latest:
+        return pd.Series(False, index=records.index), None
+    return records["first_seen"] >= str(latest), str(latest)
+
+
+def _schema(name: str, schema_dir: str | Path | None) -> dict[str, Any]:
+    return load_schema(Path(schema_dir or SCHEMA_DIR) / f"{name}.schema.yaml")
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    for col in frame.columns:
+        if str(col).strip().lower() == name:
+            return frame[col].fillna("").astype(str).str.strip()
+    return pd.Series("", index=frame.index)
+
+
+def _read_filled(path: Path, schema: dict[str, Any]) -> pd.DataFrame:
+    """Read a sheet, drop rows with neither decision nor reason, validate the rest."""
+    frame = read_sheet(path)
+    keep = (_column(frame, "decision") != "") | (_column(frame, "reason") != "")
+    return validate_frame(frame[keep].reset_index(drop=True), schema, path)
+
+
+def _text(value: Any) -> str:
+    return (
+        ""
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else str(value).strip()
+    )
+
+
+# --------------------------------------------------------------------------- reading sheets
+
+
+def _match_reason(value: str, reasons: Sequence[str]) -> str | None:
+    lookup = {r.lower(): r for r in reasons}
+    return lookup.get(value.strip().lower())
+
+
+def read_decisions(
+    paths: Iterable[str | Path],
+    screening_dir: str | Path,
+    record_ids: set[str],
+    exclusion_reasons: Sequence[str],
+    schema_dir: str | Path | None = None,
+) -> tuple[list[Decision], list[Decision], list[InputError]]:
+    """Read reviewer sheets and adjudication.csv; return (reviewer rows, adjudication rows, errors).
+
+    Checks everything that can be checked row by row: file names, schema,
+    unknown record ids, reasons, and the same person answering the same
+    record twice in different ways (same answer twice is fine: a late file
+    may repeat rows).
+    """
+    screening_dir = Path(screening_dir)
+    sheet_schema = _schema("screening", schema_dir)
+    adj_schema = _schema("adjudication", schema_dir)
+    rows: list[Decision] = []
+    adjudications: list[Decision] = []
+    errors: list[InputError] = []
+    seen: dict[tuple[str, str, str], Decision] = {}
+
+    def rel(path: Path) -> str:
+        try:
+            return path.resolve().relative_to(screening_dir.resolve()).as_posix()
+        except ValueError:
+            return path.name
+
+    for path in sorted(Path(p) for p in paths):
+        if path.name == ADJUDICATION and path.parent.resolve() == screening_dir.resolve():
+            kind, stage, schema = "adjudication", None, adj_schema
+        else:
+            kind, stage, schema = "reviewer", path.parent.name, sheet_schema
+            if stage not in STAGES:
+                errors.append(
+                    InputError(path, f"a sheet inside one of the folders {', '.join(STAGES)}")
+                )
+                continue
+            if path.suffix.lower() not in SHEET_SUFFIXES:
+                errors.append(InputError(path, "a .csv or .xlsx sheet", got=path.name))
+                continue
+            try:
+                name = reviewer_name(path)
+            except InputError as exc:
+                errors.append(exc)
+                continue
+        try:
+            frame = _read_filled(path, schema)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        except LivingReviewError as exc:  # InputErrors: keep every one
+            errors.extend(getattr(exc, "errors", []))
+            continue
+        shown = rel(path)
+        for rec in frame.to_dict("records"):
+            row = int(rec[ROW])
+            record_id = _text(rec.get("record_id"))
+            decision = _text(rec.get("decision"))
+            reason = _text(rec.get("reason"))
+            if kind == "adjudication":
+                stage = _text(rec.get("stage"))
+                name = _text(rec.get("adjudicator"))
+            elif _text(rec.get("stage")) and _text(rec.get("stage")) != stage:
+                errors.append(
+                    InputError(
+                        path,
+                        f"{stage} (this sheet is in the {stage}/ folder; move "
+                        f"{_text(rec.get('stage'))} rows to a sheet in that folder)",
+                        row=row,
+                        column="stage",
+                        got=_text(rec.get("stage")),
+                    )
+                )
+                continue
+            if record_id not in record_ids:
+                errors.append(
+                    InputError(
+                        path,
+                        "a record_id of results/records/records.csv (the PMID, or the store's id for records without one)",
+                        row=row,
+                        column="record_id",
+                        got=record_id,
+                    )
+                )
+                continue
+            if kind == "adjudication" and stage == "full_text" and decision == "maybe":
+                errors.append(
+                    InputError(
+                        path,
+                        "include or exclude (an adjudication at full text is final)",
+                        row=row,
+                        column="decision",
+                        got=decision,
+                    )
+                )
+                continue
+            if reason:
+                if decision != "exclude":
+                    errors.append(
+                        InputError(
+                            path,
+                            "no reason unless the decision is exclude (put remarks in 'note')",
+                            row=row,
+                            column="reason",
+                            got=reason,
+                        )
+                    )
+                    continue
+                matched = _match_reason(reason, exclusion_reasons)
+                if matched is None:
+                    errors.append(
+                        InputError(
+                            path,
+                            "one of the configured exclusion reasons (screening.exclusion_reasons): "
+                            + "; ".join(exclusion_reasons),
+                            row=row,
+                            column="reason",
+                            got=reason,
+                        )
+                    )
+                    continue
+                reason = matched
+            elif decision == "exclude" and stage == "full_text":
+                errors.append(
+                    InputError(
+                        path,
+                        "an exclusion reason for a full-text exclusion (one of: "
+                        + "; ".join(exclusion_reasons)
+                        + ")",
+                        row=row,
+                        column="reason",
+                    )
+                )
+                continue
+            item = Decision(
+                name, record_id, stage, decision, reason, _text(rec.get("note")), f"{shown}:{row}"
+            )
+            key = (kind if kind == "adjudication" else name, stage, record_id)
+            earlier = seen.get(key)
+            if earlier is not None:
+                if (earlier.decision, earlier.reason) != (decision, reason):
+                    column = "decision" if earlier.decision != decision else "reason"
+                    before = earlier.decision + (f" ({earlier.reason})" if earlier.reason else "")
+                    who = "the adjudication" if kind == "adjudication" else f"{name}'s"
+                    errors.append(
+                        InputError(
+                            path,
+                            f"the same answer as {who} earlier row {earlier.source} ({before}) "
+                            f"for record {record_id} at {stage}: one answer per person and record",
+                            row=row,
+                            column=column,
+                            got=decision + (f" ({reason})" if reason else ""),
+                        )
+                    )
+                continue
+            seen[key] = item
+            (adjudications if kind == "adjudication" else rows).append(item)
+    return rows, adjudications, errors
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def _agree_value(decision: str, stage: str) -> str:
+    """At title/abstract a maybe sends the record on, i.e. it counts as include."""
+    return "include" if stage == "title_abstract" and decision == "maybe" else decision
+
+
+def _final_reason(excluders: list[Decision]) -> tuple[str, str]:
+    """(reason, note) for an exclusion agreed by several reviewers."""
+    given = sorted((d for d in excluders if d.reason), key=lambda d: d.reviewer)
+    distinct = sorted({d.reason for d in given})
+    if not given:
+        return "", ""
+    if len(distinct) == 1:
+        return distinct[0], ""
+    shown = "; ".join(f"{d.reviewer}={d.reason}" for d in given)
+    return (
+        given[0].reason,
+        f"reasons differ ({shown}): {given[0].reviewer}'s reason used; an adjudication row can choose another",
+    )
+
+
+def decide(
+    stage: str,
+    answers: list[Decision],
+    adjudication: Decision | None,
+    allow_single_reviewer: bool,
+) -> tuple[str, str, str, str]:
+    """(status, rule, reason, note) of one record at one stage; see the module docstring."""
+    if adjudication is not None and answers:
+        status = "excluded" if adjudication.decision == "exclude" else "included"
+        reason = adjudication.reason if status == "excluded" else ""
+        return status, "adjudication", reason, ""
+    if not answers:
+        return "unscreened", "none", "", ""
+    values = {_agree_value(d.decision, stage) for d in answers}
+    if stage == "full_text" and "maybe" in values:
+        return "conflict", "none", "", "maybe at full text is not final: needs adjudication"
+    if len(values) > 1:
+        return "conflict", "none", "", ""
+    if len(answers) == 1 and not allow_single_reviewer:
+        return "awaiting", "none", "", ""
+    rule = "agreement" if len(answers) > 1 else "single-reviewer"
+    if values == {"exclude"}:
+        reason, note = _final_reason(answers)
+        return "excluded", rule, reason, note
+    return "included", rule, "", ""
+
+
+def merge(
+    records: pd.DataFrame,
+    sheets: Iterable[str | Path],
+    screening_dir: str | Path,
+    screening_config: Mapping[str, Any],
+    summary: Mapping[str, Any] | None = None,
+    schema_dir: str | Path | None = None,
+) -> ScreeningResult:
+    """Turn the record store and all decision sheets into the screening state.
+
+    Raises InputError/InputErrors (every problem at once, each naming file,
+    row and column) when any sheet is wrong; nothing is written then.
+    """
+    summary = summary or {}
+    reasons = list(screening_config.get("exclusion_reasons") or [])
+    single = bool(screening_config.get("allow_single_reviewer", False))
+    record_ids = set(records["record_id"])
+    sheets = list(sheets)
+    rows, adjudications, errors = read_decisions(
+        sheets, screening_dir, record_ids, reasons, schema_dir
+    )
+    raise_collected(errors)
+    log.info(
+        "read %d sheet(s): %d decisions, %d adjudications",
+        len(sheets),
+        len(rows),
+        len(adjudications),
+    )
+
+    by_stage: dict[str, dict[str, list[Decision]]] = {s: {} for s in STAGES}
+    for d in rows:
+        by_stage[d.stage].setdefault(d.record_id, []).append(d)
+    adj = {(a.stage, a.record_id): a for a in adjudications}
+
+    order = sorted(record_ids, key=record_sort_key)
+    out: list[dict[str, Any]] = []
+    status: dict[str, dict[str, str]] = {s: {} for s in STAGES}
+    for stage in STAGES:
+        if stage == "title_abstract":
+            eligible = order
+        else:
+            eligible = [r for r in order if status["title_abstract"][r] == "included"]
+            allowed = set(eligible)
+            for rid, answers in sorted(by_stage[stage].items()):
+                if rid not in allowed:
+                    for d in answers:
+                        errors.append(
+                            _not_included_error(screening_dir, d, status["title_abstract"][rid])
+                        )
+        for (a_stage, rid), a in sorted(adj.items()):
+            if a_stage != stage:
+                continue
+            if stage == "full_text" and status["title_abstract"][rid] != "included":
+                errors.append(_not_included_error(screening_dir, a, status["title_abstract"][rid]))
+            elif not by_stage[stage].get(rid):
+                errors.append(
+                    InputError(
+                        Path(screening_dir) / a.source.rsplit(":", 1)[0],
+                        f"a record that at least one reviewer screened at {stage} (nothing to adjudicate)",
+                        row=int(a.source.rsplit(":", 1)[1]),
+                        column="record_id",
+                        got=rid,
+                    )
+                )
+        for rid in eligible:
+            answers = sorted(by_stage[stage].get(rid, []), key=lambda d: d.reviewer)
+            a = adj.get((stage, rid))
+            st, rule, reason, note = decide(stage, answers, a, single)
+            status[stage][rid] = st
+            out.append(
+                {
+                    "record_id": rid,
+                    "stage": stage,
+                    "decisions": "; ".join(f"{d.reviewer}={d.decision}" for d in answers),
+                    "n_reviewers": len(answers),
+                    "adjudication": f"{a.reviewer}={a.decision}" if a is not None else "",
+                    "status": st,
+                    "rule": rule,
+                    "reason": reason,
+                    "reasons": "; ".join(f"{d.reviewer}={d.reason}" for d in answers if d.reason),
+                    "note": note,
+                    "sources": "; ".join(
+                        [f"{d.reviewer}={d.source}" for d in answers]
+                        + ([f"{a.reviewer}={a.source}"] if a is not None else [])
+                    ),
+                    "_notes": "; ".join(f"{d.reviewer}: {d.note}" for d in answers if d.note),
+                }
+            )
+    raise_collected(errors)
+
+    table = pd.DataFrame(out, columns=[*DECISION_COLUMNS, "_notes"])
+    reviewers = sorted({d.reviewer for d in rows})
+    new, latest = new_record_flags(records, summary)
+    decisions = table[DECISION_COLUMNS].reset_index(drop=True)
+    return ScreeningResult(
+        decisions=decisions,
+        conflicts=_conflicts(table, records),
+        agreement=agreement(rows),
+        queues={r: _queue(r, table, records, new) for r in reviewers},
+        prisma=prisma_counts(decisions, records, summary, new, latest),
+        reviewers=reviewers,
+    )
+
+
+def _not_included_error(screening_dir: str | Path, d: Decision, ta_status: str) -> InputError:
+    file, row = d.source.rsplit(":", 1)
+    return InputError(
+        Path(screening_dir) / file,
+        "a record included at title/abstract before it is screened at full text "
+        f"(its title/abstract status is {ta_status})",
+        row=int(row),
+        column="record_id",
+        got=d.record_id,
+    )
+
+
+def _conflicts(table: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    rows = table[table["status"] == "conflict"]
+    out = pd.DataFrame(
+        {
+            "record_id": rows["record_id"],
+            "stage": rows["stage"],
+            "decisions": rows["decisions"],
+            "reasons": rows["reasons"],
+            "notes": rows["_notes"],
+            "year": [records.at[r, "year"] for r in rows["record_id"]],
+            "title": [records.at[r, "title"] for r in rows["record_id"]],
+        },
+        columns=CONFLICT_COLUMNS,
+    )
+    return out.reset_index(drop=True)
+
+
+def _queue(
+    reviewer: str, table: pd.DataFrame, records: pd.DataFrame, new: pd.Series
+) -> pd.DataFrame:
+    """Records still needing a reviewer at a stage that this reviewer has not screened.
+
+    Only records whose status is unscreened or awaiting are queued: a record
+    already decided by two others, or in conflict (adjudicator's job), waits
+    for nobody else. Full text holds only records included at title/abstract
+    (the table has full-text rows for those only). Newest first: latest
+    ``first_seen``, then the highest record id (PMIDs grow with time).
+    """
+    open_ = table[table["status"].isin(["unscreened", "awaiting"])]
+    mine = [
+        reviewer not in {p.split("=")[0] for p in s.split("; ") if p} for s in open_["decisions"]
+    ]
+    pending = open_[np.array(mine, dtype=bool)]
+    parts = []
+    for stage in STAGES:
+        ids = list(pending.loc[pending["stage"] == stage, "record_id"])
+        ids.sort(key=record_sort_key, reverse=True)
+        ids.sort(key=lambda r: records.at[r, "first_seen"], reverse=True)
+        part = records.loc[ids, [c for c in QUEUE_COLUMNS if c in records.columns]].copy()
+        part["stage"] = stage
+        part["new_since_last_search"] = ["yes" if new[r] else "no" for r in ids]
+        parts.append(part)
+    queue = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    for col in QUEUE_FILL_IN:
+        queue[col] = ""
+    return queue.reindex(columns=QUEUE_COLUMNS, fill_value="").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+def kappa(a: Sequence[str], b: Sequence[str], categories: Sequence[str]) -> dict[str, Any]:
+    """Cohen's kappa of two raters' paired answers, with its 95% confidence interval.
+
+    kappa = (p_o - p_e) / (1 - p_e), p_o the observed and p_e the chance
+    agreement from the margins (Cohen 1960). Computed by
+    ``statsmodels.stats.inter_rater.cohens_kappa``; its CI is kappa +/- 1.96 SE
+    with the large-sample variance of Fleiss, Cohen & Everitt (1969), clipped
+    to kappa's range [-1, 1] (the normal approximation can cross 1). When
+    p_e = 1 (both raters gave one and the same answer throughout) kappa is
+    undefined and reported as null; percent agreement is always given.
+    """
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    index = {c: i for i, c in enumerate(categories)}
+    table = np.zeros((len(categories), len(categories)), dtype=int)
+    for x, y in zip(a, b, strict=True):
+        table[index[x], index[y]] += 1
+    n = int(table.sum())
+    result: dict[str, Any] = {
+        "n": n,
+        "agreed": int(np.trace(table)),
+        "percent_agreement": float(np.trace(table) / n) if n else None,
+        "categories": list(categories),
+        "table": table.tolist(),
+        "kappa": None,
+        "se": None,
+        "ci_low": None,
+        "ci_high": None,
+    }
+    expected = (table.sum(1) * table.sum(0)).sum() / n**2 if n else 1.0
+    if n < 2 or expected >= 1.0:
+        return result
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = cohens_kappa(table, return_results=True)  # 95% CI (alpha = 0.05)
+    result.update(
+        kappa=float(res.kappa),
+        se=float(res.std_kappa),
+        ci_low=max(-1.0, float(res.kappa_low)),
+        ci_high=min(1.0, float(res.kappa_upp)),
+    )
+    return result
+
+
+def agreement(rows: Sequence[Decision]) -> dict[str, Any]:
+    """Kappa per stage and reviewer pair over the records both screened.
+
+    At title/abstract answers are compared as they act (maybe = include, two
+    categories); at full text as given (include, exclude, maybe).
+    """
+    stages: dict[str, Any] = {}
+    for stage in STAGES:
+        answers: dict[str, dict[str, str]] = {}
+        for d in rows:
+            if d.stage == stage:
+                answers.setdefault(d.reviewer, {})[d.record_id] = _agree_value(d.decision, stage)
+        cats = ("include", "exclude") if stage == "title_abstract" else DECISIONS
+        pairs = {}
+        for r1, r2 in combinations(sorted(answers), 2):
+            both = sorted(set(answers[r1]) & set(answers[r2]), key=record_sort_key)
+            if not both:
+                continue
+            entry = kappa([answers[r1][x] for x in both], [answers[r2][x] for x in both], cats)
+            pairs[f"{r1}-{r2}"] = {"reviewers": [r1, r2], **entry}
+        stages[stage] = pairs
+    return {
+        "method": "Cohen's kappa (statsmodels.stats.inter_rater.cohens_kappa); "
+        "CI = kappa +/- z * SE, large-sample SE of Fleiss, Cohen & Everitt (1969), clipped to [-1, 1]; "
+        "over records both reviewers screened; title/abstract: maybe counted as include",
+        "level": 1 - KAPPA_ALPHA,
+        "stages": stages,
+    }
+
+
+# --------------------------------------------------------------------------- PRISMA
+
+
+def _flow(decisions: pd.DataFrame, ids: set[str] | None = None) -> dict[str, Any]:
+    """Counts of one flow (whole review, or only the records of the latest search)."""
+    d = decisions if ids is None else decisions[decisions["record_id"].isin(ids)]
+    ta = d[d["stage"] == "title_abstract"]["status"].value_counts()
+    ft_rows = d[d["stage"] == "full_text"]
+    ft = ft_rows["status"].value_counts()
+    reasons = ft_rows.loc[ft_rows["status"] == "excluded", "reason"].replace("", "reason not given")
+    by_reason = {str(k): int(v) for k, v in reasons.value_counts().sort_index().items()}
+
+    def n(counts: pd.Series, key: str) -> int:
+        return int(counts.get(key, 0))
+
+    return {
+        "records": int((d["stage"] == "title_abstract").sum()),
+        "screened": n(ta, "included") + n(ta, "excluded"),
+        "excluded_title_abstract": n(ta, "excluded"),
+        "fulltext_assessed": n(ft, "included") + n(ft, "excluded"),
+        "fulltext_excluded": by_reason,
+        "fulltext_excluded_total": n(ft, "excluded"),
+        "included_records": n(ft, "included"),
+        "awaiting": {"title_abstract": n(ta, "awaiting"), "full_text": n(ft, "awaiting")},
+        "unscreened": {"title_abstract": n(ta, "unscreened"), "full_text": n(ft, "unscreened")},
+        "conflicts": {"title_abstract": n(ta, "conflict"), "full_text": n(ft, "conflict")},
+    }
+
+
+def prisma_counts(
+    decisions: pd.DataFrame,
+    records: pd.DataFrame,
+    summary: Mapping[str, Any],
+    new: pd.Series,
+    latest_search: str | None,
+    studies: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """PRISMA 2020 counts (docs/contracts.md ``prisma.json``) plus the latest search's flow.
+
+    ``screened`` counts records with a final title/abstract decision, so the
+    boxes add up: records = screened + awaiting + unscreened + conflicts at
+    title/abstract, and likewise at full text. Identification counts come
+    from the search stage's summary. ``included_studies`` equals
+    ``included_records`` unless ``studies`` maps record ids to study ids
+    (further reports of an included trial are excluded as "duplicate report"
+    under the default protocol). ``previous_included`` are included records
+    first found before the latest search, ``new_included`` those it found;
+    ``new_search`` is the flow restricted to the latest search's records, for
+    the PRISMA 2020 diagram of an updated review, where identified counts new
+    records per source and duplicates are those returned by several sources.
+    """
+    flow = _flow(decisions)
+    included = set(
+        decisions.loc[
+            (decisions["stage"] == "full_text") & (decisions["status"] == "included"), "record_id"
+        ]
+    )
+    new_ids = set(records.index[new.to_numpy()])
+    new_flow = _flow(decisions, new_ids)
+    sources: dict[str, int] = {}
+    for rid in sorted(new_ids):
+        for s in filter(None, (x.strip() for x in records.at[rid, "sources"].split(";"))):
+            sources[s] = sources.get(s, 0) + 1
+    new_flow["identified"] = dict(sorted(sources.items()))
+    new_flow["identified_total"] = sum(sources.values()) if sources else len(new_ids)
+    new_flow["duplicates_removed"] = new_flow["identified_total"] - len(new_ids)
+
+    def n_studies(ids: set[str]) -> int:
+        return len({studies.get(r, r) for r in ids}) if studies else len(ids)
+
+    identified = {str(k): int(v) for k, v in (summary.get("identified") or {}).items()}
+    previous = included - new_ids
+    counts: dict[str, Any] = {
+        "identified": dict(sorted(identified.items())),
+        "identified_total": int(summary.get("identified_total", sum(identified.values()))),
+        "duplicates_removed": int(summary.get("duplicates_removed", 0)),
+        **flow,
+        "included_studies": n_studies(included),
+        "previous_included": n_studies(previous),
+        "new_included": n_studies(included & new_ids),
+        "previous_included_records": len(previous),
+        "latest_search": latest_search,
+        "update": bool(len(records)) and len(new_ids) < len(records),
+        "new_search": new_flow,
+    }
+    return counts
+
+
+# --------------------------------------------------------------------------- files
+
+
+def write_outputs(result: ScreeningResult, outdir: str | Path, *, figures: bool = True) -> None:
+    """Write every output of the stage under ``outdir`` (results/screening)."""
+    outdir = Path(outdir)
+    write_csv(
+        result.decisions, outdir / "decisions.csv", text_columns=("reason", "reasons", "note")
+    )
+    write_csv(
+        result.conflicts, outdir / "conflicts.csv", text_columns=("reasons", "notes", "title")
+    )
+    write_json(outdir / "agreement.json", result.agreement)
+    queue_dir = outdir / "queue"
+    queue_dir.mkdir(parents=True, exist_ok=True)
+    for name in {p.stem for p in queue_dir.glob("*.csv")} - set(result.queues):
+        (queue_dir / f"{name}.csv").unlink()  # a reviewer whose files were all removed
+    for reviewer, queue in result.queues.items():
+        write_csv(queue, queue_dir / f"{reviewer}.csv", text_columns=TEXT_COLUMNS)
+    write_json(outdir / "prisma.json", result.prisma)
+    if figures:
+        from .prisma import write_prisma
+
+        write_prisma(result.prisma, outdir / "prisma.svg")
+
+
+def run(
+    records_csv: str | Path,
+    summary_json: str | Path | None,
+    root: str | Path,
+    screening_config: Mapping[str, Any],
+    outdir: str | Path,
+    *,
+    sheets: Iterable[str | Path] | None = None,
+    schema_dir: str | Path | None = None,
+) -> ScreeningResult:
+    """The whole stage: read the store and the sheets under ``<root>/screening``, write outputs."""
+    records = read_records(records_csv)
+    summary = read_json(summary_json) if summary_json and Path(summary_json).is_file() else {}
+    screening_dir = Path(root) / "screening"
+    paths = sheet_paths(root) if sheets is None else [Path(p) for p in sheets]
+    result = merge(records, paths, screening_dir, screening_config, summary, schema_dir)
+    write_outputs(result, outdir)
+    p = result.prisma
+    log.info(
+        "%d records: %d screened, %d full texts assessed, %d included; conflicts %s",
+        p["records"],
+        p["screened"],
+        p["fulltext_assessed"],
+        p["included_records"],
+        p["conflicts"],
+    )
+    return result
+
+
+def included_records(decisions_csv: str | Path) -> set[str]:
+    """Record ids included at full text, for the extraction stage."""
+    frame = pd.read_csv(decisions_csv, dtype=str, keep_default_na=False)
+    keep = (frame["stage"] == "full_text") & (frame["status"] == "included")
+    return set(frame.loc[keep, "record_id"])
+
+
+# --------------------------------------------------------------------------- status
+
+
+def status(
+    config: Mapping[str, Any],
+    *,
+    workdir: str | Path = ".",
+    records_csv: str | Path | None = None,
+    summary_json: str | Path | None = None,
+) -> ScreeningStatus:
+    """Current screening workload, computed live from the sheets (no workflow run needed).
+
+    Reads ``results/records/records.csv`` (built by the search stage) and the
+    sheets under ``config["inputs"]["root"]/screening``; raises the same
+    InputError as the workflow when a sheet is wrong.
+    """
+    workdir = Path(workdir)
+    records_csv = Path(records_csv or workdir / "results" / "records" / "records.csv")
+    summary_json = Path(summary_json or workdir / "results" / "records" / "summary.json")
+    if not records_csv.is_file():
+        raise LivingReviewError(
+            f"{records_csv} not found: run the workflow (livingreview update) first"
+        )
+    records = read_records(records_csv)
+    summary = read_json(summary_json) if summary_json.is_file() else {}
+    root = workdir / config["inputs"]["root"]
+    result = merge(
+        records, sheet_paths(root), root / "screening", config.get("screening", {}), summary
+    )
+    return status_of(result)
+
+
+def status_of(result: ScreeningResult) -> ScreeningStatus:
+    waiting = {
+        r: {s: int((q["stage"] == s).sum()) for s in STAGES}
+        for r, q in sorted(result.queues.items())
+    }
+    p = result.prisma
+    return ScreeningStatus(
+        waiting=waiting,
+        conflicts=dict(p["conflicts"]),
+        unscreened=dict(p["unscreened"]),
+        included=int(p["included_records"]),
+        records=int(p["records"]),
+        latest_search=p.get("latest_search"),
+    )
+
+
+def format_status(st: ScreeningStatus) -> str:
+    """Plain-text table for ``livingreview status``."""
+    head = f"Screening: {st.records} records"
+    if st.latest_search:
+        head += f" (latest search {st.latest_search})"
+    head += f", {st.included} included at full text"
+    lines = [head, ""]
+    labels = [STAGE_LABELS[s] for s in STAGES]
+    width = max([8, *(len(r) for r in st.waiting)])
+    lines.append(f"{'reviewer':<{width}}  " + "  ".join(f"{label:>14}" for label in labels))
+    for reviewer, counts in st.waiting.items():
+        lines.append(f"{reviewer:<{width}}  " + "  ".join(f"{counts[s]:>14}" for s in STAGES))
+    if not st.waiting:
+        lines.append("(no reviewer files yet)")
+    lines.append("")
+    lines.append(
+        "Conflicts awaiting adjudication: "
+        + ", ".join(f"{STAGE_LABELS[s]} {st.conflicts.get(s, 0)}" for s in STAGES)
+    )
+    lines.append(
+        "Not screened by anyone: "
+        + ", ".join(f"{STAGE_LABELS[s]} {st.unscreened.get(s, 0)}" for s in STAGES)
+    )
+    return "\n".join(lines) + "\n"

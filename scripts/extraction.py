@@ -1,0 +1,28 @@
+"""Snakemake adapter for the extraction stage (logic: livingreview.extraction)."""
+
+import logging
+
+from livingreview.extraction import run, write_outputs
+
+snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
+
+logging.basicConfig(
+    filename=snakemake.log[0],
+    filemode="w",
+    level=logging.INFO,
+    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+)
+try:
+    result = run(
+        study_files=snakemake.input.studies,
+        outcome_files=snakemake.input.outcomes,
+        decisions=snakemake.input.decisions,
+        config=snakemake.config["extraction"],
+        schema_dir=snakemake.params.schema_dir,
+        resolutions=snakemake.input.resolutions[0] if snakemake.input.resolutions else None,
+        root=snakemake.params.root,
+    )
+    write_outputs(result, *snakemake.output)
+except Exception:
+    logging.exception("extraction failed")
+    raise

@@ -1,0 +1,165 @@
+"""Figures: both formats written, deterministic bytes, labels that carry the sign convention."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from livingreview import plots
+
+
+def _stratum(k: int = 12, seed: int = 1) -> tuple[pd.DataFrame, dict]:
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(
+        {
+            "study_id": [f"s{i:02d}" for i in range(k)],
+            "citation": [f"Author{i} et al. 20{10 + i}" for i in range(k)],
+            "yi": rng.normal(-0.5, 0.3, k),
+            "vi": rng.uniform(0.01, 0.1, k),
+        }
+    )
+    pooled = {
+        "stratum": "domain-glycemic",
+        "k": k,
+        "estimate": -0.5,
+        "se": 0.08,
+        "ci_low": -0.66,
+        "ci_high": -0.34,
+        "pval": 1e-6,
+        "zval": -6.1,
+        "tau2": 0.03,
+        "i2": 41.2,
+        "q": 18.7,
+        "q_pval": 0.07,
+        "pi_low": -0.9,
+        "pi_high": -0.1,
+        "method": "REML",
+        "test": "z",
+        "level": 0.95,
+        "measure": "SMD",
+        "reported": True,
+        "label": "Glycemic control",
+        "favourable_sign": "negative",
+    }
+    return data, pooled
+
+
+def _svg(path) -> str:
+    return path.with_suffix(".svg").read_text(encoding="utf-8")
+
+
+def test_forest_plot_writes_svg_and_png_with_sign_weights_and_heterogeneity(tmp_path):
+    data, pooled = _stratum()
+    out = plots.forest_plot(data, pooled, tmp_path / "forest.svg", measure="SMD")
+    assert [p.name for p in out] == ["forest.svg", "forest.png"]
+    assert (tmp_path / "forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = _svg(tmp_path / "forest.svg")
+    # the favoured side: negative = intervention, so the left arrow names it
+    assert "\u2190 Favours intervention" in svg
+    assert "Favours control \u2192" in svg
+    assert "I\u00b2 = 41.2%" in svg and "Q(11) = 18.70" in svg
+    assert "Random-effects model (k = 12)" in svg
+    assert "PI [-0.90, -0.10]" in svg
+    # random-effects weights 1/(v + tau2), in percent, printed per study
+    w = 1 / (data["vi"] + pooled["tau2"])
+    first = f"{100 * w.iloc[0] / w.sum():.1f}%"
+    assert first in svg
+    # CI of the first study at 95%
+    lo = data["yi"].iloc[0] - 1.959964 * math.sqrt(data["vi"].iloc[0])
+    assert f"[{lo:.2f}," in svg
+
+
+def test_positive_sign_puts_intervention_on_the_right(tmp_path):
+    data, pooled = _stratum()
+    plots.forest_plot(data, pooled, tmp_path / "f.svg", favourable_sign="positive")
+    svg = _svg(tmp_path / "f.svg")
+    assert "\u2190 Favours control" in svg and "Favours intervention \u2192" in svg
+
+
+def test_identical_inputs_give_byte_identical_files(tmp_path):
+    data, pooled = _stratum()
+    a = plots.forest_plot(data, pooled, tmp_path / "a" / "forest.svg")
+    b = plots.forest_plot(data, pooled, tmp_path / "b" / "forest.svg")
+    for x, y in zip(a, b, strict=True):
+        assert x.read_bytes() == y.read_bytes(), x.name
+    svg = a[0].read_text(encoding="utf-8")
+    assert "<dc:date>" not in svg  # no timestamp in the SVG metadata
+    assert b"Software" not in a[1].read_bytes()[:400]  # no software text chunk in the PNG
+
+
+def test_unreported_stratum_and_ratio_measure(tmp_path):
+    data = pd.DataFrame(
+        {"study_id": ["a", "b"], "yi": [math.log(0.6), math.log(0.8)], "vi": [0.05, 0.08]}
+    )
+    pooled = {"k": 2, "reported": False, "estimate": None, "measure": "logRR"}
+    plots.forest_plot(
+        data, pooled, tmp_path / "rr.svg", favourable_sign="negative", label="Complications"
+    )
+    svg = _svg(tmp_path / "rr.svg")
+    assert "Not estimated (k = 2" in svg
+    assert "Risk ratio (log scale)" in svg
+    assert "0.60 [" in svg  # back-transformed study estimate
+    assert "Random-effects model" not in svg
+
+
+def test_funnel_prints_egger(tmp_path):
+    data, pooled = _stratum()
+    plots.funnel_plot(
+        data, pooled, {"zval": 1.234, "pval": 0.217, "limit": -0.41}, tmp_path / "funnel"
+    )
+    svg = _svg(tmp_path / "funnel.svg")
+    assert "Egger's test: statistic = 1.23, p = 0.217" in svg
+    assert "Standard error" in svg
+    assert (tmp_path / "funnel.png").exists()
+
+
+def test_summary_plot_rows_and_ne(tmp_path):
+    _, pooled = _stratum()
+    knowledge = dict(pooled, label="Knowledge", estimate=1.0, ci_low=0.2, ci_high=1.9)
+    knowledge["favourable_sign"] = "positive"
+    rows = [pooled, knowledge, {"label": "Attitudes", "k": 2, "reported": False}]
+    plots.domain_summary_plot(rows, tmp_path / "domains.svg")
+    svg = _svg(tmp_path / "domains.svg")
+    assert "-0.50 [-0.66, -0.34]" in svg and "1.00 [0.20, 1.90]" in svg
+    assert "NE" in svg
+    assert "\u2190 favours intervention: lower" in svg
+    assert "favours intervention: higher \u2192" in svg
+
+
+@pytest.fixture
+def rob() -> pd.DataFrame:
+    levels = ["low", "some concerns", "high", "low"]
+    return pd.DataFrame(
+        {
+            "study_id": ["a", "b", "c", "d"],
+            "citation": ["A 2020", "B 2021", "C 2022", ""],
+            "rob_d1": levels,
+            "rob_d2": ["low"] * 4,
+            "rob_d3": ["high", "high", "low", None],
+            "rob_d4": levels,
+            "rob_d5": levels,
+            "rob_overall": ["some concerns", "high", "high", "low"],
+        }
+    )
+
+
+def test_rob_summary_shares(tmp_path, rob):
+    plots.rob_summary_plot(rob, tmp_path / "rob_summary")
+    svg = _svg(tmp_path / "rob_summary.svg")
+    assert "D1: Bias arising from the randomization process" in svg
+    assert "Overall risk of bias" in svg
+    # robvis colours: low, some concerns, high, and blue for the missing D3 judgement
+    for colour in ("#02c100", "#e2df07", "#bf0000", "#4ea1f7"):
+        assert colour in svg.lower()
+    assert "Share of studies (n = 4)" in svg
+
+
+def test_rob_traffic_light_lists_every_study(tmp_path, rob):
+    plots.rob_traffic_light_plot(rob, tmp_path / "traffic.svg")
+    svg = _svg(tmp_path / "traffic.svg")
+    for name in ("A 2020", "B 2021", "C 2022", ">d<"):
+        assert name in svg
+    assert "Overall" in svg and "D5" in svg

@@ -1,0 +1,25 @@
+# Publishing: a new immutable version under results/bundles/<YYYY-MM-DD.N>/ when
+# anything changed since results/bundles/LATEST (livingreview.bundle). Local: it
+# writes the shared bundles folder and must never run on a cluster node.
+
+
+localrules:
+    bundle,
+
+
+rule bundle:
+    input:
+        report="results/report/index.html",
+        table="results/report/tables/platform_domain.csv",
+        effects="results/effects/effects.csv",
+        analyses=analysis_outputs,
+    output:
+        "results/bundles/published.json",
+    log:
+        "results/logs/bundle/bundle.log",
+    params:
+        config=config,
+        inputs_root=config["inputs"]["root"],
+        repo=workflow.basedir,
+    script:
+        "../../scripts/bundle.py"

@@ -1,0 +1,25 @@
+# Extraction: merge the double-extracted sheets, compute effect sizes and select
+# one effect per trial and domain (livingreview.extraction; docs/contracts.md).
+from livingreview.extraction import input_files as extraction_input_files
+
+
+rule extraction:
+    input:
+        unpack(lambda wildcards: extraction_input_files(config["inputs"]["root"])),
+        decisions="results/screening/decisions.csv",
+        schemas=expand(
+            "workflow/schemas/{sheet}.schema.yaml",
+            sheet=["studies", "outcomes", "resolutions"],
+        ),
+    output:
+        studies="results/extraction/studies.csv",
+        discrepancies="results/extraction/discrepancies.csv",
+        effects="results/effects/effects.csv",
+        not_selected="results/effects/not_selected.csv",
+    log:
+        "results/logs/extraction.log",
+    params:
+        root=config["inputs"]["root"],
+        schema_dir="workflow/schemas",
+    script:
+        "../../scripts/extraction.py"

@@ -1,0 +1,26 @@
+# Report: figures, tables and index.html under results/report/ (livingreview.report).
+# It reads every analysis output, the effects, the RoB table, PRISMA and search counts;
+# "changes since the last version" compares with the newest bundle (results/bundles/LATEST).
+
+
+rule report:
+    input:
+        analyses=analysis_outputs,
+        effects="results/effects/effects.csv",
+        studies="results/extraction/studies.csv",
+        prisma="results/screening/prisma.json",
+        records="results/records/summary.json",
+    output:
+        index="results/report/index.html",
+        table="results/report/tables/platform_domain.csv",
+    log:
+        "results/logs/report/report.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        config=config,
+        bundles="results/bundles",
+    script:
+        "../../scripts/report.py"

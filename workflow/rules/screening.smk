@@ -1,0 +1,37 @@
+# Screening: merge reviewers' sheets under <root>/screening into the review's
+# current state. The sheets are listed by an input function, so adding,
+# changing or removing one reruns this rule; its outputs are byte-identical
+# for identical inputs, so downstream rules rerun only on real changes.
+from livingreview.screening import sheet_paths
+
+
+def screening_sheets(wildcards):
+    return [str(p) for p in sheet_paths(config["inputs"]["root"])]
+
+
+rule screening:
+    input:
+        records="results/records/records.csv",
+        summary="results/records/summary.json",
+        sheets=screening_sheets,
+        schemas=[
+            "workflow/schemas/screening.schema.yaml",
+            "workflow/schemas/adjudication.schema.yaml",
+        ],
+    output:
+        decisions="results/screening/decisions.csv",
+        conflicts="results/screening/conflicts.csv",
+        agreement="results/screening/agreement.json",
+        queue=directory("results/screening/queue"),
+        prisma="results/screening/prisma.json",
+        prisma_svg="results/screening/prisma.svg",
+        prisma_png="results/screening/prisma.png",
+    log:
+        "results/logs/screening.log",
+    params:
+        root=config["inputs"]["root"],
+        screening=config["screening"],
+        outdir="results/screening",
+        schema_dir="workflow/schemas",
+    script:
+        "../../scripts/screening.py"
