@@ -1,0 +1,642 @@
+"""The record store: PubMed snapshots + database exports -> one de-duplicated table.
+
+Inputs (below the input root, see docs/contracts.md):
+
+* ``search/pubmed/<until>.xml.gz`` + ``<until>.json``: completed PubMed
+  snapshots (``livingreview.pubmed``). The sidecar's ``file_sha256`` is checked,
+  so a snapshot edited after completion stops the run.
+* ``search/exports/<database>/<file>``: exports from other databases; the
+  folder name is the source database. ``.ris`` (rispy), ``.nbib``/``.txt``
+  (PubMed/MEDLINE tagged format, Biopython ``Bio.Medline``), ``.csv`` (columns
+  matched case-insensitively by :data:`CSV_COLUMNS`, which covers Scopus, Web of
+  Science, Embase, CINAHL/EBSCO and Covidence exports). The date the export was
+  made is the first ``YYYY-MM-DD`` in its file name (e.g.
+  ``scopus/2024-05-01.csv``), else the file's modification date.
+
+De-duplication, in this order (Bramer et al. 2016, doi:10.3163/1536-5050.104.3.014):
+
+1. PMID: versions of one PubMed record in several snapshots collapse; the
+   newest snapshot's content wins (corrected records replace older content),
+   ``first_seen`` is the oldest snapshot that had it.
+2. DOI (case-insensitive, resolver prefix removed).
+3. Normalised title (lower case, accents and punctuation removed) with the
+   same publication year, ``rapidfuzz.fuzz.token_sort_ratio >= title_similarity``.
+   Two records that carry different PMIDs or different DOIs are never merged.
+
+A ``DeleteCitation`` in a snapshot drops that PMID unless a later snapshot
+returns it again (``summary.json`` lists it under ``deleted_pmids``). PRISMA
+counts: ``identified`` counts a PubMed record once however many snapshots hold
+it; ``duplicates_removed = identified_total - unique``, and each row's
+``duplicate_of_count`` is how many identified records were folded into it.
+
+Ordering is fully deterministic (inputs sorted by path, output by record id)
+so unchanged inputs give a byte-identical ``records.csv``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import rispy
+from Bio import Medline
+from rapidfuzz import fuzz, process
+
+from .errors import InputError
+from .io import read_json, sha256_file, write_csv, write_json
+from .pubmed import Deletion, PubMedRecord, completed_snapshots, normalise_doi, parse_efetch
+from .sheets import read_sheet
+
+log = logging.getLogger(__name__)
+
+COLUMNS = [
+    "record_id",
+    "pmid",
+    "doi",
+    "title",
+    "abstract",
+    "year",
+    "journal",
+    "authors",
+    "publication_types",
+    "mesh_terms",
+    "language",
+    "sources",
+    "first_seen",
+    "last_updated",
+    "duplicate_of_count",
+]
+TEXT_COLUMNS = ["title", "abstract", "journal", "authors", "publication_types", "mesh_terms"]
+LIST_SEP = "; "
+EXPORT_SUFFIXES = {".ris": "ris", ".nbib": "medline", ".txt": "medline", ".csv": "csv"}
+_SOURCE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+#: CSV export columns (matched case-insensitively, first alias present wins).
+CSV_COLUMNS: dict[str, tuple[str, ...]] = {
+    "title": ("title", "article title", "ti", "document title"),
+    "abstract": ("abstract", "ab"),
+    "doi": ("doi", "di"),
+    "year": ("year", "publication year", "py", "pubyear"),
+    "journal": ("source title", "journal", "source", "journal/book", "so", "publication title"),
+    "authors": ("authors", "author", "au", "author full names"),
+    "pmid": ("pmid", "pubmed id", "pubmed_id", "accession number"),
+    "publication_types": ("document type", "publication type", "dt", "pt"),
+    "mesh_terms": ("mesh terms", "mesh", "mh"),
+    "language": ("language", "language of original document", "la"),
+}
+#: ``authors`` cells are split on ";" (Scopus uses ", " between names with
+#: "Last F." style; Web of Science and Covidence use ";").
+
+
+@dataclass
+class SourceRecord:
+    """One record as one source returned it (before de-duplication)."""
+
+    source: str
+    origin: str  # file, relative to the input root
+    seen: str  # YYYY-MM-DD
+    order: int  # position among all inputs (deterministic tie-breaks)
+    pmid: str = ""
+    doi: str = ""
+    title: str = ""
+    abstract: str = ""
+    year: str = ""
+    journal: str = ""
+    authors: tuple[str, ...] = ()
+    publication_types: tuple[str, ...] = ()
+    mesh_terms: tuple[str, ...] = ()
+    language: str = ""
+    from_snapshot: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def content(self) -> tuple:
+        return (
+            self.doi,
+            self.title,
+            self.abstract,
+            self.year,
+            self.journal,
+            self.authors,
+            self.publication_types,
+            self.mesh_terms,
+            self.language,
+        )
+
+
+def normalise_title(title: str) -> str:
+    """Lower case, accents stripped, anything but letters/digits -> single spaces."""
+    text = unicodedata.normalize("NFKD", title)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    return " ".join(re.sub(r"[^\w]+|_", " ", text).split())
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _year(value: Any) -> str:
+    m = re.search(r"(1[89]|20|21)\d\d", str(value or ""))
+    return m.group(0) if m else ""
+
+
+def _from_pubmed(rec: PubMedRecord, **kw: Any) -> SourceRecord:
+    return SourceRecord(
+        pmid=rec.pmid,
+        doi=rec.doi,
+        title=rec.title,
+        abstract=rec.abstract,
+        year=str(rec.year) if rec.year else "",
+        journal=rec.journal,
+        authors=rec.authors,
+        publication_types=rec.publication_types,
+        mesh_terms=rec.mesh_terms,
+        language=rec.language,
+        **kw,
+    )
+
+
+def read_snapshot(
+    gz: Path, sidecar: Path, root: Path, until: str, order: int
+) -> tuple[list[SourceRecord], list[str]]:
+    """Records and deleted PMIDs of one completed snapshot (checksum verified)."""
+    meta = read_json(sidecar)
+    want = meta.get("file_sha256")
+    if want and sha256_file(gz) != want:
+        raise InputError(
+            gz,
+            f"the SHA-256 recorded in {sidecar.name} (a completed snapshot is never modified; "
+            "restore it from version control or backup)",
+        )
+    records, deleted = [], []
+    origin = _rel(gz, root)
+    for item in parse_efetch(gz):
+        if isinstance(item, Deletion):
+            deleted.append(item.pmid)
+        else:
+            records.append(
+                _from_pubmed(
+                    item,
+                    source="pubmed",
+                    origin=origin,
+                    seen=until,
+                    order=order,
+                    from_snapshot=True,
+                )
+            )
+    return records, deleted
+
+
+def export_date(path: Path) -> str:
+    """First ``YYYY-MM-DD`` in the file name, else the modification date (UTC)."""
+    m = re.search(r"(\d{4})-(\d{2})-(\d{2})", path.name)
+    if m:
+        try:
+            return dt.date(*map(int, m.groups())).isoformat()
+        except ValueError:
+            pass
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date().isoformat()
+
+
+def _split_list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else re.split(r"\s*;\s*", str(value))
+    return tuple(s.strip() for s in items if s and s.strip())
+
+
+def _first(entry: dict[str, Any], *keys: str) -> str:
+    for k in keys:
+        v = entry.get(k)
+        if isinstance(v, list):
+            v = v[0] if v else ""
+        if v:
+            return " ".join(str(v).split())
+    return ""
+
+
+def read_ris(path: Path, source: str, **kw: Any) -> list[SourceRecord]:
+    """RIS via rispy. PMID only from a digits-only ``AN`` of a PubMed/MEDLINE export."""
+    try:
+        entries = rispy.load(path, encoding="utf-8-sig")
+    except (UnicodeDecodeError, OSError, ValueError, KeyError) as exc:
+        raise InputError(path, f"a RIS file (TY  - ... ER  -), UTF-8 ({exc})") from None
+    out = []
+    for e in entries:
+        db = _first(e, "name_of_database", "database_provider").lower()
+        an = _first(e, "accession_number")
+        pmid = an if an.isdigit() and ("pubmed" in db or "medline" in db) else ""
+        out.append(
+            SourceRecord(
+                source=source,
+                pmid=pmid,
+                doi=normalise_doi(_first(e, "doi")),
+                title=_first(e, "title", "primary_title", "translated_title"),
+                abstract=_first(e, "abstract", "notes_abstract"),
+                year=_year(_first(e, "year", "publication_year", "date")),
+                journal=_first(
+                    e, "secondary_title", "journal_name", "alternate_title3", "alternate_title1"
+                ),
+                authors=tuple(e.get("authors") or e.get("first_authors") or ()),
+                publication_types=_split_list(e.get("type_of_reference")),
+                mesh_terms=(),
+                language=_first(e, "language"),
+                **kw,
+            )
+        )
+    return out
+
+
+def _medline_doi(rec: dict[str, Any]) -> str:
+    for tag in ("AID", "LID"):
+        vals = rec.get(tag) or []
+        for v in [vals] if isinstance(vals, str) else vals:
+            if v.endswith("[doi]"):
+                return normalise_doi(v[: -len("[doi]")])
+    return ""
+
+
+def read_medline(path: Path, source: str, **kw: Any) -> list[SourceRecord]:
+    """PubMed ``.nbib`` / MEDLINE tagged text via ``Bio.Medline``."""
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            entries = list(Medline.parse(fh))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(path, f"a PubMed nbib/MEDLINE file, UTF-8 ({exc})") from None
+    out = []
+    for n, e in enumerate(entries, start=1):
+        if not (e.get("PMID") or e.get("TI")):
+            raise InputError(path, f"record {n} to have a PMID- or TI  - line")
+        mesh = tuple(m.split("/")[0].lstrip("*").strip() for m in e.get("MH", []) if m.strip())
+        out.append(
+            SourceRecord(
+                source=source,
+                pmid=str(e.get("PMID", "")).strip(),
+                doi=_medline_doi(e),
+                title=" ".join(str(e.get("TI", "")).split()),
+                abstract=" ".join(str(e.get("AB", "")).split()),
+                year=_year(e.get("DP")),
+                journal=str(e.get("JT") or e.get("TA") or "").strip(),
+                authors=tuple(e.get("AU") or e.get("FAU") or e.get("CN") or ()),
+                publication_types=tuple(e.get("PT", [])),
+                mesh_terms=mesh,
+                language="; ".join(e.get("LA", [])),
+                **kw,
+            )
+        )
+    return out
+
+
+def read_csv_export(path: Path, source: str, **kw: Any) -> list[SourceRecord]:
+    """CSV export with columns named as in :data:`CSV_COLUMNS`."""
+    sheet = read_sheet(path)
+    lower = {c.strip().lower(): c for c in sheet.columns if c not in ("_row", "_file")}
+    cols = {}
+    for name, aliases in CSV_COLUMNS.items():
+        for alias in aliases:
+            if alias in lower:
+                cols[name] = lower[alias]
+                break
+    if "title" not in cols:
+        raise InputError(
+            path, "a title column (one of: " + ", ".join(CSV_COLUMNS["title"]) + ")", row=1
+        )
+    out = []
+    for _, row in sheet.iterrows():
+
+        def get(name: str, row: pd.Series = row) -> str:
+            return " ".join(str(row[cols[name]]).split()) if name in cols else ""
+
+        pmid, year_raw = get("pmid"), get("year")
+        if pmid and not pmid.isdigit():
+            raise InputError(
+                path,
+                "a PubMed ID (digits only)",
+                row=int(row["_row"]),
+                column=cols["pmid"],
+                got=pmid,
+            )
+        year = _year(year_raw)
+        if year_raw and not year:
+            raise InputError(
+                path, "a 4-digit year", row=int(row["_row"]), column=cols["year"], got=year_raw
+            )
+        if not (get("title") or get("doi") or pmid):
+            raise InputError(
+                path, "a title (or a DOI/PMID)", row=int(row["_row"]), column=cols["title"]
+            )
+        out.append(
+            SourceRecord(
+                source=source,
+                pmid=pmid,
+                doi=normalise_doi(get("doi")),
+                title=get("title"),
+                abstract=get("abstract"),
+                year=year,
+                journal=get("journal"),
+                authors=_split_list(get("authors")),
+                publication_types=_split_list(get("publication_types")),
+                mesh_terms=_split_list(get("mesh_terms")),
+                language=get("language"),
+                **kw,
+            )
+        )
+    return out
+
+
+READERS = {"ris": read_ris, "medline": read_medline, "csv": read_csv_export}
+
+
+def export_files(root: Path) -> list[tuple[str, Path]]:
+    """``(database, file)`` for every export under ``<root>/search/exports/``."""
+    base = root / "search" / "exports"
+    out = []
+    if not base.is_dir():
+        return out
+    for path in sorted(base.rglob("*")):
+        if not path.is_file() or any(p.startswith(".") for p in path.relative_to(base).parts):
+            continue
+        if path.name.lower().startswith("readme"):
+            continue
+        parts = path.relative_to(base).parts
+        if len(parts) < 2:
+            raise InputError(
+                path, "exports inside a folder named after the database, e.g. exports/scopus/"
+            )
+        source = parts[0].lower()
+        if not _SOURCE.match(source):
+            raise InputError(path, "a database folder name of a-z, 0-9 and '-'", got=parts[0])
+        if path.suffix.lower() not in EXPORT_SUFFIXES:
+            raise InputError(path, "an export in .ris, .nbib, .txt (MEDLINE) or .csv format")
+        out.append((source, path))
+    return out
+
+
+def input_files(root: str | Path, live_until: str | None = None) -> list[str]:
+    """Every file ``build_records`` reads, sorted (the Snakemake rule's input).
+
+    In live mode ``live_until`` names today's snapshot, which the search job
+    is about to write, so that it is made before the records are built.
+    """
+    root = Path(root)
+    files = {str(gz) for gz in (root / "search" / "pubmed").glob("*.xml.gz")}
+    files |= {str(side) for _u, _gz, side in completed_snapshots(root / "search" / "pubmed")}
+    if live_until:
+        files |= {
+            str(root / "search" / "pubmed" / f"{live_until}.xml.gz"),
+            str(root / "search" / "pubmed" / f"{live_until}.json"),
+        }
+    return sorted(files | {str(p) for _, p in export_files(root)})
+
+
+# --------------------------------------------------------------------------- de-duplication
+
+
+class _Groups:
+    """Union-find over source records that refuses to join conflicting PMIDs/DOIs."""
+
+    def __init__(self, records: list[SourceRecord]) -> None:
+        self.parent = list(range(len(records)))
+        self.pmids = [{r.pmid} - {""} for r in records]
+        self.dois = [{r.doi} - {""} for r in records]
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> bool:
+        a, b = self.find(a), self.find(b)
+        if a == b:
+            return True
+        if len(self.pmids[a] | self.pmids[b]) > 1 or len(self.dois[a] | self.dois[b]) > 1:
+            return False
+        a, b = min(a, b), max(a, b)  # the earlier input is the representative
+        self.parent[b] = a
+        self.pmids[a] |= self.pmids[b]
+        self.dois[a] |= self.dois[b]
+        return True
+
+
+def deduplicate(records: list[SourceRecord], title_similarity: float = 95) -> list[list[int]]:
+    """Groups of indices into ``records`` that are the same record (see module doc)."""
+    g = _Groups(records)
+    by_pmid: dict[str, int] = {}
+    by_doi: dict[str, int] = {}
+    for i, r in enumerate(records):
+        if r.pmid:
+            g.union(by_pmid.setdefault(r.pmid, i), i)
+    for i, r in enumerate(records):
+        if r.doi:
+            if r.doi in by_doi:
+                g.union(by_doi[r.doi], i)
+            else:
+                by_doi[r.doi] = i
+    # Fuzzy titles: only a group without a PMID can join another one, so compare
+    # those against every group of the same year.
+    reps: dict[int, list[int]] = {}
+    for i in range(len(records)):
+        reps.setdefault(g.find(i), []).append(i)
+    blocks: dict[str, list[tuple[int, str]]] = {}
+    for rep in sorted(reps):
+        title = normalise_title(records[rep].title)
+        if title:
+            blocks.setdefault(records[rep].year, []).append((rep, title))
+    for block in blocks.values():
+        titles = [t for _, t in block]
+        for rep, title in block:
+            if g.pmids[g.find(rep)]:
+                continue
+            hits = process.extract(
+                title,
+                titles,
+                scorer=fuzz.token_sort_ratio,
+                score_cutoff=title_similarity,
+                limit=None,
+            )
+            # Prefer a record with a PMID, then the best score, then the earliest input.
+            hits = sorted(
+                ((not g.pmids[g.find(block[j][0])], -score, block[j][0]) for _, score, j in hits),
+            )
+            for _, _, other in hits:
+                if other != rep and g.find(other) != g.find(rep) and g.union(other, rep):
+                    break
+    groups: dict[int, list[int]] = {}
+    for i in range(len(records)):
+        groups.setdefault(g.find(i), []).append(i)
+    return list(groups.values())
+
+
+def _priority(r: SourceRecord) -> tuple:
+    # PubMed snapshots (newest first), then exports carrying a PMID (PubMed-derived
+    # content), then the other exports (newest first); input order breaks ties.
+    return (not r.from_snapshot, not r.pmid, -int(r.seen.replace("-", "")), r.order)
+
+
+def _record_id(primary: SourceRecord, pmid: str, doi: str, title: str, year: str) -> str:
+    if pmid:
+        return pmid
+    key = doi or f"{normalise_title(title)}|{year}"
+    return f"{primary.source}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+def merge_group(members: list[SourceRecord]) -> dict[str, Any]:
+    """One output row: newest PubMed content first, gaps filled from the other sources."""
+    ordered = sorted(members, key=_priority)
+    primary = ordered[0]
+
+    def pick(attr: str) -> Any:
+        for m in ordered:
+            if getattr(m, attr):
+                return getattr(m, attr)
+        return getattr(primary, attr)
+
+    row = {
+        a: pick(a)
+        for a in (
+            "pmid",
+            "doi",
+            "title",
+            "abstract",
+            "year",
+            "journal",
+            "authors",
+            "publication_types",
+            "mesh_terms",
+            "language",
+        )
+    }
+    first = min(members, key=lambda m: (m.seen, m.order))
+    same = [m for m in members if m.source == primary.source and m.content() == primary.content()]
+    # PubMed versions of one PMID count once (a record re-seen in a later search
+    # run is not a duplicate from another source).
+    identified = len({m.pmid if m.from_snapshot else f"#{id(m)}" for m in members})
+    row.update(
+        record_id=_record_id(first, row["pmid"], row["doi"], row["title"], row["year"]),
+        sources=LIST_SEP.join(sorted({m.source for m in members})),
+        first_seen=first.seen,
+        last_updated=min(m.seen for m in same),
+        duplicate_of_count=identified - 1,
+    )
+    for a in ("authors", "publication_types", "mesh_terms"):
+        row[a] = LIST_SEP.join(row[a])
+    return row
+
+
+def _sort_key(record_id: str) -> tuple:
+    return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build_records(
+    root: str | Path, *, title_similarity: float = 95
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read every snapshot and export below ``root``; return (records table, summary)."""
+    root = Path(root)
+    records: list[SourceRecord] = []
+    deleted: dict[str, str] = {}  # pmid -> date of the snapshot that deleted it
+    snapshots, exports = [], []
+    order = 0
+    pubmed_dir = root / "search" / "pubmed"
+    for gz in sorted(pubmed_dir.glob("*.xml.gz")) if pubmed_dir.is_dir() else []:
+        if not gz.with_name(gz.name[: -len(".xml.gz")] + ".json").exists():
+            raise InputError(
+                gz,
+                "a completed snapshot <YYYY-MM-DD>.xml.gz with its <YYYY-MM-DD>.json sidecar "
+                "(this one has none: an interrupted search? rerun it, or remove the file)",
+            )
+    for until, gz, side in completed_snapshots(pubmed_dir):
+        day = until.isoformat()
+        recs, dels = read_snapshot(gz, side, root, day, order)
+        order += 1
+        log.info("%s: %d records, %d deletions", gz.name, len(recs), len(dels))
+        for pmid in dels:
+            deleted[pmid] = day
+        records += recs
+        snapshots.append(
+            {"file": _rel(gz, root), "sha256": sha256_file(gz), "until": day, "count": len(recs)}
+        )
+    for source, path in export_files(root):
+        reader = READERS[EXPORT_SUFFIXES[path.suffix.lower()]]
+        recs = reader(path, source, origin=_rel(path, root), seen=export_date(path), order=order)
+        order += 1
+        log.info("%s: %d records (%s)", _rel(path, root), len(recs), source)
+        records += recs
+        exports.append(
+            {
+                "file": _rel(path, root),
+                "sha256": sha256_file(path),
+                "source": source,
+                "count": len(recs),
+            }
+        )
+    # A DeleteCitation removes a PMID unless a later snapshot brought it back.
+    latest_seen: dict[str, str] = {}
+    for r in records:
+        if r.from_snapshot:
+            latest_seen[r.pmid] = max(latest_seen.get(r.pmid, ""), r.seen)
+    gone = {p for p, day in deleted.items() if latest_seen.get(p, "") <= day}
+    records = [r for r in records if not (r.from_snapshot and r.pmid in gone)]
+
+    identified: dict[str, int] = {}
+    pubmed_pmids = set()
+    for r in records:
+        if r.from_snapshot:
+            pubmed_pmids.add(r.pmid)
+        else:
+            identified[r.source] = identified.get(r.source, 0) + 1
+    if snapshots:
+        identified["pubmed"] = identified.get("pubmed", 0) + len(pubmed_pmids)
+
+    rows = [
+        merge_group([records[i] for i in grp]) for grp in deduplicate(records, title_similarity)
+    ]
+    rows.sort(key=lambda r: _sort_key(r["record_id"]))
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    latest = snapshots[-1]["until"] if snapshots else None
+    total = sum(identified.values())
+    summary = {
+        "identified": dict(sorted(identified.items())),
+        "identified_total": total,
+        "duplicates_removed": total - len(table),
+        "unique": len(table),
+        "snapshots": snapshots,
+        "exports": exports,
+        "latest_search": latest,
+        "new_in_latest": int(
+            sum(
+                1 for r in rows if latest and r["first_seen"] == latest and "pubmed" in r["sources"]
+            )
+        ),
+        "deleted_pmids": sorted(gone, key=int),
+        "title_similarity": title_similarity,
+    }
+    return table, summary
+
+
+def write_records(
+    table: pd.DataFrame, summary: dict[str, Any], csv_path: str | Path, json_path: str | Path
+) -> None:
+    """Write ``records.csv`` (formulas neutralised in text columns) and ``summary.json``."""
+    write_csv(table.astype(str), csv_path, text_columns=TEXT_COLUMNS)
+    write_json(json_path, summary)
+
+
+def read_records(path: str | Path) -> pd.DataFrame:
+    """Read ``records.csv`` back as text (ids stay strings, empty cells are '')."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)

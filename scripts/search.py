@@ -1,0 +1,29 @@
+"""Snakemake adapter: fetch today's PubMed snapshot (live mode only)."""
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+from livingreview.pubmed import DEFAULT_EUTILS, PubMedClient, run_search
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+logging.basicConfig(
+    filename=sm.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+)
+cfg = sm.params.search
+client = PubMedClient.from_env(
+    cfg.get("eutils_url") or DEFAULT_EUTILS,
+    email=cfg.get("email"),
+    tool=cfg.get("tool") or "livingreview",
+    timeout=float(cfg.get("timeout_s", 60)),
+    max_retries=int(cfg.get("max_retries", 6)),
+)
+run_search(
+    client,
+    Path(sm.output.snapshot).parent,
+    " ".join(str(cfg["query"]).split()),
+    start_date=dt.date.fromisoformat(str(cfg["start_date"])),
+    until=dt.date.fromisoformat(sm.params.until),
+    use_mdat=bool(cfg.get("use_mdat", True)),
+    batch_size=int(cfg.get("batch_size", 200)),
+)
