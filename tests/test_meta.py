@@ -1,0 +1,447 @@
+"""livingreview.meta against R's metafor 3.8-1 (values in tests/reference/metafor_reference.json).
+
+Tolerance: a value agrees when |ours - metafor| <= 1e-6 * max(|metafor|, floor),
+i.e. 1e-6 relative, with an absolute floor for reference values near zero:
+floor = 1e-4 in the quantity's natural unit (so the absolute tolerance is
+1e-10 for dimensionless numbers, 1e-10 * sqrt(mean vi) for values on the
+effect scale and 1e-10 * mean(vi) for variances such as tau^2). The worst
+deviation seen over the whole file is printed by the last test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from livingreview import meta
+
+REF_PATH = Path(__file__).parent / "reference" / "metafor_reference.json"
+REF = json.loads(REF_PATH.read_text())
+RTOL = 1e-6
+WORST: dict[str, tuple[float, str]] = {}
+
+# which unit each reported quantity is in: "y" effect scale, "v" variance scale, else 1
+Y_SCALE = {
+    "estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "limit_estimate",
+    "limit_ci_low", "limit_ci_high", "filled_yi",
+}  # fmt: skip
+V_SCALE = {"tau2", "se_tau2", "vt", "tau2_del", "tau2_low", "tau2_high", "filled_vi"}
+TAU_SCALE = {"tau_low", "tau_high"}
+
+
+def _floor(name: str, vi: list[float]) -> float:
+    mv = float(np.mean(vi))
+    if name in Y_SCALE or name in TAU_SCALE:
+        return 1e-4 * math.sqrt(mv)
+    if name in V_SCALE:
+        return 1e-4 * mv
+    return 1e-4
+
+
+def compare(where: str, name: str, ours, ref, vi: list[float]) -> list[tuple[float, str]]:
+    """Deviation metric |a - b| / max(|b|, floor) for every element; NaN/None must match."""
+    a = np.atleast_1d(np.asarray(ours, dtype=float))
+    b = np.atleast_1d(
+        np.asarray([np.nan if x is None else x for x in np.atleast_1d(ref)], dtype=float)
+    )
+    assert a.shape == b.shape, f"{where} {name}: shape {a.shape} vs metafor {b.shape}"
+    nan_a, nan_b = ~np.isfinite(a), ~np.isfinite(b)
+    assert np.array_equal(nan_a, nan_b), (
+        f"{where} {name}: missing values differ: ours {a}, metafor {b}"
+    )
+    fl = _floor(name, vi)
+    dev = np.abs(a[~nan_a] - b[~nan_b]) / np.maximum(np.abs(b[~nan_b]), fl)
+    out = []
+    if dev.size:
+        i = int(np.argmax(dev))
+        out.append(
+            (
+                float(dev[i]),
+                f"{where} {name}[{i}]: ours {float(a[~nan_a][i])!r} metafor {float(b[~nan_b][i])!r}",
+            )
+        )
+    return out
+
+
+def _record(devs: list[tuple[float, str]]) -> None:
+    for d, msg in devs:
+        if d > WORST.get("all", (-1.0, ""))[0]:
+            WORST["all"] = (d, msg)
+
+
+def _assert_close(devs: list[tuple[float, str]]) -> None:
+    _record(devs)
+    bad = [msg + f" (deviation {d:.3g})" for d, msg in devs if not d <= RTOL]
+    assert not bad, "disagreement with metafor:\n" + "\n".join(bad)
+
+
+def _case_id(c: dict) -> str:
+    return f"{c['dataset']}-{c['method']}-{c['test']}"
+
+
+CASES = REF["cases"]
+FIT_CASES = [c for c in CASES if "fit" in c]
+LM_CASES = [c for c in CASES if "regtest_lm" in c]
+
+
+def case_devs(case: dict) -> list[tuple[float, str]]:
+    """Every comparison of one (dataset, method, test) case."""
+    ds = REF["datasets"][case["dataset"]]
+    y, v = ds["yi"], ds["vi"]
+    where = _case_id(case)
+    devs: list[tuple[float, str]] = []
+    method, test = case["method"], case["test"]
+    ref = case["fit"]
+    res = meta.fit(y, v, method=method, test=test)
+    assert res.k == ref["k"]
+    for name in ("estimate", "se", "zval", "pval", "ci_low", "ci_high", "pi_low", "pi_high",
+                 "tau2", "se_tau2", "i2", "h2", "q", "q_pval", "vt", "s2w"):  # fmt: skip
+        devs += compare(where + " fit", name, getattr(res, name), ref[name], v)
+    devs += compare(where + " fit", "weights", res.weights, ref["weights"], v)
+    devs += compare(where + " fit", "hat", res.hat, ref["hat"], v)
+
+    l1o = case["leave1out"]
+    if "error" in l1o:
+        with pytest.raises(ValueError):
+            meta.leave_one_out(y, v, method=method, test=test)
+    else:
+        df = meta.leave_one_out(y, v, method=method, test=test)
+        for name in (
+            "estimate",
+            "se",
+            "pval",
+            "ci_low",
+            "ci_high",
+            "q",
+            "q_pval",
+            "tau2",
+            "i2",
+            "h2",
+        ):
+            devs += compare(where + " leave1out", name, df[name].to_numpy(), l1o[name], v)
+
+    inf = case["influence"]
+    if "error" in inf:
+        with pytest.raises(ValueError):
+            meta.influence(y, v, method=method, test=test)
+    else:
+        df = meta.influence(y, v, method=method, test=test)
+        for name in (
+            "rstudent",
+            "dffits",
+            "cook_d",
+            "cov_r",
+            "tau2_del",
+            "qe_del",
+            "hat",
+            "weight",
+            "dfbs",
+        ):
+            devs += compare(where + " influence", name, df[name].to_numpy(), inf[name], v)
+        assert df["inf"].tolist() == inf["inf"], f"{where}: influential flags differ"
+
+    rt = case.get("regtest_rma")
+    if rt is not None and "error" not in rt:
+        eg = meta.egger_test(y, v, model="rma", method=method, test=test)
+        for name in ("statistic", "pval", "limit_estimate", "limit_ci_low", "limit_ci_high"):
+            devs += compare(where + " regtest", name, getattr(eg, name), rt[name], v)
+
+    tf = case.get("trimfill")
+    if tf is not None and "error" not in tf:
+        res_tf = meta.trim_and_fill(y, v, method=method)
+        assert res_tf.k0 == tf["k0"], f"{where}: k0 {res_tf.k0} vs metafor {tf['k0']}"
+        assert res_tf.side == tf["side"]
+        for name in (
+            "se_k0",
+            "estimate",
+            "se",
+            "ci_low",
+            "ci_high",
+            "pval",
+            "tau2",
+            "filled_yi",
+            "filled_vi",
+        ):
+            devs += compare(where + " trimfill", name, getattr(res_tf, name), tf[name], v)
+
+    ci = case.get("confint")
+    if ci is not None and "error" not in ci:
+        q = meta.tau2_ci(y, v, method=method)
+        for name in (
+            "tau2_low",
+            "tau2_high",
+            "tau_low",
+            "tau_high",
+            "i2_low",
+            "i2_high",
+            "h2_low",
+            "h2_high",
+        ):
+            devs += compare(where + " confint", name, getattr(q, name), ci[name], v)
+    return devs
+
+
+def lm_devs(case: dict) -> list[tuple[float, str]]:
+    ds = REF["datasets"][case["dataset"]]
+    ref = case["regtest_lm"]
+    eg = meta.egger_test(ds["yi"], ds["vi"], model="lm")
+    devs = []
+    for name in ("statistic", "pval", "df", "limit_estimate", "limit_ci_low", "limit_ci_high"):
+        devs += compare(
+            case["dataset"] + " regtest lm", name, getattr(eg, name), ref[name], ds["vi"]
+        )
+    return devs
+
+
+def metareg_devs(ref: dict) -> list[tuple[float, str]]:
+    ds = REF["datasets"][ref["dataset"]]
+    mods = pd.DataFrame({m: ds[m] for m in ref["mods"]})
+    where = f"metareg {ref['dataset']}~{'+'.join(ref['mods'])} {ref['method']}-{ref['test']}"
+    res = meta.meta_regression(ds["yi"], ds["vi"], mods, method=ref["method"], test=ref["test"])
+    devs = []
+    coef = res.coefficients
+    assert coef["term"].tolist() == ["intercept", *ref["mods"]]
+    for name in ("estimate", "se", "statistic", "pval", "ci_low", "ci_high"):
+        devs += compare(where, name, coef[name].to_numpy(), ref[name], ds["vi"])
+    for name in ("tau2", "se_tau2", "i2", "h2", "r2", "qm", "qm_pval", "qe", "qe_pval"):
+        ours = getattr(res, name)
+        devs += compare(where, name, np.nan if ours is None else ours, ref[name], ds["vi"])
+    return devs
+
+
+def extra_devs(ref: dict) -> list[tuple[float, str]]:
+    """Trim-and-fill with every estimator and side; fit, PI and tau^2 CI at level 0.90."""
+    ds = REF["datasets"][ref["dataset"]]
+    y, v = ds["yi"], ds["vi"]
+    devs = []
+    if ref["kind"] == "trimfill":
+        where = f"trimfill {ref['dataset']} {ref['estimator']} side={ref['side_arg']}"
+        side = None if ref["side_arg"] == "auto" else ref["side_arg"]
+        tf = meta.trim_and_fill(y, v, estimator=ref["estimator"], side=side)
+        assert (tf.k0, tf.side) == (ref["k0"], ref["side"]), where
+        for name in ("se_k0", "estimate", "se", "ci_low", "ci_high", "tau2"):
+            devs += compare(where, name, getattr(tf, name), ref[name], v)
+    else:
+        where = f"level 0.90 {ref['dataset']} {ref['test']}"
+        res = meta.fit(y, v, test=ref["test"], level=0.90)
+        for name in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
+            devs += compare(where, name, getattr(res, name), ref[name], v)
+        ci = meta.tau2_ci(y, v, level=0.90)
+        for name in ("tau2_low", "tau2_high"):
+            devs += compare(where, name, getattr(ci, name), ref[name], v)
+    return devs
+
+
+EXTRA = REF.get("extra", [])
+
+
+@pytest.mark.parametrize(
+    "ref",
+    EXTRA,
+    ids=lambda r: "-".join(
+        str(r.get(x)) for x in ("kind", "dataset", "estimator", "side_arg", "test") if x in r
+    ),
+)
+def test_other_estimators_and_levels_against_metafor(ref: dict) -> None:
+    _assert_close(extra_devs(ref))
+
+
+@pytest.mark.parametrize("case", FIT_CASES, ids=_case_id)
+def test_against_metafor(case: dict) -> None:
+    _assert_close(case_devs(case))
+
+
+@pytest.mark.parametrize("case", LM_CASES, ids=lambda c: c["dataset"])
+def test_egger_lm_against_metafor(case: dict) -> None:
+    _assert_close(lm_devs(case))
+
+
+@pytest.mark.parametrize(
+    "ref",
+    REF["metareg"],
+    ids=lambda r: f"{r['dataset']}-{'+'.join(r['mods'])}-{r['method']}-{r['test']}",
+)
+def test_meta_regression_against_metafor(ref: dict) -> None:
+    _assert_close(metareg_devs(ref))
+
+
+def test_reference_covers_the_issue() -> None:
+    """At least four metadat datasets and the edge cases, every method and both tests."""
+    datasets = {c["dataset"] for c in FIT_CASES}
+    assert {"bcg_rr", "bcg_or", "normand1999", "molloy2014", "hackshaw1998"} <= datasets
+    assert {"tau2_zero", "k2", "k3", "huge_var", "tiny_var"} <= datasets
+    assert {(c["method"], c["test"]) for c in FIT_CASES} == {
+        (m, t) for m in meta.METHODS for t in ("z", "knha")
+    }
+    # tau^2 truncated at zero really occurs in the references
+    assert any(c["fit"]["tau2"] == 0 and c["method"] == "REML" for c in FIT_CASES)
+    assert {e["estimator"] for e in EXTRA if e["kind"] == "trimfill"} == {"L0", "R0", "Q0"}
+
+
+# ---------------------------------------------------------------- behaviour beyond the references
+
+
+def test_vectorised_leave_one_out_equals_refitting() -> None:
+    rng = np.random.default_rng(7)
+    k = 40
+    v = rng.uniform(0.01, 0.3, k)
+    y = rng.normal(0.3, np.sqrt(v + 0.05))
+    for method in ("REML", "ML", "PM", "EB", "DL", "SJ", "HE", "FE"):
+        for test in ("z", "knha"):
+            df = meta.leave_one_out(y, v, method=method, test=test)
+            for i in (0, 17, 39):
+                keep = np.arange(k) != i
+                r = meta.fit(y[keep], v[keep], method=method, test=test)
+                for col, val in (
+                    ("estimate", r.estimate),
+                    ("se", r.se),
+                    ("tau2", r.tau2),
+                    ("q", r.q),
+                    ("i2", r.i2),
+                ):
+                    assert df[col].iloc[i] == pytest.approx(val, rel=1e-9, abs=1e-12), (
+                        method,
+                        test,
+                        i,
+                        col,
+                    )
+
+
+def test_series_sums_equal_exact_sums(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The O(k) series for the deleted-fit sums agrees with the exact O(k^2) sums."""
+    rng = np.random.default_rng(11)
+    k = 400
+    v = rng.uniform(0.002, 0.4, k)
+    v[5] = 1e-5  # a dominant study: its row must fall back to exact sums
+    y = rng.normal(0.2, np.sqrt(v + 0.08))
+    y[9] = 4.0  # an outlier
+    results = {}
+    for label, rho in (("series", meta._TAYLOR_RHO), ("exact", -1.0)):
+        monkeypatch.setattr(meta, "_TAYLOR_RHO", rho)
+        meta._LOO_CACHE.clear()
+        results[label] = (
+            meta.leave_one_out(y, v, method="REML", test="knha"),
+            meta.influence(y, v, method="REML", test="knha"),
+        )
+    meta._LOO_CACHE.clear()
+    for a, b in zip(results["series"], results["exact"], strict=True):
+        num = a.select_dtypes("number").columns
+        np.testing.assert_allclose(
+            a[num].to_numpy(float), b[num].to_numpy(float), rtol=1e-10, atol=1e-13
+        )
+
+
+def test_large_k_leave_one_out_equals_refitting() -> None:
+    rng = np.random.default_rng(3)
+    k = 3000
+    v = 4 / rng.integers(20, 400, k)
+    y = rng.normal(0.3, np.sqrt(v + 0.05))
+    df = meta.leave_one_out(y, v)
+    for i in (0, 1234, k - 1):
+        keep = np.arange(k) != i
+        r = meta.fit(y[keep], v[keep])
+        assert df["estimate"].iloc[i] == pytest.approx(r.estimate, rel=1e-10)
+        assert df["tau2"].iloc[i] == pytest.approx(r.tau2, rel=1e-9)
+        assert df["se"].iloc[i] == pytest.approx(r.se, rel=1e-10)
+
+
+@pytest.mark.parametrize("tau2", [0.0, 0.002])
+def test_leave_one_out_with_dominant_studies_equals_refitting(tau2: float) -> None:
+    """Near-homogeneous data with three very precise studies: deleting one of them moves
+    REML from the boundary to an interior maximum (a bimodal restricted likelihood)."""
+    rng = np.random.default_rng(5)
+    k = 2000
+    v = 4 / rng.integers(20, 400, k)
+    v[:3] = [1e-6, 1e-5, 1e-4]
+    y = rng.normal(0.3, np.sqrt(v + tau2))
+    for method in ("REML", "ML"):
+        df = meta.leave_one_out(y, v, method=method)
+        for i in (0, 1, 2, 500):
+            keep = np.arange(k) != i
+            r = meta.fit(y[keep], v[keep], method=method)
+            assert df["tau2"].iloc[i] == pytest.approx(r.tau2, rel=1e-9, abs=1e-15), (method, i)
+            assert df["estimate"].iloc[i] == pytest.approx(r.estimate, rel=1e-10), (method, i)
+
+
+def test_k1_behaves_as_metafor() -> None:
+    r = meta.fit([0.4], [0.04], method="REML", test="knha")
+    assert (r.tau2, r.q, r.i2, r.h2, r.test) == (0.0, 0.0, 0.0, 1.0, "z")
+    assert r.estimate == 0.4 and r.se == pytest.approx(0.2)
+    assert r.ci_low == pytest.approx(0.4 - 1.959963984540054 * 0.2)
+    with pytest.raises(ValueError, match="needs k >= 2"):
+        meta.leave_one_out([0.4], [0.04])
+    with pytest.raises(ValueError, match="needs k >= 2"):
+        meta.influence([0.4], [0.04])
+
+
+def test_bad_input_names_the_study() -> None:
+    with pytest.raises(ValueError, match=r"^study 2: vi must be finite and > 0 \(got 0\.0\)$"):
+        meta.fit([0.1, 0.2, 0.3], [0.1, 0.1, 0.0])
+    with pytest.raises(ValueError, match=r"^study 1: vi must be finite and > 0 \(got -0\.5\)$"):
+        meta.fit([0.1, 0.2], [0.1, -0.5])
+    with pytest.raises(ValueError, match=r"^study 0: yi must be finite \(got nan\)$"):
+        meta.fit([float("nan"), 0.2], [0.1, 0.1])
+    with pytest.raises(ValueError, match="k = 0"):
+        meta.fit([], [])
+    with pytest.raises(ValueError, match="method must be one of"):
+        meta.fit([0.1, 0.2], [0.1, 0.1], method="REM")
+    with pytest.raises(ValueError, match="test must be 'z' or 'knha'"):
+        meta.fit([0.1, 0.2], [0.1, 0.1], test="t")
+    with pytest.raises(ValueError, match=r"study 1: moderator 'age' must be a finite number"):
+        meta.meta_regression(
+            [0.1, 0.2, 0.3, 0.4], [0.1] * 4, pd.DataFrame({"age": [1, np.nan, 3, 4]})
+        )
+    with pytest.raises(ValueError, match="not of full rank"):
+        meta.meta_regression(
+            [0.1, 0.2, 0.3, 0.4], [0.1] * 4, pd.DataFrame({"a": [1, 2, 3, 4], "b": [2, 4, 6, 8]})
+        )
+
+
+def test_result_is_frozen_and_serialisable() -> None:
+    ds = REF["datasets"]["bcg_rr"]
+    r = meta.fit(ds["yi"], ds["vi"])
+    with pytest.raises(AttributeError):
+        r.tau2 = 1.0  # type: ignore[misc]
+    d = r.to_dict()
+    json.dumps(d)
+    assert d["df"] is None and d["method"] == "REML" and d["converged"] is True
+    assert r.weights.sum() == pytest.approx(100)
+    json.dumps(meta.trim_and_fill(ds["yi"], ds["vi"]).to_dict())
+    json.dumps(meta.egger_test(ds["yi"], ds["vi"]).to_dict())
+    json.dumps(meta.tau2_ci(ds["yi"], ds["vi"]).to_dict())
+    mods = pd.DataFrame({"ablat": ds["ablat"]})
+    json.dumps(meta.meta_regression(ds["yi"], ds["vi"], mods).to_dict())
+
+
+def test_labels_are_carried() -> None:
+    ds = REF["datasets"]["normand1999"]
+    labels = [f"s{i}" for i in range(len(ds["yi"]))]
+    assert meta.leave_one_out(ds["yi"], ds["vi"], labels).omitted.tolist() == labels
+    assert meta.influence(ds["yi"], ds["vi"], labels).study.tolist() == labels
+    assert list(meta.leave_one_out(ds["yi"], ds["vi"]).columns[:9]) == [
+        "omitted", "estimate", "se", "ci_low", "ci_high", "pval", "tau2", "i2", "q",
+    ]  # fmt: skip
+
+
+def test_report_worst_deviation(capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs last: prints the worst deviation from metafor (recomputed if run alone)."""
+    if "all" not in WORST:
+        for c in FIT_CASES:
+            _record(case_devs(c))
+        for c in LM_CASES:
+            _record(lm_devs(c))
+        for r in REF["metareg"]:
+            _record(metareg_devs(r))
+        for r in EXTRA:
+            _record(extra_devs(r))
+    dev, msg = WORST["all"]
+    with capsys.disabled():
+        print(
+            f"\n[test_meta] worst deviation from metafor: {dev:.3g} (tolerance {RTOL:g}) at {msg}"
+        )
+    assert dev <= RTOL
