@@ -24,7 +24,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
+
+from . import dist
 
 __all__ = [
     "EffectInputError",
@@ -187,8 +189,8 @@ def _quantile(level: float, df: ArrayLike | None) -> np.ndarray:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     p = 1 - (1 - level) / 2
     if df is None:
-        return np.asarray(stats.norm.ppf(p))
-    return stats.t.ppf(p, np.asarray(df, dtype=float))
+        return np.asarray(dist.norm_ppf(p))
+    return dist.t_ppf(p, np.asarray(df, dtype=float))
 
 
 def se_from_ci(
@@ -222,12 +224,12 @@ def se_from_p(estimate: ArrayLike, p: ArrayLike, df: ArrayLike | None = None) ->
     _check(a, "p", (a["p"] <= 0) | (a["p"] >= 1), "must be in (0, 1)")
     _check(a, "estimate", a["estimate"] == 0, "must be non-zero to recover an SE from p")
     if df is None:
-        q = stats.norm.isf(a["p"] / 2)
+        q = dist.norm_isf(a["p"] / 2)
     else:
         d = _arrays(df=df)
         _check_finite(d)
         _check(d, "df", d["df"] <= 0, "must be > 0")
-        q = stats.t.isf(a["p"] / 2, d["df"])
+        q = dist.t_isf(a["p"] / 2, d["df"])
     return np.abs(a["estimate"]) / q
 
 

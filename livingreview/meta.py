@@ -49,7 +49,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import special
+
+from . import dist
 
 __all__ = [
     "METHODS",
@@ -225,6 +227,8 @@ def _bracket_root(fun: Any, lo: float, start: float) -> float:
         lo, hi = hi, hi * 2
     else:
         raise RuntimeError("could not bracket the root of the tau^2 estimating equation")
+    from scipy import optimize  # imported here: only tau2_ci needs it
+
     return optimize.brentq(fun, lo, hi, xtol=1e-300, rtol=4 * _EPS, maxiter=1000)
 
 
@@ -432,20 +436,20 @@ def _rma(
         df: float | None = k - p
         qm = qm / m
         qm_df: tuple[int, int | None] = (m, k - p)
-        qm_pval = float(stats.f.sf(qm, m, k - p))
-        pval = 2 * stats.t.sf(np.abs(stat), k - p)
-        crit = float(stats.t.isf((1 - level) / 2, k - p))
+        qm_pval = float(dist.f_sf(qm, m, k - p))
+        pval = 2 * dist.t_sf(np.abs(stat), k - p)
+        crit = float(dist.t_isf((1 - level) / 2, k - p))
     else:
         df = None
         qm_df = (m, None)
-        qm_pval = float(stats.chi2.sf(qm, m))
-        pval = 2 * stats.norm.sf(np.abs(stat))
-        crit = float(stats.norm.isf((1 - level) / 2))
+        qm_pval = float(dist.chi2_sf(qm, m))
+        pval = 2 * dist.norm_sf(np.abs(stat))
+        crit = float(dist.norm_isf((1 - level) / 2))
 
     if k > p:
         fe = _wls(X, y, 1 / v)
         qe = max(0.0, float((fe.w * fe.r**2).sum()))
-        qe_pval = float(stats.chi2.sf(qe, k - p))
+        qe_pval = float(dist.chi2_sf(qe, k - p))
         vt = (k - p) / _trP(X, fe)
         if method == "FE":
             i2 = max(0.0, 100 * (qe - (k - p)) / qe) if qe > 0 else float("nan")
@@ -606,8 +610,8 @@ def tau2_ci(
     res = fit(y, v, method=m, level=level)
     X = np.ones((y.size, 1))
     df = y.size - 1
-    crit_u = stats.chi2.isf((1 - level) / 2, df)
-    crit_l = stats.chi2.ppf((1 - level) / 2, df)
+    crit_u = dist.chi2_isf((1 - level) / 2, df)
+    crit_l = dist.chi2_ppf((1 - level) / 2, df)
     q0 = _Qgen(X, y, v, 0.0)
 
     def bound(target: float) -> float:
@@ -1034,11 +1038,11 @@ def leave_one_out(
     with np.errstate(divide="ignore", invalid="ignore"):
         zval = (core["mu"] - 0) / se
     if knha:
-        crit = stats.t.isf((1 - level) / 2, n1 - 1)
-        pval = 2 * stats.t.sf(np.abs(zval), n1 - 1)
+        crit = dist.t_isf((1 - level) / 2, n1 - 1)
+        pval = 2 * dist.t_sf(np.abs(zval), n1 - 1)
     else:
-        crit = stats.norm.isf((1 - level) / 2)
-        pval = 2 * stats.norm.sf(np.abs(zval))
+        crit = dist.norm_isf((1 - level) / 2)
+        pval = 2 * dist.norm_sf(np.abs(zval))
     tau = core["tau2"]
     qe = core["qe"]
     if n1 == 1:
@@ -1052,7 +1056,7 @@ def leave_one_out(
         else:
             i2 = 100 * tau / (vt + tau)
             h2 = tau / vt + 1
-        q_pval = stats.chi2.sf(qe, n1 - 1)
+        q_pval = dist.chi2_sf(qe, n1 - 1)
     return pd.DataFrame(
         {
             "omitted": lab,
@@ -1114,7 +1118,7 @@ def influence(
         cov_r = vdel / vb_full
     inf = (
         (np.abs(dffits) > 3 * math.sqrt(1 / (k - 1)))
-        | (stats.chi2.cdf(cook, 1) > 0.5)
+        | (dist.chi2_cdf(cook, 1) > 0.5)
         | (full.hat > 3 / k)
         | (np.abs(dfbs) > 1)
     )

@@ -29,8 +29,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
-from scipy import stats  # noqa: E402
 
+from . import dist  # noqa: E402
 from .io import atomic_write  # noqa: E402
 
 RC = {
@@ -240,7 +240,7 @@ def forest_plot(
     label = label or pooled.get("label") or pooled.get("stratum") or ""
     level = _num(pooled.get("level"))
     level = level if math.isfinite(level) and 0 < level < 1 else 0.95
-    zcrit = stats.norm.ppf(0.5 + level / 2)
+    zcrit = dist.norm_ppf(0.5 + level / 2)
 
     yi = data["yi"].to_numpy(dtype=float)
     vi = data["vi"].to_numpy(dtype=float)

@@ -16,7 +16,8 @@ try:
         out.parent,
         snakemake.params.config,
         inputs_root=snakemake.params.inputs_root,
-        repo=snakemake.params.repo,
+        # the pipeline's own checkout (for its git commit), wherever the project was moved
+        repo=Path(snakemake.scriptdir).parent,
     )
     logging.info(result.message)
     print(f"livingreview bundle: {result.message}")

@@ -20,6 +20,5 @@ rule bundle:
     params:
         config=config,
         inputs_root=config["inputs"]["root"],
-        repo=workflow.basedir,
     script:
         "../../scripts/bundle.py"

@@ -1,0 +1,337 @@
+"""Split the selected effects into strata, one folder per stratum.
+
+A living review reruns only what new data touched. Snakemake decides that per
+file: a per-stratum job reruns when its ``data.csv`` changed. So this module
+writes each stratum's data deterministically (sorted rows, round-trip floats)
+and leaves a file untouched when its content is unchanged; a new study then
+changes exactly the strata that contain it (ARCHITECTURE.md, "Only what
+changed").
+
+Strata (names are a contract, see ARCHITECTURE.md):
+
+- ``domain-<d>``: every effect of outcome domain ``d``;
+- ``domain-<d>_platform-<p>``: the effects of ``d`` from trials whose dominant
+  platform is ``p`` (trials with ``mixed`` or no platform are left out);
+- ``platform-<p>``: the descriptive platform overview, every continuous (SMD)
+  effect of platform ``p`` across domains. Domains differ in which sign is
+  favourable, so here effects of domains whose favourable sign is negative are
+  multiplied by -1 (column ``flipped``): positive = favours the intervention.
+  A trial may contribute one effect per domain, so these effects are not
+  independent; the overview is descriptive, as the protocol says.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, raise_collected
+from .io import write_bytes
+
+DATA_COLUMNS = [
+    "study_id",
+    "citation",
+    "domain",
+    "platform",
+    "measure",
+    "yi",
+    "vi",
+    "n",
+    "followup_weeks",
+    "ln_n",
+    "outcome",
+]
+# Study-level moderators carried along for meta-regression (extra columns).
+EXTRA_COLUMNS = [
+    "flipped",
+    "rob_overall",
+    "interactivity",
+    "moderation",
+    "feedback",
+    "care_integration",
+]
+STUDY_COLUMNS = ["study_id", "platform", "followup_weeks", "n", "ln_n", "k_effects"]
+SMALL_STUDY_FILES = ("egger.json", "funnel.svg")  # only for k >= min_k_funnel
+MEASURES = {"continuous": "SMD", "binary": "logRR"}
+NO_PLATFORM = "mixed"
+SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+# The wildcard constraint of `stratum` in the workflow (no named groups: Snakemake's own).
+STRATUM_PATTERN = rf"(?:domain-{SLUG}(?:_platform-{SLUG})?|platform-{SLUG})"
+STRATUM_RE = re.compile(
+    rf"^(?:domain-(?P<domain>{SLUG})(?:_platform-(?P<dp>{SLUG}))?|platform-(?P<platform>{SLUG}))$"
+)
+
+
+def stratum_name(domain: str | None = None, platform: str | None = None) -> str:
+    """``domain-<d>``, ``domain-<d>_platform-<p>`` or ``platform-<p>``."""
+    if domain and platform:
+        return f"domain-{domain}_platform-{platform}"
+    if domain:
+        return f"domain-{domain}"
+    if platform:
+        return f"platform-{platform}"
+    raise ValueError("a stratum needs a domain, a platform or both")
+
+
+def parse_stratum(name: str) -> dict[str, str | None]:
+    """Inverse of :func:`stratum_name`: ``{kind, domain, platform}``."""
+    match = STRATUM_RE.match(name)
+    if not match:
+        raise ValueError(f"not a stratum name: {name!r}")
+    if match["platform"]:
+        return {"kind": "platform", "domain": None, "platform": match["platform"]}
+    if match["dp"]:
+        return {"kind": "domain-platform", "domain": match["domain"], "platform": match["dp"]}
+    return {"kind": "domain", "domain": match["domain"], "platform": None}
+
+
+def read_effects(path: str | Path) -> pd.DataFrame:
+    """Read ``results/effects/effects.csv`` (written by the extraction stage)."""
+    frame = pd.read_csv(path, dtype={"study_id": str, "record_id": str}, keep_default_na=False)
+    missing = [c for c in DATA_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(path, "the effects.csv columns of docs/contracts.md", column=missing[0])
+    for col in ("yi", "vi", "n", "followup_weeks", "ln_n"):
+        frame[col] = pd.to_numeric(frame[col].replace("", np.nan), errors="coerce")
+    return frame
+
+
+def _check(effects: pd.DataFrame, domains: Mapping[str, Any], platforms: Mapping[str, Any], path):
+    errors: list[InputError] = []
+    for i, row in enumerate(effects.to_dict("records"), start=2):
+        if row["domain"] not in domains:
+            errors.append(
+                InputError(
+                    path,
+                    f"a configured domain ({', '.join(domains)})",
+                    row=i,
+                    column="domain",
+                    got=row["domain"],
+                )
+            )
+            continue
+        plat = row["platform"]
+        if plat not in ("", NO_PLATFORM) and plat not in platforms:
+            known = ", ".join([*platforms, NO_PLATFORM])
+            errors.append(
+                InputError(
+                    path, f"a configured platform ({known})", row=i, column="platform", got=plat
+                )
+            )
+        want = MEASURES[domains[row["domain"]]["type"]]
+        if row["measure"] != want:
+            errors.append(
+                InputError(
+                    path,
+                    f"measure {want} for domain {row['domain']}",
+                    row=i,
+                    column="measure",
+                    got=row["measure"],
+                )
+            )
+        for col in ("yi", "vi"):
+            value = row[col]
+            if not (isinstance(value, float) and math.isfinite(value)) or (
+                col == "vi" and value <= 0
+            ):
+                errors.append(
+                    InputError(
+                        path,
+                        "a finite number" + (" > 0" if col == "vi" else ""),
+                        row=i,
+                        column=col,
+                        got=value,
+                    )
+                )
+    raise_collected(errors)
+
+
+def build_strata(
+    effects: pd.DataFrame,
+    domains: Mapping[str, Mapping[str, Any]],
+    platforms: Mapping[str, str],
+    *,
+    platform_overview: bool = True,
+    source: str | Path = "effects.csv",
+) -> dict[str, pd.DataFrame]:
+    """Return ``{stratum: data}`` for every stratum with at least one effect.
+
+    ``domains`` is ``config.extraction.domains`` (``type``, ``favourable_sign``),
+    ``platforms`` is ``config.extraction.platforms``. Rows are sorted by
+    ``study_id, domain`` (then outcome) so the files are reproducible.
+    """
+    _check(effects, domains, platforms, source)
+    data = effects.copy()
+    data["platform"] = data["platform"].replace("", NO_PLATFORM)
+    data["flipped"] = False
+    for col in EXTRA_COLUMNS[1:]:
+        if col not in data.columns:
+            data[col] = ""
+    data = data[DATA_COLUMNS + EXTRA_COLUMNS].sort_values(
+        ["study_id", "domain", "outcome"], kind="mergesort"
+    )
+    strata: dict[str, pd.DataFrame] = {}
+    for domain in sorted(domains):
+        rows = data[data["domain"] == domain]
+        if rows.empty:
+            continue
+        strata[stratum_name(domain)] = rows
+        for platform in sorted(platforms):
+            sub = rows[rows["platform"] == platform]
+            if not sub.empty:
+                strata[stratum_name(domain, platform)] = sub
+    if platform_overview:
+        continuous = [d for d in domains if domains[d]["type"] == "continuous"]
+        negative = {d for d in continuous if domains[d]["favourable_sign"] == "negative"}
+        for platform in sorted(platforms):
+            sub = data[(data["platform"] == platform) & data["domain"].isin(continuous)].copy()
+            if sub.empty:
+                continue
+            flip = sub["domain"].isin(negative)
+            sub.loc[flip, "yi"] = -sub.loc[flip, "yi"]
+            sub["flipped"] = flip
+            strata[stratum_name(platform=platform)] = sub
+    return {name: frame.reset_index(drop=True) for name, frame in sorted(strata.items())}
+
+
+def describe(
+    strata: Mapping[str, pd.DataFrame],
+    domains: Mapping[str, Mapping[str, Any]],
+    platforms: Mapping[str, str],
+) -> dict[str, dict[str, Any]]:
+    """The ``strata.json`` index: k, kind, domain, platform, measure, label, sign."""
+    index: dict[str, dict[str, Any]] = {}
+    for name, frame in strata.items():
+        info = parse_stratum(name)
+        domain, platform = info["domain"], info["platform"]
+        if domain:
+            spec = domains[domain]
+            label = spec.get("label", domain)
+            sign = spec["favourable_sign"]
+            measure = MEASURES[spec["type"]]
+            if platform:
+                label = f"{label}: {platforms[platform]}"
+        else:
+            label = f"{platforms[platform]}: all continuous outcomes"
+            sign = "positive"
+            measure = "SMD"
+        index[name] = {
+            "k": int(len(frame)),
+            "n_studies": int(frame["study_id"].nunique()),
+            "kind": info["kind"],
+            "domain": domain,
+            "platform": platform,
+            "measure": measure,
+            "label": label,
+            "favourable_sign": sign,
+        }
+    return index
+
+
+def study_table(effects: pd.DataFrame) -> pd.DataFrame:
+    """One row per study for the design check: follow-up and the largest n it reports."""
+    grouped = effects.groupby("study_id", sort=True)
+    table = pd.DataFrame(
+        {
+            "platform": grouped["platform"].first().replace("", NO_PLATFORM),
+            "followup_weeks": grouped["followup_weeks"].max(),
+            "n": grouped["n"].max(),
+            "k_effects": grouped.size(),
+        }
+    ).reset_index()
+    table["ln_n"] = np.log(table["n"])
+    return table[STUDY_COLUMNS]
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    # float_format=None writes the shortest repr that round-trips: no precision lost.
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def write_if_changed(path: str | Path, data: bytes) -> bool:
+    """Write ``data`` atomically unless the file already holds exactly it.
+
+    Keeping the old file (and its mtime) is what lets Snakemake skip the
+    strata a change did not touch.
+    """
+    path = Path(path)
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    write_bytes(path, data)
+    return True
+
+
+def write_strata(
+    strata: Mapping[str, pd.DataFrame],
+    index: Mapping[str, Any],
+    studies: pd.DataFrame,
+    out_dir: str | Path,
+    index_path: str | Path,
+    *,
+    min_k_funnel: int | None = None,
+) -> list[str]:
+    """Write ``<out_dir>/<stratum>/data.csv``, ``studies.csv`` and ``strata.json``.
+
+    Stratum folders that no longer have data (e.g. after a correction moved a
+    study's platform) are removed so that no stale result is picked up, and so
+    are ``egger.json``/``funnel.svg`` of strata that fell below ``min_k_funnel``.
+    Returns the strata whose ``data.csv`` was (re)written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for name, frame in strata.items():
+        if write_if_changed(out_dir / name / "data.csv", _csv_bytes(frame)):
+            changed.append(name)
+        if min_k_funnel is not None and len(frame) < min_k_funnel:
+            for stale in SMALL_STUDY_FILES:
+                (out_dir / name / stale).unlink(missing_ok=True)
+    for child in sorted(out_dir.iterdir()):
+        if child.is_dir() and STRATUM_RE.match(child.name) and child.name not in strata:
+            shutil.rmtree(child)
+    write_if_changed(out_dir / "studies.csv", _csv_bytes(studies))
+    # The checkpoint's declared output: always written, so Snakemake sees it is current.
+    write_bytes(index_path, (json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    return changed
+
+
+def stratify(
+    effects_path: str | Path,
+    out_dir: str | Path,
+    index_path: str | Path,
+    domains: Mapping[str, Mapping[str, Any]],
+    platforms: Mapping[str, str],
+    *,
+    platform_overview: bool = True,
+    min_k_funnel: int | None = None,
+) -> list[str]:
+    """Read effects.csv and write every stratum; returns the strata rewritten."""
+    effects = read_effects(effects_path)
+    strata = build_strata(
+        effects, domains, platforms, platform_overview=platform_overview, source=effects_path
+    )
+    index = describe(strata, domains, platforms)
+    return write_strata(
+        strata, index, study_table(effects), out_dir, index_path, min_k_funnel=min_k_funnel
+    )
+
+
+def read_stratum(path: str | Path) -> pd.DataFrame:
+    """Read one stratum's ``data.csv`` with the right types."""
+    frame = pd.read_csv(
+        path,
+        dtype={"study_id": str, "citation": str, "outcome": str, "platform": str},
+        keep_default_na=False,
+        na_values=[""],
+    )
+    for col in ("citation", "outcome", "platform"):
+        frame[col] = frame[col].fillna("")
+    return frame

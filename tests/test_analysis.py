@@ -1,0 +1,156 @@
+"""Per-stratum analyses against R's metafor 3.8-1 (BCG vaccine trials, dat.bcg).
+
+Reference values were produced with (R 4, metafor 3.8-1, options(digits=15)):
+
+    dat <- escalc(measure="RR", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg)
+    res <- rma(yi, vi, data=dat, control=list(threshold=1e-12))
+    predict(res); cooks.distance(res); regtest(res); leave1out(res)
+    top <- order(-cooks.distance(res))[1:3]            # studies 4, 8, 13
+    rma(yi, vi, data=dat[-top,], control=list(threshold=1e-12))
+    rma(yi, vi, mods=~ablat+year, data=dat, control=list(threshold=1e-12))
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from livingreview.analysis import analyse_stratum, design_check, egger, meta_regression
+
+YI = [-0.8893113339202054, -1.5853886572014306, -1.3480731482996933, -1.4415511900213054,
+      -0.2175473222112956, -0.7861155858188640, -1.6208982235983918, 0.0119523335238405,
+      -0.4694176487381494, -1.3713448034727844, -0.3393588283383906, 0.4459134005713787,
+      -0.0173139482168798]  # fmt: skip
+VI = [0.32558476500396133, 0.19458112139814385, 0.41536796536796539, 0.02001003190224757,
+      0.05121017216963086, 0.00690561845590876, 0.22301724757231517, 0.00396157929781773,
+      0.05643421046324897, 0.07302479361302891, 0.01241221397155972, 0.53250584520015276,
+      0.07140465968398629]  # fmt: skip
+ABLAT = [44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33]
+YEAR = [1948, 1949, 1960, 1977, 1973, 1953, 1973, 1980, 1968, 1961, 1974, 1969, 1976]
+NI = [262, 609, 451, 26465, 10877, 2992, 3174, 176782, 14776, 3381, 77972, 4839, 34767]
+REL = 1e-6  # our REML iterates to 1e-12 as the R calls above; 1e-6 leaves room for BLAS order
+
+
+@pytest.fixture
+def bcg() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "study_id": [f"trial{i:02d}" for i in range(1, 14)],
+            "domain": "complications",
+            "yi": YI,
+            "vi": VI,
+            "n": NI,
+            "followup_weeks": ABLAT,  # stand-ins for study-level moderators
+            "ln_n": YEAR,
+        }
+    )
+
+
+def run(data: pd.DataFrame, **kw):
+    args = dict(
+        stratum="domain-complications",
+        measure="logRR",
+        label="Complications",
+        favourable_sign="negative",
+        influence_exclude=3,
+    )
+    return analyse_stratum(data, **{**args, **kw})
+
+
+def test_pooled_matches_metafor(bcg: pd.DataFrame) -> None:
+    pooled, loo, infl = run(bcg)
+    assert pooled["reported"] is True and pooled["k"] == 13
+    assert pooled["estimate"] == pytest.approx(-0.714532342158140, rel=REL)
+    assert pooled["se"] == pytest.approx(0.179781516105207, rel=REL)
+    assert pooled["tau2"] == pytest.approx(0.313243258136486, rel=REL)
+    assert pooled["i2"] == pytest.approx(92.221384521269073, rel=REL)
+    assert pooled["q"] == pytest.approx(152.233008082373289, rel=REL)
+    assert pooled["pi_low"] == pytest.approx(-1.866692217902896, rel=REL)
+    assert pooled["pi_high"] == pytest.approx(0.437627533586617, rel=REL)
+    assert pooled["exp_estimate"] == pytest.approx(math.exp(-0.714532342158140), rel=REL)
+    for key in ("stratum", "ci_low", "ci_high", "pval", "q_pval", "method", "measure", "h2",
+                "zval", "test", "level", "converged", "label", "favourable_sign"):  # fmt: skip
+        assert key in pooled
+    # leave-one-out estimates (metafor leave1out)
+    assert loo["omitted"].tolist() == bcg["study_id"].tolist()
+    assert loo["estimate"].iloc[0] == pytest.approx(-0.707083784699262, rel=REL)
+    assert loo["estimate"].iloc[7] == pytest.approx(-0.794767604515522, rel=REL)
+    assert not loo["changes_direction"].any()
+    assert len(infl) == 13 and "cook_d" in infl.columns
+
+
+def test_influence_refit_drops_largest_cooks_distance(bcg: pd.DataFrame) -> None:
+    refit = run(bcg)[0]["influence_refit"]
+    assert refit["excluded"] == ["trial04", "trial08", "trial13"]
+    assert refit["k"] == 10 and refit["reported"] is True
+    assert refit["estimate"] == pytest.approx(-0.785210367856668, rel=REL)
+    assert refit["se"] == pytest.approx(0.180143139440426, rel=REL)
+    assert refit["tau2"] == pytest.approx(0.200545845815638, rel=REL)
+    # excluding 10 of 13 leaves 3 studies (= min_k): still reported; 11 leaves 2: not
+    assert run(bcg, influence_exclude=10)[0]["influence_refit"]["reported"] is True
+    small = run(bcg, influence_exclude=11)[0]["influence_refit"]
+    assert small["reported"] is False and small["estimate"] is None and small["k"] == 2
+
+
+def test_below_min_k_is_not_estimated(bcg: pd.DataFrame) -> None:
+    pooled, loo, infl = run(bcg.head(2))
+    assert pooled["reported"] is False and pooled["k"] == 2
+    for key in ("estimate", "se", "ci_low", "ci_high", "pval", "tau2", "i2", "q", "q_pval",
+                "pi_low", "pi_high", "exp_estimate"):  # fmt: skip
+        assert pooled[key] is None, key
+    assert loo.empty and list(loo.columns)[:2] == ["omitted", "estimate"]
+    assert infl.empty
+
+
+def test_egger_matches_regtest(bcg: pd.DataFrame) -> None:
+    result = egger(bcg, stratum="domain-complications", min_k_funnel=10)
+    assert result["reported"] is True and result["k"] == 13
+    assert result["statistic"] == pytest.approx(-0.803329193090804, rel=REL)
+    assert result["pval"] == pytest.approx(0.421784488855319, rel=REL)
+    assert result["limit_estimate"] == pytest.approx(-0.510431874103037, rel=REL)
+    assert egger(bcg, stratum="x", min_k_funnel=14) == {
+        "stratum": "x",
+        "k": 13,
+        "model": "rma",
+        "predictor": "sei",
+        "reported": False,
+    }
+
+
+def test_meta_regression_matches_rma_mods(bcg: pd.DataFrame) -> None:
+    result = meta_regression(bcg, name="complications", moderators=["followup_weeks", "ln_n"])
+    coefs = {c["term"]: c for c in result["coefficients"]}
+    assert coefs["followup_weeks"]["estimate"] == pytest.approx(-0.02801132944419741, rel=1e-5)
+    assert coefs["followup_weeks"]["pval"] == pytest.approx(0.00619833850456396, rel=1e-5)
+    assert coefs["ln_n"]["estimate"] == pytest.approx(0.00190748044752272, rel=1e-5)
+    assert result["r2"] == pytest.approx(64.6330147352433, rel=1e-5)
+    assert result["qm"] == pytest.approx(12.2044868791710, rel=1e-5)
+    # a missing moderator drops that row; too few rows -> not reported
+    bcg.loc[0, "followup_weeks"] = np.nan
+    assert meta_regression(bcg, name="x", moderators=["followup_weeks"])["k_dropped"] == 1
+    tiny = meta_regression(bcg.head(3), name="x", moderators=["followup_weeks", "ln_n"])
+    assert tiny["reported"] is False
+
+
+def test_design_check_is_ols_with_hc3() -> None:
+    rng = np.random.default_rng(7)
+    weeks = rng.integers(4, 53, 30).astype(float)
+    ln_n = 4 + 0.01 * weeks + rng.normal(0, 0.5 + weeks / 50, 30)
+    result = design_check(pd.DataFrame({"followup_weeks": weeks, "ln_n": ln_n}))
+    # HC3 by its formula (MacKinnon & White 1985): (X'X)^-1 X' diag(e^2/(1-h)^2) X (X'X)^-1
+    x = np.column_stack([np.ones(30), weeks])
+    bread = np.linalg.inv(x.T @ x)
+    beta = bread @ x.T @ ln_n
+    e = ln_n - x @ beta
+    h = np.einsum("ij,jk,ik->i", x, bread, x)
+    cov = bread @ (x.T * (e**2 / (1 - h) ** 2)) @ x @ bread
+    slope = result["coefficients"][1]
+    assert slope["estimate"] == pytest.approx(beta[1], rel=1e-9)
+    assert slope["se"] == pytest.approx(math.sqrt(cov[1, 1]), rel=1e-9)
+    ols = sm.OLS(ln_n, x).fit()
+    assert slope["se"] != pytest.approx(ols.bse[1], rel=1e-3)  # robust, not classical
+    assert result["n"] == 30 and result["cov_type"] == "HC3"

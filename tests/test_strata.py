@@ -1,0 +1,185 @@
+"""Strata from effects.csv: names, membership, sign alignment, deterministic files."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from livingreview.errors import InputError
+from livingreview.strata import (
+    DATA_COLUMNS,
+    build_strata,
+    parse_stratum,
+    read_stratum,
+    stratify,
+    stratum_name,
+)
+
+DOMAINS = {
+    "glycemic": {"label": "Glycemic control", "type": "continuous", "favourable_sign": "negative"},
+    "knowledge": {"label": "Knowledge", "type": "continuous", "favourable_sign": "positive"},
+    "complications": {"label": "Complications", "type": "binary", "favourable_sign": "negative"},
+}
+PLATFORMS = {"whatsapp": "WhatsApp", "wechat": "WeChat"}
+
+
+def effect(study, domain, platform, yi, vi=0.04, n=100, weeks=12.0):
+    measure = "logRR" if domain == "complications" else "SMD"
+    return {
+        "study_id": study,
+        "record_id": "1",
+        "citation": f"{study.title()} et al.",
+        "domain": domain,
+        "platform": platform,
+        "measure": measure,
+        "yi": yi,
+        "vi": vi,
+        "n": n,
+        "followup_weeks": weeks,
+        "ln_n": __import__("math").log(n),
+        "outcome": "HbA1c",
+        "rob_overall": "low",
+        "interactivity": "yes",
+    }
+
+
+@pytest.fixture
+def effects() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            effect("b2020", "glycemic", "wechat", -0.5, n=80),
+            effect("a2019", "glycemic", "whatsapp", -0.3, n=120, weeks=24),
+            effect("a2019", "knowledge", "whatsapp", 0.7, n=120, weeks=24),
+            effect("c2021", "glycemic", "mixed", -0.1, n=60),
+            effect("c2021", "complications", "mixed", -0.2),
+            effect("d2022", "complications", "whatsapp", -0.4),
+        ]
+    )
+
+
+def test_stratum_names_round_trip() -> None:
+    for domain, platform, kind in [
+        ("glycemic", None, "domain"),
+        ("clinical-other", "facebook-messenger", "domain-platform"),
+        (None, "naver-band", "platform"),
+    ]:
+        name = stratum_name(domain, platform)
+        assert parse_stratum(name) == {"kind": kind, "domain": domain, "platform": platform}
+    assert stratum_name("clinical-other", "wechat") == "domain-clinical-other_platform-wechat"
+    with pytest.raises(ValueError, match="not a stratum name"):
+        parse_stratum("domain-Glycemic")
+
+
+def test_membership_and_platform_overview(effects: pd.DataFrame) -> None:
+    strata = build_strata(effects, DOMAINS, PLATFORMS)
+    assert sorted(strata) == [
+        "domain-complications",
+        "domain-complications_platform-whatsapp",
+        "domain-glycemic",
+        "domain-glycemic_platform-wechat",
+        "domain-glycemic_platform-whatsapp",
+        "domain-knowledge",
+        "domain-knowledge_platform-whatsapp",
+        "platform-wechat",
+        "platform-whatsapp",
+    ]
+    # sorted by study_id; mixed-platform trials stay in the domain stratum only
+    assert strata["domain-glycemic"]["study_id"].tolist() == ["a2019", "b2020", "c2021"]
+    # the overview has continuous outcomes only, negative-favourable domains flipped
+    overview = strata["platform-whatsapp"]
+    assert overview["domain"].tolist() == ["glycemic", "knowledge"]
+    assert overview["yi"].tolist() == [0.3, 0.7]
+    assert overview["flipped"].tolist() == [True, False]
+    assert strata["domain-glycemic"]["yi"].tolist() == [-0.3, -0.5, -0.1]
+    assert list(strata["domain-glycemic"].columns[: len(DATA_COLUMNS)]) == DATA_COLUMNS
+    assert "platform-wechat" not in build_strata(
+        effects, DOMAINS, PLATFORMS, platform_overview=False
+    )
+
+
+def test_unknown_platform_is_reported_with_row(effects: pd.DataFrame) -> None:
+    effects.loc[2, "platform"] = "myspace"
+    with pytest.raises(InputError) as err:
+        build_strata(effects, DOMAINS, PLATFORMS, source="effects.csv")
+    assert str(err.value) == (
+        "effects.csv, row 4, column 'platform': expected a configured platform "
+        "(whatsapp, wechat, mixed), got 'myspace'"
+    )
+
+
+def test_files_are_deterministic_and_unchanged_strata_keep_their_mtime(
+    effects: pd.DataFrame, tmp_path
+) -> None:
+    src = tmp_path / "effects.csv"
+    effects.to_csv(src, index=False)
+    out = tmp_path / "strata"
+    index_path = out / "strata.json"
+    first = stratify(src, out, index_path, DOMAINS, PLATFORMS)
+    assert len(first) == 9
+    index = json.loads(index_path.read_text())
+    assert index["platform-whatsapp"] == {
+        "k": 2,
+        "n_studies": 1,
+        "kind": "platform",
+        "domain": None,
+        "platform": "whatsapp",
+        "measure": "SMD",
+        "label": "WhatsApp: all continuous outcomes",
+        "favourable_sign": "positive",
+    }
+    assert index["domain-complications"]["measure"] == "logRR"
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/data.csv")}
+    blobs = {p: p.read_bytes() for p in stamps}
+
+    # same input, reordered rows: nothing rewritten
+    effects.iloc[::-1].to_csv(src, index=False)
+    assert stratify(src, out, index_path, DOMAINS, PLATFORMS) == []
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+    # one number of one study: exactly the strata holding it
+    effects.loc[effects["study_id"] == "b2020", "yi"] = -0.55
+    effects.to_csv(src, index=False)
+    assert stratify(src, out, index_path, DOMAINS, PLATFORMS) == [
+        "domain-glycemic",
+        "domain-glycemic_platform-wechat",
+        "platform-wechat",
+    ]
+    data = read_stratum(out / "domain-glycemic" / "data.csv")
+    assert data.loc[data["study_id"] == "b2020", "yi"].item() == -0.55
+    assert (
+        blobs[out / "domain-knowledge" / "data.csv"]
+        == (out / "domain-knowledge" / "data.csv").read_bytes()
+    )
+
+    # a study moving platform removes the stratum it left
+    effects.loc[effects["study_id"] == "b2020", "platform"] = "whatsapp"
+    effects.to_csv(src, index=False)
+    stratify(src, out, index_path, DOMAINS, PLATFORMS)
+    assert not (out / "platform-wechat").exists()
+    assert not (out / "domain-glycemic_platform-wechat").exists()
+
+
+def test_study_table_for_design_check(effects: pd.DataFrame, tmp_path) -> None:
+    src = tmp_path / "effects.csv"
+    effects.to_csv(src, index=False)
+    stratify(src, tmp_path / "s", tmp_path / "s" / "strata.json", DOMAINS, PLATFORMS)
+    studies = pd.read_csv(tmp_path / "s" / "studies.csv")
+    assert studies["study_id"].tolist() == ["a2019", "b2020", "c2021", "d2022"]
+    assert studies.loc[0, "followup_weeks"] == 24 and studies.loc[0, "k_effects"] == 2
+
+
+def test_small_study_outputs_removed_below_min_k_funnel(effects: pd.DataFrame, tmp_path) -> None:
+    src = tmp_path / "effects.csv"
+    effects.to_csv(src, index=False)
+    out = tmp_path / "s"
+    stratify(src, out, out / "strata.json", DOMAINS, PLATFORMS)
+    stale = out / "domain-glycemic" / "egger.json"
+    stale.write_text("{}")
+    kept = out / "domain-glycemic" / "pooled.json"
+    kept.write_text("{}")
+    stratify(src, out, out / "strata.json", DOMAINS, PLATFORMS, min_k_funnel=3)
+    assert stale.exists()  # k = 3 >= 3
+    stratify(src, out, out / "strata.json", DOMAINS, PLATFORMS, min_k_funnel=4)
+    assert not stale.exists() and kept.exists()

@@ -1,0 +1,116 @@
+# Strata and analyses (livingreview.strata, livingreview.analysis, livingreview.plots).
+# `stratify` is a checkpoint: once it has run, Snakemake re-evaluates the jobs
+# below it and reruns only those whose own data.csv changed (ARCHITECTURE.md).
+
+
+checkpoint stratify:
+    input:
+        effects="results/effects/effects.csv",
+    output:
+        index=STRATA_INDEX,
+    log:
+        "results/logs/analysis/stratify.log",
+    params:
+        domains=DOMAINS,
+        platforms=config["extraction"]["platforms"],
+        platform_overview=ANALYSIS["platform_overview"],
+        min_k_funnel=ANALYSIS["min_k_funnel"],
+    script:
+        "../../scripts/stratify.py"
+
+
+# One job per stratum writes all of its files: each job is a fresh Python
+# process, so separate pooled/forest/egger jobs would triple the start-up cost.
+# Strata with k >= min_k_funnel also get egger.json and funnel.svg; the
+# protocol forbids them below that, and a rule cannot have optional outputs,
+# so `stratum_funnel` is preferred (ruleorder) wherever its input exists and
+# `stratum` serves the rest (see funnel_data in common.smk).
+ruleorder: stratum_funnel > stratum
+
+
+rule stratum:
+    input:
+        data=stratum_data,
+    output:
+        pooled="results/strata/{stratum}/pooled.json",
+        loo="results/strata/{stratum}/loo.csv",
+        influence="results/strata/{stratum}/influence.csv",
+        forest="results/strata/{stratum}/forest.svg",
+        forest_png="results/strata/{stratum}/forest.png",
+    log:
+        "results/logs/analysis/stratum/{stratum}.log",
+    benchmark:
+        "results/logs/benchmarks/stratum/{stratum}.tsv"
+    group:
+        "strata"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        **STRATUM_PARAMS,
+    script:
+        "../../scripts/stratum.py"
+
+
+use rule stratum as stratum_funnel with:
+    input:
+        data=funnel_data,
+    output:
+        pooled="results/strata/{stratum}/pooled.json",
+        loo="results/strata/{stratum}/loo.csv",
+        influence="results/strata/{stratum}/influence.csv",
+        forest="results/strata/{stratum}/forest.svg",
+        forest_png="results/strata/{stratum}/forest.png",
+        egger="results/strata/{stratum}/egger.json",
+        funnel="results/strata/{stratum}/funnel.svg",
+        funnel_png="results/strata/{stratum}/funnel.png",
+    log:
+        "results/logs/analysis/stratum/{stratum}.log",
+    benchmark:
+        "results/logs/benchmarks/stratum/{stratum}.tsv"
+
+
+rule metareg:
+    input:
+        data=metareg_data,
+    output:
+        "results/metareg/{domain}.json",
+    log:
+        "results/logs/analysis/metareg/{domain}.log",
+    benchmark:
+        "results/logs/benchmarks/metareg/{domain}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        moderators=ANALYSIS["moderators"],
+        method=ANALYSIS["method"],
+        test=ANALYSIS["test"],
+        level=ANALYSIS["level"],
+        min_k=ANALYSIS["min_k"],
+    script:
+        "../../scripts/metareg.py"
+
+
+rule design_check:
+    input:
+        studies=studies_table,
+    output:
+        "results/design_check.json",
+    log:
+        "results/logs/analysis/design_check.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        level=ANALYSIS["level"],
+    script:
+        "../../scripts/design_check.py"
+
+
+rule analyses:
+    input:
+        analysis_outputs,
