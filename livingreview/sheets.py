@@ -201,40 +201,55 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], path: str | Path
     raise_collected(errors)
 
     cell_check = _CellChecker(props)
+    rows = [int(r) for r in frame[ROW]]
+    typed_columns: dict[str, list[Any]] = {}
+    found: list[tuple[int, int, InputError]] = []  # (row position, column position, error)
+    for position, name in enumerate(props):
+        if name not in frame.columns:
+            typed_columns[name] = [None] * len(frame)
+            continue
+        codes, uniques = pd.factorize(frame[name].fillna("").astype(str), use_na_sentinel=False)
+        checked = [(None, None) if u == "" else cell_check(name, u) for u in uniques]
+        typed_columns[name] = [checked[c][0] for c in codes]
+        bad = {i for i, (_, problem) in enumerate(checked) if problem is not None}
+        empty = {i for i, u in enumerate(uniques) if u == ""} if name in required else set()
+        if not bad and not empty:
+            continue
+        for i, code in enumerate(codes):
+            if code in empty:
+                error = InputError(
+                    path, "a value (this column is required)", row=rows[i], column=name
+                )
+                found.append((i, position, error))
+            elif code in bad:
+                expected, got = checked[code][1]
+                found.append(
+                    (i, position, InputError(path, expected, row=rows[i], column=name, got=got))
+                )
+    errors.extend(error for _, _, error in sorted(found, key=lambda item: item[:2]))
+    extras = [c for c in columns if c not in props]
     row_schema = {k: v for k, v in schema.items() if k not in _CELL_LEVEL_KEYS}
-    row_validator = jsonschema.Draft202012Validator(row_schema) if row_schema else None
-    out_rows: list[dict[str, Any]] = []
-    for record in frame.to_dict("records"):
-        row = int(record[ROW])
-        typed: dict[str, Any] = {}
-        for name in props:
-            raw = record.get(name, "")
-            raw = "" if raw is None else str(raw)
-            if raw == "":
-                if name in required:
-                    errors.append(
-                        InputError(path, "a value (this column is required)", row=row, column=name)
-                    )
-                continue
-            value, problem = cell_check(name, raw)
-            if problem is None:
-                typed[name] = value
-            else:
-                expected, got = problem
-                errors.append(InputError(path, expected, row=row, column=name, got=got))
-        if row_validator is not None:
-            for err in row_validator.iter_errors(typed):
-                column, expected = describe_error(err, props)
+    if row_schema:  # cross-cell rules (if/then, dependentRequired...): one row at a time
+        validator = jsonschema.Draft202012Validator(row_schema)
+        for i, row in enumerate(rows):
+            typed = {n: typed_columns[n][i] for n in props if typed_columns[n][i] is not None}
+            for err in validator.iter_errors(typed):
                 if err.validator == "required":
                     continue  # reported above, once per empty cell
+                column, expected = describe_error(err, props)
                 got = typed.get(column) if column else None
                 errors.append(InputError(path, expected, row=row, column=column, got=got))
-        extra = {c: record[c] for c in columns if c not in props}
-        out_rows.append({**{n: typed.get(n) for n in props}, **extra, ROW: row, FILE: str(path)})
     raise_collected(errors)
-    return pd.DataFrame(
-        out_rows, columns=[*props, *[c for c in columns if c not in props], ROW, FILE]
+    out = pd.DataFrame(
+        {
+            **typed_columns,
+            **{c: frame[c].tolist() for c in extras},
+            ROW: rows,
+            FILE: [str(path)] * len(frame),
+        },
+        columns=[*props, *extras, ROW, FILE],
     )
+    return out
 
 
 # Keywords that concern one cell at a time; anything else (if/then, dependentRequired, ...)
