@@ -31,6 +31,7 @@ EPILOG = """\
 examples:
   livingreview update                      run the whole workflow with all cores
   livingreview update --cores 2 --config inputs.root=resources
+  livingreview update --workflow-profile profiles/slurm     on a SLURM cluster
   livingreview update --quiet              for cron: output only in results/logs/
   livingreview verify results/bundles/2026-11-21.1
   livingreview status                      who has how many records to screen
@@ -112,18 +113,14 @@ def update(args: argparse.Namespace) -> int:
         stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
         log_path = logs / f"{stamp}.log"
         before = _latest(project)
-        cmd = [
-            *_snakemake_cmd(),
-            "--snakefile",
-            str(snakefile),
-            "--directory",
-            str(project),
-            "--cores",
-            str(args.cores),
-            "--rerun-incomplete",
-            "--printshellcmds",
-            "--nocolor",
-        ]
+        base = [*_snakemake_cmd(), "--snakefile", str(snakefile), "--directory", str(project)]
+        cmd = [*base, "--rerun-incomplete", "--printshellcmds", "--nocolor"]
+        if args.workflow_profile:
+            # The profile (e.g. profiles/slurm) sets cores and jobs itself; a --cores taken
+            # from this login node would make every cluster job ask for all its CPUs.
+            cmd += ["--workflow-profile", args.workflow_profile]
+        if args.cores or not args.workflow_profile:
+            cmd += ["--cores", str(args.cores or os.cpu_count() or 1)]
         if args.config:
             cmd += ["--config", *args.config]
         cmd += list(args.snakemake_args or [])
@@ -133,7 +130,7 @@ def update(args: argparse.Namespace) -> int:
                 # We hold the project flock, so no other `livingreview update` runs here:
                 # Snakemake's lock is a leftover of an interrupted run. Remove it, retry once.
                 log.write("Removing a stale Snakemake lock left by an interrupted run\n")
-                unlock = [*cmd[: cmd.index("--cores")], "--unlock"]
+                unlock = [*base, "--unlock"]
                 _run_logged(unlock, project, log, echo=False)
                 rc, tail = _run_logged(cmd, project, log, echo=not args.quiet)
         if rc != 0:
@@ -204,7 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("-d", "--directory", default=".", help="project folder (default: .)")
     up.add_argument(
-        "-c", "--cores", default=str(os.cpu_count() or 1), help="cores for Snakemake (default: all)"
+        "-c",
+        "--cores",
+        help="cores for Snakemake (default: all; with --workflow-profile: the profile's)",
+    )
+    up.add_argument(
+        "--workflow-profile",
+        metavar="DIR",
+        help="a Snakemake profile to run with, e.g. profiles/slurm for a SLURM cluster",
     )
     up.add_argument("--config", nargs="+", metavar="KEY=VALUE", help="passed to snakemake --config")
     up.add_argument(

@@ -121,3 +121,22 @@ def test_help_documents_examples_and_exit_codes(capsys):
     assert exc.value.code == 0
     text = capsys.readouterr().out
     assert "livingreview update --cores 2" in text and "75  another" in text
+
+
+def test_update_with_a_profile_leaves_the_cores_to_it(tmp_path, monkeypatch):
+    """On a cluster the login node's core count must not reach the cluster jobs."""
+    from livingreview import cli
+
+    (tmp_path / "Snakefile").write_text("rule all:\n    input: []\n")
+    seen = []
+
+    def fake_run(cmd, cwd, log, echo):
+        seen.append(list(cmd))
+        return 0, ""
+
+    monkeypatch.setattr(cli, "_run_logged", fake_run)
+    assert cli.main(["update", "-d", str(tmp_path), "--workflow-profile", "profiles/slurm"]) == 0
+    assert "--cores" not in seen[-1]
+    assert seen[-1][seen[-1].index("--workflow-profile") + 1] == "profiles/slurm"
+    assert cli.main(["update", "-d", str(tmp_path), "--cores", "3"]) == 0
+    assert seen[-1][seen[-1].index("--cores") + 1] == "3"
