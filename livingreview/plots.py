@@ -566,33 +566,54 @@ def rob_summary_plot(
         return save_figure(fig, path, formats)
 
 
+ROB_MARKERS = {"low": "P", "some concerns": "_", "high": "X", "no information": "$?$"}
+TRAFFIC_LIGHT_PAGE = 60  # studies per traffic-light figure; more would not print legibly
+
+
 def rob_traffic_light_plot(
     studies: pd.DataFrame, path: str | Path, *, formats: Sequence[str] = FORMATS
 ) -> list[Path]:
-    """robvis-style traffic lights: one row per study, one coloured dot per domain."""
-    cols = [c for c in ROB_DOMAINS if c in studies.columns]
+    """robvis-style traffic lights: one row per study, one coloured dot per domain.
+
+    Large reviews are split into pages of ``TRAFFIC_LIGHT_PAGE`` studies
+    (``<name>.svg``, ``<name>_p2.svg``, ...): a single figure of thousands of
+    rows can neither be printed nor rendered (PNG height limits).
+    """
     data = studies.sort_values("study_id") if "study_id" in studies else studies
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix.lower() in (".svg", ".png") else path
+    pages = max(1, math.ceil(len(data) / TRAFFIC_LIGHT_PAGE))
+    written: list[Path] = []
+    for page in range(pages):
+        chunk = data.iloc[page * TRAFFIC_LIGHT_PAGE : (page + 1) * TRAFFIC_LIGHT_PAGE]
+        target = stem if page == 0 else stem.with_name(f"{stem.name}_p{page + 1}")
+        suffix = f" ({page + 1} of {pages})" if pages > 1 else ""
+        written += _traffic_light_page(chunk, target, formats, suffix)
+    return written
+
+
+def _traffic_light_page(
+    data: pd.DataFrame, path: Path, formats: Sequence[str], title_suffix: str
+) -> list[Path]:
+    cols = [c for c in ROB_DOMAINS if c in data.columns]
     names = _labels(data)
     n = len(data)
     with matplotlib.rc_context(RC):
         label_in = 0.3 + 0.075 * max((len(x) for x in names), default=5)
         width = max(label_in + 0.65 * len(cols) + 0.5, 6.5)
         fig, ax = plt.subplots(figsize=(width, 0.32 * n + 2.0))
-        for j, col in enumerate(cols):
-            for i, val in enumerate(data[col]):
-                lev = _rob_level(val)
-                ax.scatter(
-                    j, n - i, s=260, color=ROB_COLOURS[lev], edgecolors="black", linewidths=0.5
-                )
-                ax.text(
-                    j,
-                    n - i,
-                    ROB_SYMBOLS[lev],
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    fontweight="bold",
-                )
+        cells = [
+            (j, n - i, _rob_level(val))
+            for j, col in enumerate(cols)
+            for i, val in enumerate(data[col])
+        ]
+        for lev in ROB_LEVELS:  # one scatter per judgement: fast at any size
+            xy = [(x, y) for x, y, level in cells if level == lev]
+            if not xy:
+                continue
+            xs, ys = zip(*xy, strict=True)
+            ax.scatter(xs, ys, s=260, color=ROB_COLOURS[lev], edgecolors="black", linewidths=0.5)
+            ax.scatter(xs, ys, s=60, marker=ROB_MARKERS[lev], color="black", linewidths=1.2)
         short = [("Overall" if c == "rob_overall" else c.replace("rob_d", "D")) for c in cols]
         ax.set_xticks(range(len(cols)), short)
         ax.xaxis.tick_top()
@@ -615,7 +636,12 @@ def rob_traffic_light_plot(
             fontsize=7,
             va="bottom",
         )
-        ax.set_title("Risk of bias (RoB 2) per study", loc="left", fontweight="bold", pad=22)
+        ax.set_title(
+            "Risk of bias (RoB 2) per study" + title_suffix,
+            loc="left",
+            fontweight="bold",
+            pad=22,
+        )
         fig.subplots_adjust(
             left=label_in / width,
             right=1 - 0.3 / width,

@@ -163,3 +163,26 @@ def test_rob_traffic_light_lists_every_study(tmp_path, rob):
     for name in ("A 2020", "B 2021", "C 2022", ">d<"):
         assert name in svg
     assert "Overall" in svg and "D5" in svg
+
+
+def test_rob_traffic_light_pages_a_large_review(tmp_path):
+    n = plots.TRAFFIC_LIGHT_PAGE * 2 + 7
+    levels = ["low", "some concerns", "high"]
+    studies = pd.DataFrame(
+        {
+            "study_id": [f"s{i:04d}" for i in range(n)],
+            "citation": [f"Trial{i:04d} 2020" for i in range(n)],
+            **{c: [levels[(i + j) % 3] for i in range(n)] for j, c in enumerate(plots.ROB_DOMAINS)},
+        }
+    )
+    written = plots.rob_traffic_light_plot(studies, tmp_path / "traffic")
+    svgs = sorted(p.name for p in written if p.suffix == ".svg")
+    assert svgs == ["traffic.svg", "traffic_p2.svg", "traffic_p3.svg"]
+    seen = [
+        name
+        for svg in svgs
+        for name in studies["citation"]
+        if name in (tmp_path / svg).read_text(encoding="utf-8")
+    ]
+    assert sorted(seen) == sorted(studies["citation"])  # each study on exactly one page
+    assert "(3 of 3)" in (tmp_path / "traffic_p3.svg").read_text(encoding="utf-8")
