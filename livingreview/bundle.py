@@ -15,6 +15,15 @@ fingerprint (every content file's SHA-256, excluding the per-version
 version's, nothing is published and the result says "no change".
 
 ``verify(bundle)`` recomputes every checksum of a published version.
+
+A publication killed mid-way (SIGKILL, power loss) is repaired by the next
+one: hidden staging folders and temporary files it left in the bundles folder
+are removed (publishing into one folder is serialised: the bundle rule is
+local and Snakemake's directory lock, or ``livingreview update``'s flock,
+allows one run per project), and a version folder renamed into place but not
+yet announced in ``LATEST`` is completed (zip, checksum, ``LATEST``) when its
+content is the one being published, instead of being published a second time
+under the next number.
 """
 
 from __future__ import annotations
@@ -213,6 +222,45 @@ def _rocrate(stage: Path, files: Mapping[str, str], version: str, date: str, tit
     }
 
 
+def _remove_leftovers(bundles: Path) -> None:
+    """Delete what a killed publication left: ``.staging-*`` folders and hidden temp files."""
+    for p in sorted(bundles.glob(".*")):
+        if p.is_dir() and p.name.startswith(".staging-"):
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.is_file() and p.name.endswith((".tmp", ".zip.staging")):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+
+def _version_key(name: str) -> tuple[str, int]:
+    m = VERSION_RE.match(name)
+    return (m.group(1), int(m.group(2))) if m else ("", 0)
+
+
+def _unannounced(bundles: Path, prev: str | None, fp: str) -> str | None:
+    """A version renamed into place after ``prev`` but never announced, with fingerprint ``fp``."""
+    floor = _version_key(prev) if prev else ("", 0)
+    for p in sorted(bundles.iterdir(), key=lambda p: _version_key(p.name)):
+        if not (p.is_dir() and VERSION_RE.match(p.name) and _version_key(p.name) > floor):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            manifest = read_json(p / MANIFEST)
+            if manifest.get("fingerprint") == fp and manifest.get("previous") == prev:
+                return p.name
+    return None
+
+
+def _announce(bundles: Path, version: str, date: str, folder: Path) -> None:
+    """Zip ``folder`` (if not yet), write the zip's checksum and point LATEST at ``version``."""
+    target = bundles / f"{version}.zip"
+    if not target.is_file():
+        zip_stage = bundles / f".{version}.zip.staging"
+        _zip_from(folder, zip_stage, version, date)
+        os.replace(zip_stage, target)
+    write_text(bundles / f"{version}.zip.sha256", f"{sha256_file(target)}  {version}.zip\n")
+    write_text(bundles / LATEST, version + "\n")
+
+
 def _read_only(folder: Path) -> None:
     for p in folder.rglob("*"):
         if p.is_file():
@@ -232,6 +280,7 @@ def publish(
     results, bundles = Path(results), Path(bundles)
     bundles.mkdir(parents=True, exist_ok=True)
     date = date or dt.date.today().isoformat()
+    _remove_leftovers(bundles)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles))
     try:
         _assemble(results, stage, config)
@@ -242,6 +291,17 @@ def publish(
         if prev_manifest and prev_manifest.get("fingerprint") == fp:
             shutil.rmtree(stage)
             return PublishResult(False, prev, bundles / prev, f"no change since version {prev}")
+        interrupted = _unannounced(bundles, prev, fp)
+        if interrupted is not None:  # renamed into place, then killed before LATEST
+            shutil.rmtree(stage)
+            done = read_json(bundles / interrupted / MANIFEST)
+            _announce(bundles, interrupted, done["date"], bundles / interrupted)
+            return PublishResult(
+                True,
+                interrupted,
+                bundles / interrupted,
+                f"published version {interrupted} (completed an interrupted publication)",
+            )
         version = next_version(bundles, date)
         old = (
             provenance.summarise(bundles / prev / "effects.csv", bundles / prev / "strata")
@@ -297,11 +357,7 @@ def publish(
         _zip_from(stage, zip_stage, version, date)
         os.rename(stage, final)
         os.replace(zip_stage, bundles / f"{version}.zip")
-        write_text(
-            bundles / f"{version}.zip.sha256",
-            f"{sha256_file(bundles / f'{version}.zip')}  {version}.zip\n",
-        )
-        write_text(bundles / LATEST, version + "\n")
+        _announce(bundles, version, date, final)
         return PublishResult(True, version, final, f"published version {version}")
     finally:
         if stage.exists():

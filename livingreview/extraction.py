@@ -68,6 +68,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -193,11 +194,20 @@ class Domain:
     def outcomes(self) -> tuple[str, ...]:
         return tuple(name for tier in self.tiers for name in tier)
 
+    @cached_property
+    def _ranks(self) -> dict[str, tuple[int, int]]:
+        """outcome -> (tier, configured order); selection asks for these per candidate."""
+        tiers = [i for i, tier in enumerate(self.tiers) for _ in tier]
+        ranks: dict[str, tuple[int, int]] = {}
+        for pos, name in enumerate(self.outcomes):
+            ranks.setdefault(name, (tiers[pos], pos))
+        return ranks
+
     def tier(self, outcome: str) -> int:
-        return next(i for i, tier in enumerate(self.tiers) if outcome in tier)
+        return self._ranks[outcome][0]
 
     def order(self, outcome: str) -> int:
-        return self.outcomes.index(outcome)
+        return self._ranks[outcome][1]
 
     def describe(self) -> str:
         return " > ".join("/".join(t) for t in self.tiers)
@@ -264,6 +274,14 @@ def _same(a: Any, b: Any) -> bool:
     return " ".join(str(a).split()) == " ".join(str(b).split())
 
 
+_PLAIN = (str, float, int, bool, type(None))
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Cheap sufficient test for :func:`_same`: equal values of one plain type."""
+    return type(a) is type(b) and type(a) in _PLAIN and a == b
+
+
 def fmt(value: Any) -> str:
     """A value as text for keys and messages: 12.0 -> '12', True -> 'yes', None -> ''."""
     if value is None or value is UNRESOLVED:
@@ -276,12 +294,18 @@ def fmt(value: Any) -> str:
 
 
 def _where(file: str, row: int, root: Path | None) -> str:
+    return f"{_posix_path(file, root)}:{row}"
+
+
+@lru_cache(maxsize=1024)
+def _posix_path(file: str, root: Path | None) -> str:
+    """``file`` relative to ``root``, with '/'; cached: every source cell names one of few sheets."""
     if root is not None:
         try:
             file = os.path.relpath(file, root)
         except ValueError:  # another drive on Windows
             pass
-    return f"{Path(file).as_posix()}:{row}"
+    return Path(file).as_posix()
 
 
 # --------------------------------------------------------------------------- reading
@@ -301,16 +325,25 @@ def _load(paths: Sequence[str | Path], schema: dict[str, Any]) -> list[dict[str,
         except InputError as exc:
             errors.append(exc)
             continue
-        for rec in frame.to_dict("records"):
-            clean = {k: _clean(v) for k, v in rec.items()}
-            for col, spec in schema["properties"].items():
-                if spec.get("type") == "integer" and isinstance(clean.get(col), float):
-                    clean[col] = int(clean[col])
-            clean[ROW] = int(rec[ROW])
-            clean[EXTRACTOR] = name
-            rows.append(clean)
+        names = [*frame.columns, EXTRACTOR]
+        columns = [_column_values(frame[c], schema["properties"].get(c, {})) for c in frame]
+        columns.append([name] * len(frame))
+        rows.extend(dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True))
     raise_collected(errors)
     return rows
+
+
+def _column_values(column: pd.Series, spec: Mapping[str, Any]) -> list[Any]:
+    """A sheet column as plain Python values, None for empty (what :func:`_clean` gives per cell).
+
+    Converting a whole column at once is what keeps reading fast on large sheets.
+    """
+    values = column.astype(object).where(column.notna(), None).tolist()
+    if any(issubclass(t, np.generic) for t in set(map(type, values))):
+        values = [_clean(v) for v in values]
+    if column.name == ROW or spec.get("type") == "integer":
+        values = [int(v) if isinstance(v, float) else v for v in values]
+    return values
 
 
 def _check_studies(rows: list[dict[str, Any]], settings: Settings) -> None:
@@ -365,7 +398,51 @@ def _check_studies(rows: list[dict[str, Any]], settings: Settings) -> None:
             )
         else:
             seen[key] = r
+    errors += _study_id_conflicts(rows)
     raise_collected(errors)
+
+
+def _study_id_conflicts(rows: list[dict[str, Any]]) -> list[InputError]:
+    """One trial named differently by two extractors would be merged as two trials.
+
+    Per record_id, each extractor's set of study_ids must not conflict: when
+    extractor A has an id B lacks *and* B has one A lacks, they named the same
+    trial differently (a paper reporting two trials is fine as long as the
+    names agree; one extractor not yet having entered a trial is fine too).
+    """
+    by_record: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for r in rows:
+        by_record.setdefault(str(r["record_id"]), {}).setdefault(r[EXTRACTOR], {}).setdefault(
+            r["study_id"], r
+        )
+    errors: list[InputError] = []
+    for record, per in sorted(by_record.items()):
+        names = sorted(per)
+        reported: set[tuple[str, str]] = set()
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                only_a = sorted(set(per[a]) - set(per[b]))
+                only_b = sorted(set(per[b]) - set(per[a]))
+                if not (only_a and only_b):
+                    continue
+                first = per[a][only_a[0]]
+                for sid in only_b:
+                    if (b, sid) in reported:
+                        continue
+                    reported.add((b, sid))
+                    r = per[b][sid]
+                    errors.append(
+                        InputError(
+                            r[FILE],
+                            f"the study_id other extractors use for record {record} ({a}: "
+                            f"{only_a[0]} in {first[FILE]} row {first[ROW]}); rename it in one "
+                            "sheet so that one trial has one study_id in every sheet",
+                            row=r[ROW],
+                            column="study_id",
+                            got=sid,
+                        )
+                    )
+    return errors
 
 
 def _arm_sd_columns(form: str, arm: int) -> tuple[str, str]:
@@ -577,9 +654,14 @@ def _merge(
     for key in sorted(groups):
         group = sorted(groups[key], key=lambda r: r[EXTRACTOR])
         m = Merged(sheet=sheet, key=key, values={}, rows=group)
-        for name in fields:
+        if len(group) == 1:  # nothing to compare
+            m.values.update((name, group[0].get(name)) for name in fields)
+            fields_to_compare: Sequence[str] = ()
+        else:
+            fields_to_compare = fields
+        for name in fields_to_compare:
             vals = [r.get(name) for r in group]
-            if all(_same(vals[0], v) for v in vals[1:]):
+            if all(_identical(vals[0], v) or _same(vals[0], v) for v in vals[1:]):
                 m.values[name] = vals[0]
             else:
                 m.values[name] = UNRESOLVED
@@ -897,6 +979,7 @@ def _evaluate(
 ) -> list[Effect]:
     lo, hi = settings.window
     out = []
+    todo: list[Effect] = []
     for key, m in outcomes.items():
         study = studies[(key[0],)]
         e = Effect(m, study, settings.domains[key[1]])
@@ -914,14 +997,13 @@ def _evaluate(
                 continue
             for name in ("platform", "followup_weeks"):
                 study.get(name)
-            e.measure, e.yi, e.vi, e.n, e.design_effect = compute(m, study, e.domain)
         except Unresolved as exc:
             e.status, e.why = "unresolved", str(exc)
             continue
-        except effects.EffectInputError as exc:
-            e.status = "not-computable"
-            column = _EFFECT_FIELDS.get(exc.field, exc.field)
-            e.why = f"effect size not computable: {column} {exc.expected} (got {fmt(exc.value)})"
+        todo.append(e)
+    _compute_all(todo)
+    for e in todo:
+        if e.status:
             continue
         if not lo <= e.timepoint <= hi:
             e.status = "outside"
@@ -929,6 +1011,175 @@ def _evaluate(
         else:
             e.status = "candidate"
     return out
+
+
+def _compute_one(e: Effect) -> None:
+    """Fill ``e`` from :func:`compute`, or set status and why when it cannot be computed."""
+    try:
+        e.measure, e.yi, e.vi, e.n, e.design_effect = compute(e.merged, e.study, e.domain)
+    except Unresolved as exc:
+        e.status, e.why = "unresolved", str(exc)
+    except effects.EffectInputError as exc:
+        e.status = "not-computable"
+        column = _EFFECT_FIELDS.get(exc.field, exc.field)
+        e.why = f"effect size not computable: {column} {exc.expected} (got {fmt(exc.value)})"
+
+
+# --------------------------------------------------------------------------- effects in batches
+#
+# Calling livingreview.effects once per row costs its input checks per call,
+# which dominates on thousands of rows. The same functions are therefore
+# called once per step for all rows, which gives the same floats (every step
+# is element-wise). Rows whose fields are unresolved, and rows any step
+# rejects, go through the one-row path :func:`compute`, so their status and
+# message are exactly those it gives.
+
+
+class _BadRow(Exception):
+    """Row ``index`` of a batch was rejected by an effects function."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+def _plan(e: Effect) -> dict[str, Any] | None:
+    """The fields :func:`compute` reads for ``e`` and which branches it takes.
+
+    Reads (at least) every field ``compute`` reads, so an unresolved one shows
+    here; returns None then, or when a needed number is missing, leaving the
+    row to the one-row path.
+    """
+    m, study = e.merged, e.study
+    try:
+        form = m.get("form")
+        plan: dict[str, Any] = {"form": form, "n1": m.get("n1"), "n2": m.get("n2")}
+        if form == "events":
+            plan["events1"], plan["events2"] = m.get("events1"), m.get("events2")
+            need_md = False
+        elif form in ARM_FORMS:
+            for arm in (1, 2):
+                cols = _arm_sd_columns(form, arm)
+                col = next((c for c in cols if m.get(c) is not None), None)
+                plan[f"sd_col{arm}"] = col
+                plan[f"sd_val{arm}"] = m.get(col) if col else None
+            plan["m1"], plan["m2"] = m.get("m1"), m.get("m2")
+            need_md = plan["sd_col1"] is None or plan["sd_col2"] is None
+        else:
+            plan["md"] = m.get("md")
+            need_md = True
+        if need_md:
+            lo, hi = m.get("ci_low"), m.get("ci_high")
+            if lo is not None and hi is not None:
+                plan.update(md_stat="ci", ci_low=lo, ci_high=hi)
+            elif m.get("se") is not None:
+                plan.update(md_stat="se", se=m.get("se"))
+            elif m.get("p") is not None:
+                plan.update(md_stat="p", p=m.get("p"))
+            else:
+                return None
+        plan["cluster"] = study.get("design") == "cluster"
+        if plan["cluster"]:
+            plan["icc"], plan["cluster_size"] = study.get("icc"), study.get("cluster_size")
+        plan["favourable"] = m.get("favourable")
+    except Unresolved:
+        return None
+    optional = ("sd_col1", "sd_val1", "sd_col2", "sd_val2")
+    if any(v is None for k, v in plan.items() if k not in optional):
+        return None  # compute() fails on it; let it say how
+    return plan
+
+
+def _compute_all(todo: Sequence[Effect]) -> None:
+    """Compute every effect in ``todo`` as :func:`compute` would, in batches."""
+    plans: list[tuple[Effect, dict[str, Any]]] = []
+    for e in todo:
+        plan = _plan(e)
+        if plan is None:
+            _compute_one(e)
+        else:
+            plans.append((e, plan))
+    while plans:
+        try:
+            measure, yi, vi, n, deff = _batch(
+                [p for _, p in plans], [e.domain.sign for e, _ in plans]
+            )
+        except _BadRow as bad:
+            _compute_one(plans.pop(bad.index)[0])
+            continue
+        for i, (e, _) in enumerate(plans):
+            e.measure, e.yi, e.vi, e.n, e.design_effect = measure[i], yi[i], vi[i], n[i], deff[i]
+        break
+
+
+def _call(func: Callable[..., Any], rows: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+    """``func(*args)`` on the batch positions ``rows``; a rejected row raises :class:`_BadRow`."""
+    try:
+        return func(*args, **kwargs)
+    except effects.EffectInputError as exc:
+        raise _BadRow(int(rows[exc.index])) from None
+
+
+def _batch(
+    plans: Sequence[Mapping[str, Any]], signs: Sequence[int]
+) -> tuple[list[str], list[float], list[float], list[float], list[float]]:
+    """(measure, yi, vi, n, design effect) per plan, step by step as :func:`compute`."""
+
+    def col(name: str) -> np.ndarray:
+        return np.array([p.get(name, math.nan) for p in plans], dtype=float)
+
+    forms = np.array([p["form"] for p in plans], dtype=object)
+    n1, n2 = col("n1"), col("n2")
+    yi, vi = np.full(len(plans), math.nan), np.full(len(plans), math.nan)
+
+    ev = np.flatnonzero(forms == "events")
+    if ev.size:
+        yi[ev], vi[ev] = _call(
+            effects.log_risk_ratio, ev, col("events1")[ev], n1[ev], col("events2")[ev], n2[ev]
+        )
+
+    arm = np.isin(forms, ARM_FORMS)
+    sd = {}
+    for a, n in ((1, n1), (2, n2)):
+        vals = col(f"sd_val{a}")
+        from_se = np.flatnonzero([(p.get(f"sd_col{a}") or "").startswith("se") for p in plans])
+        if from_se.size:
+            vals[from_se] = _call(effects.sd_from_se, from_se, vals[from_se], n[from_se])
+        sd[a] = vals
+    both = np.flatnonzero(arm & ~np.isnan(sd[1]) & ~np.isnan(sd[2]))
+    if both.size:
+        m1, m2 = col("m1"), col("m2")
+        yi[both], vi[both] = _call(
+            effects.smd, both, m1[both], sd[1][both], n1[both], m2[both], sd[2][both], n2[both]
+        )
+
+    via_md = np.setdiff1d(np.flatnonzero(forms != "events"), both)
+    if via_md.size:
+        md = np.where(arm, col("m1") - col("m2"), col("md"))
+        stat = np.array([p.get("md_stat") for p in plans], dtype=object)
+        se = col("se")
+        df = n1 + n2 - 2
+        ci = np.intersect1d(via_md, np.flatnonzero(stat == "ci"))
+        if ci.size:
+            se[ci] = _call(
+                effects.se_from_ci, ci, col("ci_low")[ci], col("ci_high")[ci], 0.95, df=df[ci]
+            )
+        pv = np.intersect1d(via_md, np.flatnonzero(stat == "p"))
+        if pv.size:
+            se[pv] = _call(effects.se_from_p, pv, md[pv], col("p")[pv], df=df[pv])
+        yi[via_md], vi[via_md] = _call(
+            effects.smd_from_md_se, via_md, md[via_md], se[via_md], n1[via_md], n2[via_md]
+        )
+
+    deff = np.ones(len(plans))
+    cl = np.flatnonzero([p["cluster"] for p in plans])
+    if cl.size:
+        deff[cl] = _call(effects.design_effect, cl, col("icc")[cl], col("cluster_size")[cl])
+        vi[cl] = vi[cl] * deff[cl]
+    fav = np.array([p["favourable"] for p in plans], dtype=object)
+    yi = _call(effects.align, np.arange(len(plans)), yi, fav) * np.asarray(signs, dtype=float)
+    measure = ["logRR" if f == "events" else "SMD" for f in forms]
+    return measure, yi.tolist(), vi.tolist(), (n1 + n2).tolist(), deff.tolist()
 
 
 def _rank_n(e: Effect) -> float:

@@ -3,12 +3,15 @@
 Every file the pipeline writes goes through these helpers so that a crash
 (or SIGKILL) never leaves a half-written file under its final name: data is
 written to a temporary file in the same folder, flushed to disk, then moved
-into place with ``os.replace`` (atomic on POSIX within one file system).
+into place with ``os.replace`` (atomic on POSIX within one file system). The
+temporary name carries the writer's pid, so the next write of the same file
+removes what a killed writer left (see :func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import math
@@ -34,6 +37,37 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Delete ``.<name>.<pid>.*.tmp`` siblings of ``path`` whose writer no longer runs.
+
+    A writer killed mid-write (SIGKILL, OOM, power loss) leaves its temporary
+    file; the next write of the same file (a rerun of the killed job) removes
+    it. A temporary file whose pid is alive is left alone: it may be a live writer.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(
     path: str | Path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
@@ -41,8 +75,11 @@ def atomic_write(
     """Open a temporary sibling of ``path``; on success move it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(
             fd, mode, encoding=None if binary else encoding, newline=None if binary else newline

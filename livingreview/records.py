@@ -51,7 +51,14 @@ from rapidfuzz import fuzz, process
 
 from .errors import InputError
 from .io import read_json, sha256_file, write_csv, write_json
-from .pubmed import Deletion, PubMedRecord, completed_snapshots, normalise_doi, parse_efetch
+from .pubmed import (
+    Deletion,
+    PubMedRecord,
+    PubMedXMLError,
+    completed_snapshots,
+    normalise_doi,
+    parse_efetch,
+)
 from .sheets import read_sheet
 
 log = logging.getLogger(__name__)
@@ -182,20 +189,26 @@ def read_snapshot(
         )
     records, deleted = [], []
     origin = _rel(gz, root)
-    for item in parse_efetch(gz):
-        if isinstance(item, Deletion):
-            deleted.append(item.pmid)
-        else:
-            records.append(
-                _from_pubmed(
-                    item,
-                    source="pubmed",
-                    origin=origin,
-                    seen=until,
-                    order=order,
-                    from_snapshot=True,
+    try:
+        for item in parse_efetch(gz):
+            if isinstance(item, Deletion):
+                deleted.append(item.pmid)
+            else:
+                records.append(
+                    _from_pubmed(
+                        item,
+                        source="pubmed",
+                        origin=origin,
+                        seen=until,
+                        order=order,
+                        from_snapshot=True,
+                    )
                 )
-            )
+    except PubMedXMLError as exc:
+        # The checksum matched, so the snapshot was written like this: say which one.
+        raise InputError(
+            gz, f"a well-formed PubmedArticleSet in this completed snapshot ({exc})"
+        ) from None
     return records, deleted
 
 

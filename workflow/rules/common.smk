@@ -2,11 +2,19 @@
 # checkpoint, input functions and the targets of `all` and `analyses`.
 import json
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from livingreview.strata import STRATUM_PATTERN
 
-validate(config, schema="../schemas/config.schema.yaml")
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as exc:
+    sources = ", ".join(str(f) for f in workflow.configfiles) or "the configuration"
+    raise WorkflowError(
+        f"{sources} (with any --config overrides) does not match "
+        f"workflow/schemas/config.schema.yaml: {exc}"
+    ) from None
 
 
 wildcard_constraints:
