@@ -45,6 +45,10 @@ RC = {
     "path.simplify": False,
 }
 PNG_DPI = 150
+# A PNG taller than this is lowered in resolution: a forest plot of 1,500 studies
+# is ~400 inches tall, and at print resolution it would take seconds per figure
+# and exceed what image viewers open. The SVG keeps every detail at any size.
+PNG_MAX_PIXELS = 12_000
 FORMATS = ("svg", "png")
 
 # robvis colours (RoB 2 "cochrane" palette) and symbols.
@@ -77,11 +81,12 @@ def save_figure(fig: plt.Figure, path: str | Path, formats: Sequence[str] = FORM
     path = Path(path)
     stem = path.with_suffix("") if path.suffix.lower() in (".svg", ".png") else path
     written = []
+    dpi = min(PNG_DPI, PNG_MAX_PIXELS / max(fig.get_size_inches()))
     for fmt in formats:
         target = stem.with_name(stem.name + "." + fmt)
         meta = {"Date": None} if fmt == "svg" else {"Software": None}
         with matplotlib.rc_context(RC), atomic_write(target, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=PNG_DPI, metadata=meta, bbox_inches=None)
+            fig.savefig(fh, format=fmt, dpi=dpi, metadata=meta, bbox_inches=None)
         written.append(target)
     plt.close(fig)
     return written

@@ -252,6 +252,18 @@ def _text(value: Any) -> str:
     )
 
 
+def _text_columns(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, list[str]]:
+    """Each named column as :func:`_text` values ('' for a missing column).
+
+    Whole columns at once: converting a large sheet row by row to dicts costs
+    more than everything else the stage does with it.
+    """
+    empty = [""] * len(frame)
+    return {
+        n: [_text(v) for v in frame[n].tolist()] if n in frame.columns else empty for n in names
+    }
+
+
 # --------------------------------------------------------------------------- reading sheets
 
 
@@ -315,23 +327,27 @@ def read_decisions(
             errors.extend(getattr(exc, "errors", []))
             continue
         shown = rel(path)
-        for rec in frame.to_dict("records"):
-            row = int(rec[ROW])
-            record_id = _text(rec.get("record_id"))
-            decision = _text(rec.get("decision"))
-            reason = _text(rec.get("reason"))
+        text = _text_columns(
+            frame, ("record_id", "decision", "reason", "stage", "adjudicator", "note")
+        )
+        for i, row in enumerate(int(r) for r in frame[ROW].tolist()):
+            record_id, decision, reason = (
+                text["record_id"][i],
+                text["decision"][i],
+                text["reason"][i],
+            )
             if kind == "adjudication":
-                stage = _text(rec.get("stage"))
-                name = _text(rec.get("adjudicator"))
-            elif _text(rec.get("stage")) and _text(rec.get("stage")) != stage:
+                stage = text["stage"][i]
+                name = text["adjudicator"][i]
+            elif text["stage"][i] and text["stage"][i] != stage:
                 errors.append(
                     InputError(
                         path,
                         f"{stage} (this sheet is in the {stage}/ folder; move "
-                        f"{_text(rec.get('stage'))} rows to a sheet in that folder)",
+                        f"{text['stage'][i]} rows to a sheet in that folder)",
                         row=row,
                         column="stage",
-                        got=_text(rec.get("stage")),
+                        got=text["stage"][i],
                     )
                 )
                 continue
@@ -396,7 +412,7 @@ def read_decisions(
                 )
                 continue
             item = Decision(
-                name, record_id, stage, decision, reason, _text(rec.get("note")), f"{shown}:{row}"
+                name, record_id, stage, decision, reason, text["note"][i], f"{shown}:{row}"
             )
             key = (kind if kind == "adjudication" else name, stage, record_id)
             earlier = seen.get(key)
@@ -596,8 +612,8 @@ def _conflicts(table: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
             "decisions": rows["decisions"],
             "reasons": rows["reasons"],
             "notes": rows["_notes"],
-            "year": [records.at[r, "year"] for r in rows["record_id"]],
-            "title": [records.at[r, "title"] for r in rows["record_id"]],
+            "year": records["year"].loc[rows["record_id"]].tolist(),
+            "title": records["title"].loc[rows["record_id"]].tolist(),
         },
         columns=CONFLICT_COLUMNS,
     )
@@ -624,10 +640,11 @@ def _queue(
     for stage in STAGES:
         ids = list(pending.loc[pending["stage"] == stage, "record_id"])
         ids.sort(key=record_sort_key, reverse=True)
-        ids.sort(key=lambda r: records.at[r, "first_seen"], reverse=True)
+        first_seen = dict(zip(ids, records["first_seen"].loc[ids].tolist(), strict=True))
+        ids.sort(key=first_seen.__getitem__, reverse=True)
         part = records.loc[ids, [c for c in QUEUE_COLUMNS if c in records.columns]].copy()
         part["stage"] = stage
-        part["new_since_last_search"] = ["yes" if new[r] else "no" for r in ids]
+        part["new_since_last_search"] = ["yes" if n else "no" for n in new.loc[ids].tolist()]
         parts.append(part)
     queue = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     for col in QUEUE_FILL_IN:
@@ -772,8 +789,9 @@ def prisma_counts(
     new_ids = set(records.index[new.to_numpy()])
     new_flow = _flow(decisions, new_ids)
     sources: dict[str, int] = {}
-    for rid in sorted(new_ids):
-        for s in filter(None, (x.strip() for x in records.at[rid, "sources"].split(";"))):
+    new_sorted = sorted(new_ids)
+    for text in records["sources"].loc[new_sorted].tolist():
+        for s in filter(None, (x.strip() for x in text.split(";"))):
             sources[s] = sources.get(s, 0) + 1
     new_flow["identified"] = dict(sorted(sources.items()))
     new_flow["identified_total"] = sum(sources.values()) if sources else len(new_ids)

@@ -186,3 +186,24 @@ def test_rob_traffic_light_pages_a_large_review(tmp_path):
     ]
     assert sorted(seen) == sorted(studies["citation"])  # each study on exactly one page
     assert "(3 of 3)" in (tmp_path / "traffic_p3.svg").read_text(encoding="utf-8")
+
+
+def test_tall_png_is_capped_but_svg_keeps_every_study(tmp_path):
+    from PIL import Image
+
+    k = 900
+    rng = np.random.default_rng(3)
+    vi = rng.uniform(0.01, 0.2, k)
+    data = pd.DataFrame(
+        {"study_id": [f"s{i}" for i in range(k)], "citation": [f"Study{i:04d}" for i in range(k)],
+         "yi": rng.normal(0.3, 0.3, k), "vi": vi}
+    )  # fmt: skip
+    from livingreview import meta
+
+    fit = meta.fit(data["yi"], data["vi"])
+    pooled = {**fit.to_dict(), "stratum": "domain-x", "reported": True, "measure": "SMD"}
+    written = plots.forest_plot(data, pooled, tmp_path / "forest")
+    png = next(p for p in written if p.suffix == ".png")
+    assert max(Image.open(png).size) <= plots.PNG_MAX_PIXELS
+    svg = (tmp_path / "forest.svg").read_text(encoding="utf-8")
+    assert "Study0000" in svg and f"Study{k - 1:04d}" in svg
