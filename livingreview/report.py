@@ -269,6 +269,18 @@ def _copy_or_plot(src_dir: Path, kind: str, dest_stem: Path, draw: Any) -> list[
     return draw(dest_stem)
 
 
+def draw_rob_figures(studies: pd.DataFrame, out: str | Path) -> dict[str, list[Path]]:
+    """RoB 2 summary bars and per-study traffic lights (paged for large reviews)."""
+    if not len(studies) or not any(c.startswith("rob_") for c in studies):
+        return {}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return {
+        "rob_summary": plots.rob_summary_plot(studies, out / "rob_summary"),
+        "rob_traffic_light": plots.rob_traffic_light_plot(studies, out / "rob_traffic_light"),
+    }
+
+
 def build_figures(
     results: Path, out: Path, strata: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any]
 ) -> dict[str, list[Path]]:
@@ -307,12 +319,18 @@ def build_figures(
             with open(src, "rb") as fh, atomic_write(target, "wb") as out_fh:
                 shutil.copyfileobj(fh, out_fh)
             made.setdefault("prisma", []).append(target)
-    studies = _load_studies(results)
-    if studies is not None and len(studies) and any(c.startswith("rob_") for c in studies):
-        made["rob_summary"] = plots.rob_summary_plot(studies, fig_dir / "rob_summary")
-        made["rob_traffic_light"] = plots.rob_traffic_light_plot(
-            studies, fig_dir / "rob_traffic_light"
-        )
+    rob_dir = Path(results) / "rob"
+    if rob_dir.is_dir():  # drawn by the rob_figures rule, redrawn only when a judgement changed
+        for src in sorted(rob_dir.glob("rob_*.*")):
+            key = "rob_summary" if src.name.startswith("rob_summary") else "rob_traffic_light"
+            target = fig_dir / src.name
+            with open(src, "rb") as fh, atomic_write(target, "wb") as out_fh:
+                shutil.copyfileobj(fh, out_fh)
+            made.setdefault(key, []).append(target)
+    else:
+        studies = _load_studies(results)
+        if studies is not None:
+            made.update(draw_rob_figures(studies, fig_dir))
     min_k_funnel = int(((config.get("analysis") or {}).get("min_k_funnel")) or 10)
     for name, s in strata.items():
         sdir = Path(results) / "strata" / name

@@ -303,6 +303,31 @@ def write_strata(
     return changed
 
 
+ROB_COLUMNS = [
+    "study_id",
+    "citation",
+    "rob_d1",
+    "rob_d2",
+    "rob_d3",
+    "rob_d4",
+    "rob_d5",
+    "rob_overall",
+]
+
+
+def write_rob_table(studies_path: str | Path, out_path: str | Path) -> bool:
+    """Copy the RoB 2 judgements of ``extraction/studies.csv`` next to the strata.
+
+    Written by the ``stratify`` checkpoint, and only when its content changed, so
+    that the RoB figures (slow to draw for a large review) are redrawn only when
+    a judgement changed, not whenever an outcome number did.
+    """
+    studies = pd.read_csv(studies_path, dtype=str, keep_default_na=False)
+    columns = [c for c in ROB_COLUMNS if c in studies.columns]
+    table = studies[columns].sort_values("study_id", kind="stable")
+    return write_if_changed(out_path, _csv_bytes(table))
+
+
 def stratify(
     effects_path: str | Path,
     out_dir: str | Path,

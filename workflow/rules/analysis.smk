@@ -6,6 +6,7 @@
 checkpoint stratify:
     input:
         effects="results/effects/effects.csv",
+        studies="results/extraction/studies.csv",
     output:
         index=STRATA_INDEX,
     log:
@@ -15,6 +16,7 @@ checkpoint stratify:
         platforms=config["extraction"]["platforms"],
         platform_overview=ANALYSIS["platform_overview"],
         min_k_funnel=ANALYSIS["min_k_funnel"],
+        rob_table=ROB_TABLE,
     script:
         "../../scripts/stratify.py"
 

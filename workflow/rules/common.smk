@@ -25,6 +25,7 @@ wildcard_constraints:
 ANALYSIS = config["analysis"]
 DOMAINS = config["extraction"]["domains"]
 STRATA_INDEX = "results/strata/strata.json"
+ROB_TABLE = "results/strata/rob.csv"  # written by the stratify checkpoint
 
 
 def strata_info():
@@ -81,6 +82,12 @@ def metareg_data(wildcards):
     else:
         names = [f"domain-{wildcards.domain}"]
     return [f"results/strata/{name}/data.csv" for name in sorted(names)]
+
+
+def rob_table(wildcards):
+    """The RoB table, read after the checkpoint so an unchanged table reruns nothing."""
+    checkpoints.stratify.get()
+    return ROB_TABLE
 
 
 def studies_table(wildcards):

@@ -3,9 +3,25 @@
 # "changes since the last version" compares with the newest bundle (results/bundles/LATEST).
 
 
+rule rob_figures:
+    input:
+        rob_table,
+    output:
+        directory("results/rob"),
+    log:
+        "results/logs/report/rob_figures.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../../scripts/rob_figures.py"
+
+
 rule report:
     input:
         analyses=analysis_outputs,
+        rob="results/rob",
         effects="results/effects/effects.csv",
         studies="results/extraction/studies.csv",
         prisma="results/screening/prisma.json",
