@@ -78,3 +78,12 @@ def test_snakemake_accepts_the_profile(repo, tmp_path):
     assert proc.returncode == 0, out[-3000:]
     assert "workflow specific profile profiles/slurm" in out
     assert "rule build_records:" in out
+
+
+def test_both_profiles_limit_ncbi_calls_to_one_job(repo):
+    """The NCBI rate limit holds across the workflow only if the pool is capped at 1."""
+    default = yaml.safe_load((repo / "profiles/default/config.yaml").read_text(encoding="utf-8"))
+    assert "ncbi=1" in default["resources"]
+    assert _profile(repo)["resources"]["ncbi"] == 1
+    search = (repo / "workflow/rules/search.smk").read_text(encoding="utf-8")
+    assert re.search(r"rule search_pubmed:(?:\n .*)*\n\s+resources:\s*\n\s+ncbi=1", search)
