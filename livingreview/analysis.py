@@ -26,14 +26,14 @@ for identical inputs whatever the BLAS summation order.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import meta
 from .strata import parse_stratum
 
 DIGITS = 12
@@ -55,12 +55,6 @@ POOLED_NUMBERS = (
 )
 LOO_COLUMNS = ["omitted", "estimate", "se", "ci_low", "ci_high", "pval", "tau2", "i2", "q"]
 BINARY_YESNO = {"yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0}
-
-
-def _meta():
-    from . import meta  # imported lazily: the statistics helper's module
-
-    return meta
 
 
 def round_sig(value: Any, digits: int = DIGITS) -> Any:
@@ -107,14 +101,6 @@ def to_plain(obj: Any) -> Any:
     return obj
 
 
-def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` with the keyword arguments it accepts (method, test, level ...)."""
-    params = inspect.signature(fn).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
-    return fn(*args, **kwargs)
-
-
 def study_labels(data: pd.DataFrame) -> list[str]:
     """Study ids; ``id (domain)`` where a study appears more than once (platform strata)."""
     ids = data["study_id"].astype(str)
@@ -149,10 +135,8 @@ def _label_column(frame: pd.DataFrame, labels: Sequence[str]) -> pd.Series:
 
 def influence_table(data: pd.DataFrame, method: str) -> pd.DataFrame:
     """metafor-style influence diagnostics, one row per study, in data order."""
-    meta = _meta()
     labels = study_labels(data)
-    frame = call(
-        meta.influence,
+    frame = meta.influence(
         data["yi"].to_numpy(float),
         data["vi"].to_numpy(float),
         labels,
@@ -188,8 +172,7 @@ def influence_refit(
     excluded = _most_influential(influence, n_exclude)
     keep = [lab not in set(excluded) for lab in study_labels(data)]
     sub = data[keep]
-    result = call(
-        _meta().fit,
+    result = meta.fit(
         sub["yi"].to_numpy(float),
         sub["vi"].to_numpy(float),
         method=method,
@@ -216,9 +199,7 @@ def loo_table(
     ``changes_direction``: the estimate without the study has the other sign;
     ``changes_significance``: p crosses ``1 - level`` (0.05 by default).
     """
-    meta = _meta()
-    frame = call(
-        meta.leave_one_out,
+    frame = meta.leave_one_out(
         data["yi"].to_numpy(float),
         data["vi"].to_numpy(float),
         study_labels(data),
@@ -289,7 +270,7 @@ def analyse_stratum(
         )
     else:
         yi, vi = data["yi"].to_numpy(float), data["vi"].to_numpy(float)
-        result = call(_meta().fit, yi, vi, method=method, test=test, level=level)
+        result = meta.fit(yi, vi, method=method, test=test, level=level)
         pooled.update(_fit_fields(result))
         pooled["method"] = getattr(result, "method", method)
         pooled["converged"] = bool(getattr(result, "converged", True))
@@ -326,8 +307,7 @@ def egger(
     out: dict[str, Any] = {"stratum": stratum, "k": k, "model": model, "predictor": "sei"}
     if k < min_k_funnel:
         return {**out, "reported": False}
-    result = call(
-        _meta().egger_test,
+    result = meta.egger_test(
         data["yi"].to_numpy(float),
         data["vi"].to_numpy(float),
         model=model,
@@ -336,8 +316,6 @@ def egger(
         level=level,
     )
     plain = to_plain(result)
-    if not isinstance(plain, Mapping):
-        raise TypeError(f"meta.egger_test returned {type(result).__name__}, expected a record")
     return round_sig({**plain, **out, "reported": True})
 
 
@@ -385,8 +363,7 @@ def meta_regression(
         mods[complete][m].nunique() < 2 for m in moderators
     ):
         return round_sig({**out, "reported": False})
-    result = call(
-        _meta().meta_regression,
+    result = meta.meta_regression(
         used["yi"].to_numpy(float),
         used["vi"].to_numpy(float),
         mods[complete].reset_index(drop=True),
@@ -395,8 +372,6 @@ def meta_regression(
         level=level,
     )
     plain = to_plain(result)
-    if not isinstance(plain, Mapping):
-        raise TypeError(f"meta.meta_regression returned {type(result).__name__}, expected a record")
     return round_sig({**plain, **out, "reported": True})
 
 
