@@ -38,7 +38,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,9 @@ LATEST = "LATEST"
 MANIFEST = "manifest.json"
 # Files that differ between versions by construction; left out of the fingerprint.
 PER_VERSION = {"report/index.html", "CHANGES.md", MANIFEST, "ro-crate-metadata.json"}
+# Zip entries stored as they are (already compressed); everything else is deflated.
+STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".gz", ".zip", ".xz", ".bz2")
+DEFLATE_LEVEL = 1
 STRATUM_FILES = (
     "pooled.json",
     "data.csv",
@@ -140,6 +143,24 @@ def _files(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+def _rehash(folder: Path, files: Mapping[str, str], written: Iterable[str]) -> dict[str, str]:
+    """``files`` with the checksums of ``written`` (rewritten since) recomputed.
+
+    Hashing the whole bundle is a third of a second on a large review; only a
+    few per-version files are written after the content checksums are taken,
+    so only those are hashed again. The folder's file list must match, so a
+    file written without being named here cannot go unlisted.
+    """
+    out = dict(files)
+    for rel in written:
+        if (folder / rel).is_file():
+            out[rel] = sha256_file(folder / rel)
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    if present != set(out):
+        raise RuntimeError(f"unlisted or missing bundle files: {sorted(present ^ set(out))}")
+    return dict(sorted(out.items()))
 
 
 def fingerprint(files: Mapping[str, str]) -> str:
@@ -344,9 +365,9 @@ def publish(
             )
             write_text(stage / "report" / "index.html", html)
         title = manifest["title"] or "Living systematic review"
-        files = _files(stage)
+        files = _rehash(stage, content, ("CHANGES.md", "report/index.html"))
         write_json(stage / "ro-crate-metadata.json", _rocrate(stage, files, version, date, title))
-        manifest["files"] = _files(stage)
+        manifest["files"] = _rehash(stage, files, ("ro-crate-metadata.json",))
         write_json(stage / MANIFEST, manifest)
         os.chmod(stage, 0o755)
         _read_only(stage)
@@ -369,7 +390,11 @@ def _zip_from(stage: Path, target: Path, version: str, date: str) -> None:
     """Reproducible zip of ``stage`` with entries under ``<version>/``.
 
     Entries are sorted, timestamps fixed to the version date and modes fixed,
-    so the same folder always gives the same zip bytes.
+    so the same folder always gives the same zip bytes. Files that are already
+    compressed (PNG, gzip, zip) are stored: on the 2,000-trial review,
+    deflating the PNGs took about 6 of the 7 seconds of zipping and made them
+    only 13% smaller. Text (SVG, CSV, JSON) is deflated at level 1, a third of
+    the time of level 6 for a zip about 1% larger.
     """
     stamp = tuple(int(x) for x in date.split("-")) + (0, 0, 0)
     with atomic_write(target, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
@@ -377,8 +402,12 @@ def _zip_from(stage: Path, target: Path, version: str, date: str) -> None:
             if p.is_file():
                 info = zipfile.ZipInfo(f"{version}/{p.relative_to(stage).as_posix()}", stamp)
                 info.external_attr = 0o444 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, p.read_bytes())
+                if p.name.lower().endswith(STORED_SUFFIXES):
+                    info.compress_type = zipfile.ZIP_STORED
+                    zf.writestr(info, p.read_bytes())
+                else:
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    zf.writestr(info, p.read_bytes(), compresslevel=DEFLATE_LEVEL)
 
 
 # --------------------------------------------------------------------------- verify

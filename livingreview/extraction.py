@@ -69,19 +69,30 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import pandas as pd
 
-from . import effects
 from .errors import InputError, InputErrors, raise_collected
 from .io import write_csv
-from .sheets import FILE, ROW, coerce_cell, describe_error, load_schema, load_sheet, read_sheet
+from .sheets import (
+    FILE,
+    ROW,
+    check_value,
+    coerce_cell,
+    load_schema,
+    load_sheet_columns,
+    read_rows,
+)
 
 log = logging.getLogger(__name__)
+
+# livingreview.effects (with scipy.special, ~0.2 s to import) is imported inside the
+# functions that compute effects: Snakemake imports this module to list the rule's
+# inputs, and every workflow run would pay for scipy otherwise.
 
 SHEET_SUFFIXES = (".csv", ".xlsx")
 EXTRACTOR = "_extractor"
@@ -190,9 +201,14 @@ class Domain:
     sign: int  # +1: positive = favourable; -1: negative = favourable
     tiers: tuple[tuple[str, ...], ...]
 
-    @property
+    @cached_property
     def outcomes(self) -> tuple[str, ...]:
         return tuple(name for tier in self.tiers for name in tier)
+
+    @cached_property
+    def by_lower_name(self) -> dict[str, str]:
+        """Lower-cased outcome name -> configured name (sheets may differ in case)."""
+        return {o.lower(): o for o in self.outcomes}
 
     @cached_property
     def _ranks(self) -> dict[str, tuple[int, int]]:
@@ -252,18 +268,6 @@ class _Unresolved:
 UNRESOLVED = _Unresolved()
 
 
-def _clean(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _same(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -315,35 +319,22 @@ def _load(paths: Sequence[str | Path], schema: dict[str, Any]) -> list[dict[str,
     """Every row of every sheet as a dict of typed values plus _row, _file, _extractor."""
     rows: list[dict[str, Any]] = []
     errors: list[InputError] = []
+    cache: dict[tuple[str, str], Any] = {}  # extractors' sheets repeat most values
     for path in paths:
         try:
             name = extractor_name(path)
-            frame = load_sheet(path, schema)
+            columns = load_sheet_columns(path, schema, cache=cache)
         except InputErrors as exc:
             errors.extend(exc.errors)
             continue
         except InputError as exc:
             errors.append(exc)
             continue
-        names = [*frame.columns, EXTRACTOR]
-        columns = [_column_values(frame[c], schema["properties"].get(c, {})) for c in frame]
-        columns.append([name] * len(frame))
-        rows.extend(dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True))
+        names = [*columns, EXTRACTOR]
+        values = [*columns.values(), [name] * len(columns[ROW])]
+        rows.extend(dict(zip(names, row, strict=True)) for row in zip(*values, strict=True))
     raise_collected(errors)
     return rows
-
-
-def _column_values(column: pd.Series, spec: Mapping[str, Any]) -> list[Any]:
-    """A sheet column as plain Python values, None for empty (what :func:`_clean` gives per cell).
-
-    Converting a whole column at once is what keeps reading fast on large sheets.
-    """
-    values = column.astype(object).where(column.notna(), None).tolist()
-    if any(issubclass(t, np.generic) for t in set(map(type, values))):
-        values = [_clean(v) for v in values]
-    if column.name == ROW or spec.get("type") == "integer":
-        values = [int(v) if isinstance(v, float) else v for v in values]
-    return values
 
 
 def _check_studies(rows: list[dict[str, Any]], settings: Settings) -> None:
@@ -521,8 +512,7 @@ def _check_outcomes(
             )
             continue
         r["domain"] = dom.slug
-        names = {o.lower(): o for o in dom.outcomes}
-        outcome = names.get(" ".join(r["outcome"].split()).lower())
+        outcome = dom.by_lower_name.get(" ".join(r["outcome"].split()).lower())
         if outcome is None:
             errors.append(
                 InputError(
@@ -639,6 +629,22 @@ class Resolution:
     row: int
 
 
+def _getter(fields: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple]:
+    """The values of ``fields`` of a row, as a tuple (None for a field the row lacks)."""
+    names = tuple(fields)
+    if len(names) > 1:
+        get = itemgetter(*names)
+
+        def values(r: Mapping[str, Any]) -> tuple:
+            try:
+                return get(r)
+            except KeyError:
+                return tuple(r.get(n) for n in names)
+
+        return values
+    return lambda r: tuple(r.get(n) for n in names)
+
+
 def _merge(
     rows: list[dict[str, Any]],
     sheet: str,
@@ -651,11 +657,14 @@ def _merge(
     for r in rows:
         groups.setdefault(key_of(r), []).append(r)
     merged: dict[tuple, Merged] = {}
+    values_of = _getter(fields)
     for key in sorted(groups):
         group = sorted(groups[key], key=lambda r: r[EXTRACTOR])
-        m = Merged(sheet=sheet, key=key, values={}, rows=group)
-        if len(group) == 1:  # nothing to compare
-            m.values.update((name, group[0].get(name)) for name in fields)
+        first = values_of(group[0])
+        m = Merged(sheet=sheet, key=key, values=dict(zip(fields, first, strict=True)), rows=group)
+        if len(group) == 1 or all(first == values_of(r) for r in group[1:]):
+            # nothing to compare, or all fields equal: for the finite numbers, text,
+            # booleans and None of a sheet, == implies _same, and the first value is taken
             fields_to_compare: Sequence[str] = ()
         else:
             fields_to_compare = fields
@@ -684,11 +693,11 @@ def _load_resolutions(
 ) -> dict[tuple[str, tuple, str], Resolution]:
     if path is None:
         return {}
-    frame = load_sheet(path, schemas["resolutions"])
+    columns = load_sheet_columns(path, schemas["resolutions"])
     errors: list[InputError] = []
     out: dict[tuple[str, tuple, str], Resolution] = {}
-    for rec in frame.to_dict("records"):
-        rec = {k: _clean(v) for k, v in rec.items()}
+    for values in zip(*columns.values(), strict=True):
+        rec = dict(zip(columns, values, strict=True))
         row, sheet = int(rec[ROW]), rec["sheet"]
         props = schemas[sheet]["properties"]
         key_cols = STUDY_KEY if sheet == "studies" else OUTCOME_KEY
@@ -709,7 +718,7 @@ def _load_resolutions(
             key = (parts[0],)
         else:
             dom = settings.domains.get(parts[1].lower())
-            names = {o.lower(): o for o in dom.outcomes} if dom else {}
+            names = dom.by_lower_name if dom else {}
             try:
                 tp = float(parts[3])
             except ValueError:
@@ -746,24 +755,9 @@ def _load_resolutions(
                 low = value.lower()
                 labels = {v.lower(): k for k, v in settings.platforms.items()}
                 value = labels.get(low, low)
-            bad = next(
-                iter(
-                    jsonschema.Draft202012Validator({"properties": {name: spec}}).iter_errors(
-                        {name: value}
-                    )
-                ),
-                None,
-            )
-            if bad is not None:
-                errors.append(
-                    InputError(
-                        path,
-                        describe_error(bad, {name: spec})[1],
-                        row=row,
-                        column="value",
-                        got=value,
-                    )
-                )
+            expected = check_value(name, spec, value)
+            if expected is not None:
+                errors.append(InputError(path, expected, row=row, column="value", got=value))
                 continue
         elif name == ROW_FIELD:
             value = raw
@@ -892,6 +886,8 @@ class Effect:
 
 
 def _arm_sd(m: Merged, form: str, arm: int) -> float | None:
+    from . import effects
+
     primary, other = _arm_sd_columns(form, arm)
     n = m.get(f"n{arm}")
     for col in (primary, other):
@@ -902,6 +898,8 @@ def _arm_sd(m: Merged, form: str, arm: int) -> float | None:
 
 
 def _md_se(m: Merged, md: float, n1: float, n2: float) -> float | None:
+    from . import effects
+
     df = n1 + n2 - 2
     lo, hi = m.get("ci_low"), m.get("ci_high")
     if lo is not None and hi is not None:
@@ -919,6 +917,8 @@ def compute(m: Merged, study: Merged, domain: Domain) -> tuple[str, float, float
     Raises :class:`Unresolved` when a needed field is unresolved and
     ``effects.EffectInputError`` when the numbers cannot give an effect.
     """
+    from . import effects
+
     form = m.get("form")
     n1, n2 = m.get("n1"), m.get("n2")
     if form == "events":
@@ -962,12 +962,12 @@ _EFFECT_FIELDS = {
 
 def _included(decisions: str | Path) -> dict[str, str]:
     """record_id -> screening status at stage full_text."""
-    frame = read_sheet(decisions)
+    names, data, _ = read_rows(decisions)
     for col in ("record_id", "stage", "status"):
-        if col not in frame.columns:
+        if col not in names:
             raise InputError(decisions, "this column in the header", row=1, column=col)
-    full = frame[frame["stage"] == "full_text"]
-    return dict(zip(full["record_id"], full["status"], strict=True))
+    record, stage, status = (names.index(c) for c in ("record_id", "stage", "status"))
+    return {r[record]: r[status] for r in data if r[stage] == "full_text"}
 
 
 def _evaluate(
@@ -1015,6 +1015,8 @@ def _evaluate(
 
 def _compute_one(e: Effect) -> None:
     """Fill ``e`` from :func:`compute`, or set status and why when it cannot be computed."""
+    from . import effects
+
     try:
         e.measure, e.yi, e.vi, e.n, e.design_effect = compute(e.merged, e.study, e.domain)
     except Unresolved as exc:
@@ -1114,6 +1116,8 @@ def _compute_all(todo: Sequence[Effect]) -> None:
 
 def _call(func: Callable[..., Any], rows: np.ndarray, *args: Any, **kwargs: Any) -> Any:
     """``func(*args)`` on the batch positions ``rows``; a rejected row raises :class:`_BadRow`."""
+    from . import effects
+
     try:
         return func(*args, **kwargs)
     except effects.EffectInputError as exc:
@@ -1124,6 +1128,7 @@ def _batch(
     plans: Sequence[Mapping[str, Any]], signs: Sequence[int]
 ) -> tuple[list[str], list[float], list[float], list[float], list[float]]:
     """(measure, yi, vi, n, design effect) per plan, step by step as :func:`compute`."""
+    from . import effects
 
     def col(name: str) -> np.ndarray:
         return np.array([p.get(name, math.nan) for p in plans], dtype=float)

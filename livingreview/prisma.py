@@ -28,7 +28,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from .plots import RC, save_figure  # noqa: E402
@@ -140,7 +140,7 @@ def _pending_lines(c: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def prisma_figure(counts: Mapping[str, Any]) -> plt.Figure:
+def prisma_figure(counts: Mapping[str, Any]) -> Figure:
     """The PRISMA 2020 flow diagram as a matplotlib Figure (update template when ``update``)."""
     update = bool(counts.get("update"))
     flow = counts["new_search"] if update else counts
@@ -251,7 +251,7 @@ def prisma_figure(counts: Mapping[str, Any]) -> plt.Figure:
     height = pending.bottom + 0.15
 
     with matplotlib.rc_context(RC):
-        fig = plt.figure(figsize=(width, height))
+        fig = Figure(figsize=(width, height))
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_xlim(0, width)
         ax.set_ylim(height, 0)  # y grows downwards, like the layout

@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import plots, provenance
+from . import provenance
 from .io import atomic_write, read_json, write_csv, write_text
 
 CSP = (
@@ -255,6 +256,35 @@ def _load_studies(results: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
 
 
+def _same_bytes(a: Path, b: Path, chunk: int = 1 << 20) -> bool:
+    """Whether two files hold the same bytes (size first, then the content)."""
+    try:
+        if os.stat(a).st_size != os.stat(b).st_size:
+            return False
+    except FileNotFoundError:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            block = fa.read(chunk)
+            if block != fb.read(chunk):
+                return False
+            if not block:
+                return True
+
+
+def _copy_file(src: Path, target: Path) -> None:
+    """Copy ``src`` to ``target`` atomically, unless ``target`` already holds the same bytes.
+
+    A rerun after one study changed redraws a few strata; rewriting (and
+    fsyncing) the other ~200 unchanged figure files was most of the report's
+    time. Comparing reads from the page cache and leaves identical files alone.
+    """
+    if _same_bytes(src, target):
+        return
+    with open(src, "rb") as fh, atomic_write(target, "wb") as out_fh:
+        shutil.copyfileobj(fh, out_fh)
+
+
 def _copy_or_plot(src_dir: Path, kind: str, dest_stem: Path, draw: Any) -> list[Path]:
     """Use the stratum's own figure when both formats exist (drawn by the analysis), else draw."""
     svg, png = src_dir / f"{kind}.svg", src_dir / f"{kind}.png"
@@ -262,8 +292,7 @@ def _copy_or_plot(src_dir: Path, kind: str, dest_stem: Path, draw: Any) -> list[
         out = []
         for src in (svg, png):
             target = dest_stem.with_name(dest_stem.name + src.suffix)
-            with open(src, "rb") as fh, atomic_write(target, "wb") as out_fh:
-                shutil.copyfileobj(fh, out_fh)
+            _copy_file(src, target)
             out.append(target)
         return out
     return draw(dest_stem)
@@ -273,6 +302,8 @@ def draw_rob_figures(studies: pd.DataFrame, out: str | Path) -> dict[str, list[P
     """RoB 2 summary bars and per-study traffic lights (paged for large reviews)."""
     if not len(studies) or not any(c.startswith("rob_") for c in studies):
         return {}
+    from . import plots  # matplotlib: imported only where a figure is drawn
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return {
@@ -285,6 +316,8 @@ def build_figures(
     results: Path, out: Path, strata: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any]
 ) -> dict[str, list[Path]]:
     """Draw (or copy) every figure into ``out/figures``; returns name -> written files."""
+    from . import plots  # matplotlib: imported only where a figure is drawn
+
     fig_dir = Path(out) / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     made: dict[str, list[Path]] = {}
@@ -316,16 +349,14 @@ def build_figures(
         src = Path(results) / "screening" / f"prisma.{fmt}"
         if src.is_file():
             target = fig_dir / f"prisma.{fmt}"
-            with open(src, "rb") as fh, atomic_write(target, "wb") as out_fh:
-                shutil.copyfileobj(fh, out_fh)
+            _copy_file(src, target)
             made.setdefault("prisma", []).append(target)
     rob_dir = Path(results) / "rob"
     if rob_dir.is_dir():  # drawn by the rob_figures rule, redrawn only when a judgement changed
         for src in sorted(rob_dir.glob("rob_*.*")):
             key = "rob_summary" if src.name.startswith("rob_summary") else "rob_traffic_light"
             target = fig_dir / src.name
-            with open(src, "rb") as fh, atomic_write(target, "wb") as out_fh:
-                shutil.copyfileobj(fh, out_fh)
+            _copy_file(src, target)
             made.setdefault(key, []).append(target)
     else:
         studies = _load_studies(results)
@@ -337,22 +368,27 @@ def build_figures(
         data_path = sdir / "data.csv"
         if not data_path.is_file():
             continue
-        data = pd.read_csv(data_path, keep_default_na=False, na_values=[""])
-        if len(data) == 0:
+        # one row tells whether the stratum has data; the whole table is read only to draw
+        if len(pd.read_csv(data_path, keep_default_na=False, na_values=[""], nrows=1)) == 0:
             continue
+
+        def read(path: Path = data_path) -> pd.DataFrame:
+            return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
         made[f"forest_{name}"] = _copy_or_plot(
             sdir,
             "forest",
             fig_dir / f"forest_{name}",
-            lambda stem, data=data, s=s: plots.forest_plot(data, s, stem),
+            lambda stem, s=s, read=read: plots.forest_plot(read(), s, stem),
         )
         if int(_num(s.get("k")) or 0) >= min_k_funnel:
-            egger = _read_json(sdir / "egger.json")
             made[f"funnel_{name}"] = _copy_or_plot(
                 sdir,
                 "funnel",
                 fig_dir / f"funnel_{name}",
-                lambda stem, data=data, s=s, egger=egger: plots.funnel_plot(data, s, egger, stem),
+                lambda stem, s=s, read=read, sdir=sdir: plots.funnel_plot(
+                    read(), s, _read_json(sdir / "egger.json"), stem
+                ),
             )
     return made
 

@@ -28,13 +28,17 @@ import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, raise_collected
 from .io import write_bytes
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+# pandas and numpy are imported by the functions that use them: Snakemake imports
+# this module for STRATUM_PATTERN while it builds the DAG, and needs neither.
 
 DATA_COLUMNS = [
     "study_id",
@@ -95,6 +99,9 @@ def parse_stratum(name: str) -> dict[str, str | None]:
 
 def read_effects(path: str | Path) -> pd.DataFrame:
     """Read ``results/effects/effects.csv`` (written by the extraction stage)."""
+    import numpy as np
+    import pandas as pd
+
     frame = pd.read_csv(path, dtype={"study_id": str, "record_id": str}, keep_default_na=False)
     missing = [c for c in DATA_COLUMNS if c not in frame.columns]
     if missing:
@@ -106,7 +113,12 @@ def read_effects(path: str | Path) -> pd.DataFrame:
 
 def _check(effects: pd.DataFrame, domains: Mapping[str, Any], platforms: Mapping[str, Any], path):
     errors: list[InputError] = []
-    for i, row in enumerate(effects.to_dict("records"), start=2):
+    # Column lists give each cell as to_dict("records") would (Python scalars),
+    # without building one dict per row.
+    columns = ("domain", "platform", "measure", "yi", "vi")
+    cells = zip(*(effects[c].tolist() for c in columns), strict=True)
+    for i, values in enumerate(cells, start=2):
+        row = dict(zip(columns, values, strict=True))
         if row["domain"] not in domains:
             errors.append(
                 InputError(
@@ -168,6 +180,31 @@ def build_strata(
     ``platforms`` is ``config.extraction.platforms``. Rows are sorted by
     ``study_id, domain`` (then outcome) so the files are reproducible.
     """
+    tables, members = _layout(
+        effects, domains, platforms, platform_overview=platform_overview, source=source
+    )
+    return {
+        name: tables[table].iloc[rows].reset_index(drop=True)
+        for name, (table, rows) in members.items()
+    }
+
+
+def _layout(
+    effects: pd.DataFrame,
+    domains: Mapping[str, Mapping[str, Any]],
+    platforms: Mapping[str, str],
+    *,
+    platform_overview: bool,
+    source: str | Path,
+) -> tuple[list[pd.DataFrame], dict[str, tuple[int, np.ndarray]]]:
+    """The strata as row positions: (tables, ``{stratum: (table index, rows)}``), sorted by name.
+
+    Table 0 holds every effect (sorted); table 1, with ``platform_overview``,
+    the continuous effects with the overview's sign flip. Every stratum is a
+    subset of one of them, which lets :func:`stratify` format each row once.
+    """
+    import numpy as np
+
     _check(effects, domains, platforms, source)
     data = effects.copy()
     data["platform"] = data["platform"].replace("", NO_PLATFORM)
@@ -175,31 +212,38 @@ def build_strata(
     for col in EXTRA_COLUMNS[1:]:
         if col not in data.columns:
             data[col] = ""
-    data = data[DATA_COLUMNS + EXTRA_COLUMNS].sort_values(
-        ["study_id", "domain", "outcome"], kind="mergesort"
+    data = (
+        data[DATA_COLUMNS + EXTRA_COLUMNS]
+        .sort_values(["study_id", "domain", "outcome"], kind="mergesort")
+        .reset_index(drop=True)
     )
-    strata: dict[str, pd.DataFrame] = {}
+    tables = [data]
+    members: dict[str, tuple[int, np.ndarray]] = {}
+    domain_of, platform_of = data["domain"].to_numpy(), data["platform"].to_numpy()
     for domain in sorted(domains):
-        rows = data[data["domain"] == domain]
-        if rows.empty:
+        in_domain = domain_of == domain
+        if not in_domain.any():
             continue
-        strata[stratum_name(domain)] = rows
+        members[stratum_name(domain)] = (0, np.flatnonzero(in_domain))
         for platform in sorted(platforms):
-            sub = rows[rows["platform"] == platform]
-            if not sub.empty:
-                strata[stratum_name(domain, platform)] = sub
+            rows = np.flatnonzero(in_domain & (platform_of == platform))
+            if rows.size:
+                members[stratum_name(domain, platform)] = (0, rows)
     if platform_overview:
         continuous = [d for d in domains if domains[d]["type"] == "continuous"]
         negative = {d for d in continuous if domains[d]["favourable_sign"] == "negative"}
+        overview = data[data["domain"].isin(continuous)].copy()
+        flip = overview["domain"].isin(negative)
+        overview.loc[flip, "yi"] = -overview.loc[flip, "yi"]
+        overview["flipped"] = flip
+        overview = overview.reset_index(drop=True)
+        platform_of = overview["platform"].to_numpy()
         for platform in sorted(platforms):
-            sub = data[(data["platform"] == platform) & data["domain"].isin(continuous)].copy()
-            if sub.empty:
-                continue
-            flip = sub["domain"].isin(negative)
-            sub.loc[flip, "yi"] = -sub.loc[flip, "yi"]
-            sub["flipped"] = flip
-            strata[stratum_name(platform=platform)] = sub
-    return {name: frame.reset_index(drop=True) for name, frame in sorted(strata.items())}
+            rows = np.flatnonzero(platform_of == platform)
+            if rows.size:
+                members[stratum_name(platform=platform)] = (1, rows)
+        tables.append(overview)
+    return tables, dict(sorted(members.items()))
 
 
 def describe(
@@ -208,36 +252,49 @@ def describe(
     platforms: Mapping[str, str],
 ) -> dict[str, dict[str, Any]]:
     """The ``strata.json`` index: k, kind, domain, platform, measure, label, sign."""
-    index: dict[str, dict[str, Any]] = {}
-    for name, frame in strata.items():
-        info = parse_stratum(name)
-        domain, platform = info["domain"], info["platform"]
-        if domain:
-            spec = domains[domain]
-            label = spec.get("label", domain)
-            sign = spec["favourable_sign"]
-            measure = MEASURES[spec["type"]]
-            if platform:
-                label = f"{label}: {platforms[platform]}"
-        else:
-            label = f"{platforms[platform]}: all continuous outcomes"
-            sign = "positive"
-            measure = "SMD"
-        index[name] = {
-            "k": int(len(frame)),
-            "n_studies": int(frame["study_id"].nunique()),
-            "kind": info["kind"],
-            "domain": domain,
-            "platform": platform,
-            "measure": measure,
-            "label": label,
-            "favourable_sign": sign,
-        }
-    return index
+    return {
+        name: _index_entry(name, len(frame), frame["study_id"].nunique(), domains, platforms)
+        for name, frame in strata.items()
+    }
+
+
+def _index_entry(
+    name: str,
+    k: int,
+    n_studies: int,
+    domains: Mapping[str, Mapping[str, Any]],
+    platforms: Mapping[str, str],
+) -> dict[str, Any]:
+    info = parse_stratum(name)
+    domain, platform = info["domain"], info["platform"]
+    if domain:
+        spec = domains[domain]
+        label = spec.get("label", domain)
+        sign = spec["favourable_sign"]
+        measure = MEASURES[spec["type"]]
+        if platform:
+            label = f"{label}: {platforms[platform]}"
+    else:
+        label = f"{platforms[platform]}: all continuous outcomes"
+        sign = "positive"
+        measure = "SMD"
+    return {
+        "k": int(k),
+        "n_studies": int(n_studies),
+        "kind": info["kind"],
+        "domain": domain,
+        "platform": platform,
+        "measure": measure,
+        "label": label,
+        "favourable_sign": sign,
+    }
 
 
 def study_table(effects: pd.DataFrame) -> pd.DataFrame:
     """One row per study for the design check: follow-up and the largest n it reports."""
+    import numpy as np
+    import pandas as pd
+
     grouped = effects.groupby("study_id", sort=True)
     table = pd.DataFrame(
         {
@@ -254,6 +311,17 @@ def study_table(effects: pd.DataFrame) -> pd.DataFrame:
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
     # float_format=None writes the shortest repr that round-trips: no precision lost.
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def _csv_rows(frame: pd.DataFrame) -> list[bytes] | None:
+    """The lines of :func:`_csv_bytes` (header first, without line ends), or None.
+
+    None when a cell holds a line break, so that one row spans several lines.
+    pandas formats each cell on its own (floats by their shortest repr), so the
+    lines of a frame's rows are those any subset of its rows writes.
+    """
+    lines = _csv_bytes(frame).split(b"\n")
+    return lines[:-1] if len(lines) == len(frame) + 2 else None
 
 
 def write_if_changed(path: str | Path, data: bytes) -> bool:
@@ -285,19 +353,35 @@ def write_strata(
     are ``egger.json``/``funnel.svg`` of strata that fell below ``min_k_funnel``.
     Returns the strata whose ``data.csv`` was (re)written.
     """
+    contents = {name: (_csv_bytes(frame), len(frame)) for name, frame in strata.items()}
+    return _write_files(
+        contents, index, _csv_bytes(studies), out_dir, index_path, min_k_funnel=min_k_funnel
+    )
+
+
+def _write_files(
+    contents: Mapping[str, tuple[bytes, int]],
+    index: Mapping[str, Any],
+    studies: bytes,
+    out_dir: str | Path,
+    index_path: str | Path,
+    *,
+    min_k_funnel: int | None,
+) -> list[str]:
+    """:func:`write_strata` given each stratum's data.csv bytes and k, and studies.csv."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     changed = []
-    for name, frame in strata.items():
-        if write_if_changed(out_dir / name / "data.csv", _csv_bytes(frame)):
+    for name, (data, k) in contents.items():
+        if write_if_changed(out_dir / name / "data.csv", data):
             changed.append(name)
-        if min_k_funnel is not None and len(frame) < min_k_funnel:
+        if min_k_funnel is not None and k < min_k_funnel:
             for stale in SMALL_STUDY_FILES:
                 (out_dir / name / stale).unlink(missing_ok=True)
     for child in sorted(out_dir.iterdir()):
-        if child.is_dir() and STRATUM_RE.match(child.name) and child.name not in strata:
+        if child.is_dir() and STRATUM_RE.match(child.name) and child.name not in contents:
             shutil.rmtree(child)
-    write_if_changed(out_dir / "studies.csv", _csv_bytes(studies))
+    write_if_changed(out_dir / "studies.csv", studies)
     # The checkpoint's declared output: always written, so Snakemake sees it is current.
     write_bytes(index_path, (json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return changed
@@ -322,6 +406,8 @@ def write_rob_table(studies_path: str | Path, out_path: str | Path) -> bool:
     that the RoB figures (slow to draw for a large review) are redrawn only when
     a judgement changed, not whenever an outcome number did.
     """
+    import pandas as pd
+
     studies = pd.read_csv(studies_path, dtype=str, keep_default_na=False)
     columns = [c for c in ROB_COLUMNS if c in studies.columns]
     table = studies[columns].sort_values("study_id", kind="stable")
@@ -338,19 +424,36 @@ def stratify(
     platform_overview: bool = True,
     min_k_funnel: int | None = None,
 ) -> list[str]:
-    """Read effects.csv and write every stratum; returns the strata rewritten."""
+    """Read effects.csv and write every stratum; returns the strata rewritten.
+
+    Each row is formatted once (strata overlap: every effect is in its domain,
+    domain x platform and platform strata) and each stratum's file assembled
+    from its rows' lines; the bytes are those :func:`write_strata` writes.
+    """
     effects = read_effects(effects_path)
-    strata = build_strata(
+    tables, members = _layout(
         effects, domains, platforms, platform_overview=platform_overview, source=effects_path
     )
-    index = describe(strata, domains, platforms)
-    return write_strata(
-        strata, index, study_table(effects), out_dir, index_path, min_k_funnel=min_k_funnel
-    )
+    lines = [_csv_rows(table) for table in tables]
+    contents: dict[str, tuple[bytes, int]] = {}
+    index: dict[str, dict[str, Any]] = {}
+    for name, (table, rows) in members.items():
+        own = lines[table]
+        if own is None:
+            data = _csv_bytes(tables[table].iloc[rows].reset_index(drop=True))
+        else:
+            data = b"\n".join([own[0], *(own[1 + i] for i in rows), b""])
+        contents[name] = (data, len(rows))
+        n_studies = tables[table]["study_id"].iloc[rows].nunique()
+        index[name] = _index_entry(name, len(rows), n_studies, domains, platforms)
+    studies = _csv_bytes(study_table(effects))
+    return _write_files(contents, index, studies, out_dir, index_path, min_k_funnel=min_k_funnel)
 
 
 def read_stratum(path: str | Path) -> pd.DataFrame:
     """Read one stratum's ``data.csv`` with the right types."""
+    import pandas as pd
+
     frame = pd.read_csv(
         path,
         dtype={"study_id": str, "citation": str, "outcome": str, "platform": str},

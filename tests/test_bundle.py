@@ -118,5 +118,54 @@ def test_same_content_gives_same_fingerprint_and_zip(template, tmp_path):
         results = tmp_path / name / "results"
         r = bundle.publish(results, results / "bundles", CONFIG, date="2026-11-21")
         manifest = json.loads((r.path / "manifest.json").read_text())
-        outs.append((manifest["fingerprint"], manifest["files"]["effects.csv"]))
-    assert outs[0] == outs[1]
+        zip_bytes = (results / "bundles" / f"{r.version}.zip").read_bytes()
+        outs.append((manifest["fingerprint"], manifest["files"], zip_bytes))
+    assert outs[0] == outs[1]  # same folder content -> same zip, byte for byte
+
+
+def test_zip_holds_the_folder_pngs_stored_text_deflated(project):
+    root, results = project
+    (results / "report" / "figures" / "note.txt").write_text("compressible " * 500)
+    res = _publish(root, results)
+    folder = {
+        p.relative_to(res.path).as_posix(): p.read_bytes()
+        for p in res.path.rglob("*")
+        if p.is_file()
+    }
+    with zipfile.ZipFile(results / "bundles" / f"{res.version}.zip") as zf:
+        infos = {i.filename.removeprefix(f"{res.version}/"): i for i in zf.infolist()}
+        assert {rel: zf.read(i) for rel, i in infos.items()} == folder
+    assert all(i.date_time == (2026, 11, 21, 0, 0, 0) for i in infos.values())
+    assert all(i.external_attr == 0o444 << 16 for i in infos.values())
+    pngs = [i for rel, i in infos.items() if rel.endswith(".png")]
+    assert pngs and all(i.compress_type == zipfile.ZIP_STORED for i in pngs)
+    text = [i for rel, i in infos.items() if not rel.endswith(".png")]
+    assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in text)
+    assert infos["report/figures/note.txt"].compress_size < 200
+
+
+def test_manifest_checksums_equal_a_full_rehash(project):
+    """Content is hashed once; files written afterwards are hashed again, nothing goes stale."""
+    root, results = project
+    first = _publish(root, results)
+    make_results(root, n_studies=7, shift=0.6)
+    report.build_report(results, results / "report", CONFIG, previous_bundle=first.path)
+    second = _publish(root, results)
+    for b in (first.path, second.path):
+        manifest = json.loads((b / "manifest.json").read_text())
+        full = bundle._files(b)
+        del full["manifest.json"]
+        assert manifest["files"] == full
+        assert list(manifest["files"]) == sorted(manifest["files"])
+        crate = json.loads((b / "ro-crate-metadata.json").read_text())
+        listed = {p["@id"]: p["sha256"] for p in crate["@graph"] if p.get("@type") == "File"}
+        assert listed == {k: v for k, v in full.items() if k != "ro-crate-metadata.json"}
+
+
+def test_a_file_written_but_not_rehashed_is_refused(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    files = bundle._files(tmp_path)
+    (tmp_path / "late.txt").write_text("written after the checksums")
+    with pytest.raises(RuntimeError, match="late.txt"):
+        bundle._rehash(tmp_path, files, ())
+    assert bundle._rehash(tmp_path, files, ("late.txt",)) == bundle._files(tmp_path)

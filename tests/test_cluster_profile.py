@@ -59,7 +59,7 @@ def test_network_and_publishing_rules_are_local(repo):
     local = set()
     for block in re.findall(r"localrules:\s*\n((?:\s+\w+,?\s*\n)+)", text):
         local |= set(re.findall(r"\w+", block))
-    assert {"search_pubmed", "bundle"} <= local
+    assert {"search_pubmed", "bundle", "stratify", "report"} <= local
 
 
 def test_snakemake_accepts_the_profile(repo, tmp_path):

@@ -105,12 +105,29 @@ def _checksums(results: Path) -> dict[str, str]:
     }
 
 
-def _plan(rng: random.Random, jobs: int) -> list[tuple[str, float]]:
+def _publish_seconds(project: Path, tmp: Path) -> float:
+    """How long publishing the clean run's results takes on this machine (fresh version).
+
+    The publish kills are fractions of it: a fixed window would miss the step
+    on a fast machine (publishing the demo takes a few tenths of a second).
+    """
+    import yaml
+
+    results = tmp / "results"
+    shutil.copytree(project / "results", results, ignore=shutil.ignore_patterns("bundles"))
+    config = yaml.safe_load((project / "config" / "config.yaml").read_text(encoding="utf-8"))
+    start = time.monotonic()
+    bundle.publish(results, tmp / "bundles", config, inputs_root=project / config["inputs"]["root"])
+    return time.monotonic() - start
+
+
+def _plan(rng: random.Random, jobs: int, publish_s: float) -> list[tuple[str, float]]:
     """Kill points in order: (kind, target).
 
     progress: the number of distinct jobs finished (over all runs so far) after
     which to kill, spread with jitter over the jobs before the report; startup:
-    seconds after starting; publish: seconds after publishing began.
+    seconds after starting; publish: seconds after publishing began (within the
+    first 60% of ``publish_s``, which the staging folder's appearance starts).
     """
     last = jobs - 8  # the report and bundle come after; the publish kills cover them
     step = last / N_PROGRESS
@@ -119,7 +136,7 @@ def _plan(rng: random.Random, jobs: int) -> list[tuple[str, float]]:
     ]
     for _ in range(N_STARTUP):
         plan.insert(rng.randrange(len(plan) + 1), ("startup", round(rng.uniform(0.2, 3.0), 2)))
-    plan += [("publish", round(rng.uniform(0.0, 0.4), 2)) for _ in range(N_PUBLISH)]
+    plan += [("publish", round(rng.uniform(0.0, 0.6) * publish_s, 3)) for _ in range(N_PUBLISH)]
     return plan
 
 
@@ -158,7 +175,7 @@ def _segment(
                 proc.wait()
                 _, running = _jobs(out.read_text(encoding="utf-8", errors="replace"))
                 return Kill(kind, target, round(now - start, 2), running)
-            time.sleep(0.02)
+            time.sleep(0.005 if kind == "publish" else 0.02)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise AssertionError(f"no kill point reached in 900 s ({kind} {target})")
@@ -188,7 +205,8 @@ def test_killed_anywhere_resumes_to_the_clean_bundle(clean: Run, tmp_path: Path)
 
     kills: list[Kill | None] = []
     done: set[str] = set()
-    for i, (kind, target) in enumerate(_plan(rng, jobs)):
+    publish_s = _publish_seconds(clean.project, tmp_path / "timing")
+    for i, (kind, target) in enumerate(_plan(rng, jobs, publish_s)):
         out = tmp_path / f"segment-{i:02d}.log"
         kill = _segment(project, out, kind, target, done, rng)
         done |= _jobs(out.read_text(encoding="utf-8", errors="replace"))[0]
@@ -205,7 +223,8 @@ def test_killed_anywhere_resumes_to_the_clean_bundle(clean: Run, tmp_path: Path)
         else "(finished before its kill point)"
         for k in kills
     )
-    print(f"\n{len(kills)} kill points, {jobs} jobs in a clean run:\n{report}")
+    print(f"\n{len(kills)} kill points, {jobs} jobs in a clean run, publish {publish_s:.2f} s:")
+    print(report)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     assert all(kills) and len(kills) >= 20, report
     assert sum(bool(k.running) for k in kills if k) >= 15, report  # kills inside running jobs

@@ -648,3 +648,15 @@ def test_snakemake_rule_runs_and_reruns_nothing(tmp_path):
         [*snakemake, "--dry-run"], cwd=work, capture_output=True, text=True, timeout=120
     )
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_snakemake_start_up_imports_no_scipy_or_jsonschema():
+    # extraction.smk imports this module (input_files) and common.smk imports strata,
+    # in every Snakemake run: effects (scipy.special, ~0.2 s) and jsonschema load only
+    # when the extraction job computes effects or reports a bad cell.
+    code = (
+        "import sys, livingreview.extraction, livingreview.strata;"
+        "print(sorted(m for m in ('scipy', 'jsonschema', 'livingreview.effects') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

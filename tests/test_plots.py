@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,8 @@ def _stratum(k: int = 12, seed: int = 1) -> tuple[pd.DataFrame, dict]:
 
 
 def _svg(path) -> str:
-    return path.with_suffix(".svg").read_text(encoding="utf-8")
+    """SVG text with the forest plot's non-collapsing padding (NBSP) read as spaces."""
+    return path.with_suffix(".svg").read_text(encoding="utf-8").replace("\u00a0", " ")
 
 
 def test_forest_plot_writes_svg_and_png_with_sign_weights_and_heterogeneity(tmp_path):
@@ -70,6 +72,20 @@ def test_forest_plot_writes_svg_and_png_with_sign_weights_and_heterogeneity(tmp_
     # CI of the first study at 95%
     lo = data["yi"].iloc[0] - 1.959964 * math.sqrt(data["vi"].iloc[0])
     assert f"[{lo:.2f}," in svg
+    # estimate [CI] weight: one monospaced string per row, padded to one width so
+    # that decimals line up, the pooled row included
+    rows = re.findall(r">([^<>]*\[[^<>]*\][^<>]*%)</text>", svg)
+    assert len(rows) == 12 + 1 and len({len(r) for r in rows}) == 1
+    assert rows[-1].endswith("100.0%") and "monospace" in svg
+
+
+def test_study_labels_are_printed_as_given(tmp_path):
+    data, pooled = _stratum(k=3)
+    data["citation"] = ["Cost $5 per $ saved", "A & B <2020>", "Ng (2019)"]
+    plots.forest_plot(data, {**pooled, "k": 3}, tmp_path / "f.svg")
+    svg = _svg(tmp_path / "f.svg")
+    assert ">Cost $5 per $ saved<" in svg  # not read as mathtext
+    assert ">A &amp; B &lt;2020&gt;<" in svg  # escaped, not markup
 
 
 def test_positive_sign_puts_intervention_on_the_right(tmp_path):
@@ -188,22 +204,39 @@ def test_rob_traffic_light_pages_a_large_review(tmp_path):
     assert "(3 of 3)" in (tmp_path / "traffic_p3.svg").read_text(encoding="utf-8")
 
 
-def test_tall_png_is_capped_but_svg_keeps_every_study(tmp_path):
-    from PIL import Image
-
-    k = 900
-    rng = np.random.default_rng(3)
-    vi = rng.uniform(0.01, 0.2, k)
-    data = pd.DataFrame(
-        {"study_id": [f"s{i}" for i in range(k)], "citation": [f"Study{i:04d}" for i in range(k)],
-         "yi": rng.normal(0.3, 0.3, k), "vi": vi}
-    )  # fmt: skip
+def _forest_of(k: int, tmp_path) -> tuple[list, pd.DataFrame]:
     from livingreview import meta
 
+    rng = np.random.default_rng(3)
+    data = pd.DataFrame(
+        {"study_id": [f"s{i}" for i in range(k)], "citation": [f"Study{i:04d}" for i in range(k)],
+         "yi": rng.normal(0.3, 0.3, k), "vi": rng.uniform(0.01, 0.2, k)}
+    )  # fmt: skip
     fit = meta.fit(data["yi"], data["vi"])
     pooled = {**fit.to_dict(), "stratum": "domain-x", "reported": True, "measure": "SMD"}
-    written = plots.forest_plot(data, pooled, tmp_path / "forest")
+    return plots.forest_plot(data, pooled, tmp_path / f"forest{k}"), data
+
+
+def _label_column_ink(png) -> int:
+    """Dark pixels in the study-label column, over the middle half of the rows."""
+    from PIL import Image
+
+    grey = np.asarray(Image.open(png).convert("L"))
+    h, w = grey.shape
+    return int((grey[h // 4 : 3 * h // 4, int(0.03 * w) : int(0.25 * w)] < 128).sum())
+
+
+def test_tall_png_is_capped_and_drops_unreadable_labels_but_svg_keeps_every_study(tmp_path):
+    from PIL import Image
+
+    k = 900  # 218 inches tall: the PNG is drawn at 55 dpi, where 9-pt text is 6.9 pixels
+    written, data = _forest_of(k, tmp_path)
     png = next(p for p in written if p.suffix == ".png")
     assert max(Image.open(png).size) <= plots.PNG_MAX_PIXELS
-    svg = (tmp_path / "forest.svg").read_text(encoding="utf-8")
-    assert "Study0000" in svg and f"Study{k - 1:04d}" in svg
+    assert _label_column_ink(png) == 0  # no per-study labels in the PNG ...
+    svg = (tmp_path / f"forest{k}.svg").read_text(encoding="utf-8")
+    for name in data["citation"]:  # ... but every one in the SVG
+        assert f">{name}<" in svg
+    # a stratum whose PNG is readable (k = 300: 150 dpi) keeps its labels in the PNG
+    small = next(p for p in _forest_of(300, tmp_path)[0] if p.suffix == ".png")
+    assert _label_column_ink(small) > 1000

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from livingreview.prisma import prisma_figure, write_prisma
 
@@ -132,7 +133,7 @@ def test_print_size_and_every_text_inside_its_box(update):
     assert width == pytest.approx(8.3)  # A4 width: printed at 100 %
     assert height < 11.7  # fits on an A4 page
     ax = fig.axes[0]
-    renderer = fig.canvas.get_renderer()
+    renderer = FigureCanvasAgg(fig).get_renderer()  # the Agg canvas the PNG is drawn on
     fig_box = fig.bbox
     boxes = [p.get_window_extent(renderer) for p in ax.patches]
     for text in ax.texts:

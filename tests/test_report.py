@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -82,6 +83,46 @@ def test_stale_figures_removed_on_rebuild(tmp_path):
     stale.write_text("<svg/>")
     report.build_report(results, out, CONFIG)
     assert not stale.exists()
+
+
+def test_stratum_figures_copied_and_unchanged_ones_not_rewritten(tmp_path):
+    results = make_results(tmp_path, n_studies=4)
+    sdir = results / "strata" / "domain-glycemic"
+    (sdir / "forest.svg").write_text("<svg>analysis forest</svg>")
+    (sdir / "forest.png").write_bytes(b"\x89PNG analysis forest")
+    out = results / "report"
+    report.build_report(results, out, CONFIG)
+    svg, png = (
+        out / "figures" / "forest_domain-glycemic.svg",
+        out / "figures" / "forest_domain-glycemic.png",
+    )
+    assert svg.read_text() == "<svg>analysis forest</svg>" and png.read_bytes().endswith(b"forest")
+    first = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    inodes = {p: p.stat().st_ino for p in (svg, png)}  # copied, not drawn by the report
+    report.build_report(results, out, CONFIG)  # nothing changed: identical copies left in place
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == first
+    assert {p: p.stat().st_ino for p in (svg, png)} == inodes
+    (sdir / "forest.svg").write_text("<svg>analysis FOREST</svg>")  # same size, new bytes
+    png.write_bytes(b"something else entirely")  # a damaged copy is replaced too
+    report.build_report(results, out, CONFIG)
+    assert svg.read_text() == (sdir / "forest.svg").read_text() and svg.stat().st_ino != inodes[svg]
+    assert png.read_bytes() == (sdir / "forest.png").read_bytes()
+
+
+def test_stratum_without_rows_has_no_forest_plot(tmp_path):
+    results = make_results(tmp_path, n_studies=4)
+    data = results / "strata" / "domain-knowledge" / "data.csv"
+    data.write_text(data.read_text().splitlines()[0] + "\n")  # header only
+    report.build_report(results, results / "report", CONFIG)
+    assert not (results / "report" / "figures" / "forest_domain-knowledge.svg").exists()
+    assert (results / "report" / "figures" / "forest_domain-glycemic.svg").is_file()
+
+
+def test_importing_the_report_module_does_not_load_matplotlib():
+    """The bundle step renders index.html only; loading matplotlib cost it half a second."""
+    code = "import sys, livingreview.bundle; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def _chromium() -> str | None:

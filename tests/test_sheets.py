@@ -7,7 +7,16 @@ import pytest
 
 from livingreview.errors import InputError, InputErrors
 from livingreview.io import neutralise_cell, write_csv
-from livingreview.sheets import ROW, load_sheet, read_sheet
+from livingreview.sheets import (
+    FILE,
+    ROW,
+    _fast_check,
+    check_value,
+    describe_error,
+    load_sheet,
+    load_sheet_columns,
+    read_sheet,
+)
 
 SCHEMA = {
     "type": "object",
@@ -131,3 +140,65 @@ def test_atomic_write_leaves_no_temp_file_and_a_normal_mode(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_columns_without_a_dataframe_match_load_sheet(tmp_path):
+    path = write(
+        tmp_path, "Record_ID,decision,n,sd,extra\n101,Include,12,1.5,a\n\n102,exclude,,2,b\n"
+    )
+    schema = {**SCHEMA, "additionalProperties": True}
+    frame = load_sheet(path, schema)
+    columns = load_sheet_columns(path, schema, cache={})
+    assert list(columns) == list(frame.columns)
+    assert columns["record_id"] == ["101", "102"] and columns["n"] == [12, None]
+    assert columns["sd"] == [1.5, 2.0] and columns["extra"] == ["a", "b"]
+    assert columns[ROW] == [2, 4] and columns[FILE] == [str(path)] * 2
+    for name in columns:
+        assert [None if pd.isna(v) else v for v in frame[name]] == columns[name]
+
+
+def test_a_shared_cache_reports_each_sheet_own_rows(tmp_path):
+    cache: dict = {}
+    good = write(tmp_path, "record_id,decision,sd\n1,include,0.5\n", name="alice.csv")
+    load_sheet_columns(good, SCHEMA, cache=cache)
+    bad = write(tmp_path, "record_id,decision,sd\n1,include,0\n2,include,0.5\n", name="bob.csv")
+    with pytest.raises(InputError, match=r"bob.csv, row 2, column 'sd': expected a value > 0"):
+        load_sheet_columns(bad, SCHEMA, cache=cache)
+
+
+# Specs and values around every keyword the plain-Python check decides itself.
+SPECS = [
+    {"type": "number", "minimum": 0, "maximum": 1},
+    {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    {"type": "integer", "minimum": 2},
+    {"type": ["integer", "null"], "minimum": 2},
+    {"type": "string", "enum": ["low", "some concerns", "high"]},
+    {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$", "description": "an id"},
+    {"type": "boolean"},
+    {"enum": ["a", "b"]},
+    {"minimum": 3},
+    {"type": "string", "minLength": 2},  # a keyword left to jsonschema
+    {"type": "number", "multipleOf": 0.5},
+]
+VALUES = [0, 1, 2, 3, 0.0, 0.5, 1.0, 2.5, -1, -0.0, 1e300, True, False, None, "", "a", "low",
+          "Low", "smith2019", "-x", "a b", "some concerns"]  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_fast_check_agrees_with_jsonschema(spec):
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator({"properties": {"c": spec}})
+    fast = _fast_check(spec)
+    for value in VALUES:
+        valid = not list(validator.iter_errors({"c": value}))
+        if fast is not None and fast(value):
+            assert valid, (spec, value)  # never accepts what JSON Schema rejects
+        expected = check_value("c", spec, value)
+        assert (expected is None) == valid, (spec, value)
+        if not valid:
+            err = next(validator.iter_errors({"c": value}))
+            assert expected == describe_error(err, {"c": spec})[1]
+    if set(spec) <= {"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                     "enum", "pattern", "description"}:  # fmt: skip
+        assert fast is not None  # the sheet schemas' keywords never need jsonschema

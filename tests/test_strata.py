@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from livingreview import strata
 from livingreview.errors import InputError
+from livingreview.io import write_csv
 from livingreview.strata import (
     DATA_COLUMNS,
     build_strata,
@@ -183,3 +186,90 @@ def test_small_study_outputs_removed_below_min_k_funnel(effects: pd.DataFrame, t
     assert stale.exists()  # k = 3 >= 3
     stratify(src, out, out / "strata.json", DOMAINS, PLATFORMS, min_k_funnel=4)
     assert not stale.exists() and kept.exists()
+
+
+# --------------------------------------------------------------------------- row assembly
+# stratify() formats each effect's row once and assembles every stratum's file from
+# those lines; these tests hold its bytes to those of each stratum frame written whole.
+
+
+def _random_effects(seed: int, n_studies: int = 40) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    platforms = ["whatsapp", "wechat", "mixed", ""]
+    rows = []
+    for s in range(n_studies):
+        study = f"s{rng.integers(1000, 9999)}-{s}"
+        platform = platforms[rng.integers(len(platforms))]
+        weeks = int(rng.integers(4, 53))
+        for domain in DOMAINS:
+            if rng.random() < 0.3:
+                continue
+            yi = round(float(rng.normal(0, 0.6)), 6)  # at most 15 digits, as written
+            row = effect(study, domain, platform, yi, n=int(rng.integers(20, 400)))
+            row.update(
+                vi=round(float(rng.uniform(0.005, 0.3)), 6),
+                followup_weeks=weeks,
+                citation=["Smith, J. (2020)", 'The "WA" trial', "Zhang\u00e9 et al.", "2021"][
+                    s % 4
+                ],
+                outcome=["HbA1c", "FBG", "knowledge total"][int(rng.integers(3))],
+                interactivity=["yes", "no", ""][int(rng.integers(3))],
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _write_effects(frame: pd.DataFrame, path) -> None:
+    # as the extraction stage writes effects.csv (livingreview.io.write_csv)
+    write_csv(frame, path, text_columns=("citation", "record_id"))
+
+
+def _stratified(src, out) -> dict:
+    stratify(src, out, out / "strata.json", DOMAINS, PLATFORMS, min_k_funnel=3)
+    return {p.parent.name: p.read_bytes() for p in sorted(out.glob("*/data.csv"))}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_assembled_rows_equal_each_stratum_written_whole(seed, tmp_path) -> None:
+    frame = _random_effects(seed)
+    if seed % 2:
+        frame["n"] = frame["n"].astype(float) + 0.5  # a float column of n
+        frame["followup_weeks"] = frame["followup_weeks"] + 0.25
+    if seed == 2:
+        frame = frame.drop(columns=["interactivity", "rob_overall"])  # filled with ''
+    if seed == 3:
+        frame.loc[0, "yi"] = 0.0  # flipped to -0.0 in the overview
+        frame.loc[1, "citation"] = "Two\nlines"  # a row that spans two lines: written whole
+    if seed == 4:
+        frame["platform"] = ""  # every trial 'mixed': no platform strata
+    src = tmp_path / "effects.csv"
+    _write_effects(frame, src)
+    written = _stratified(src, tmp_path / "out")
+    whole = build_strata(
+        strata.read_effects(src), DOMAINS, PLATFORMS, platform_overview=True, source=src
+    )
+    assert written == {name: strata._csv_bytes(f) for name, f in whole.items()}
+    assert len(written) >= 3
+
+
+def test_rob_table_keeps_judgements_sorted_and_is_rewritten_only_on_change(tmp_path) -> None:
+    studies = pd.DataFrame(
+        {
+            "study_id": ["b2", "a1", "c3"],
+            "citation": ["B, 2020", 'A "one"', "C\nthree"],
+            "rob_d1": ["low", "high", ""],
+            "rob_overall": ["low", "high", "some concerns"],
+            "country": ["x", "y", "z"],
+        }
+    )
+    path, out = tmp_path / "studies.csv", tmp_path / "rob.csv"
+    write_csv(studies, path, text_columns=("citation",))
+    assert strata.write_rob_table(path, out) is True
+    table = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(table.columns) == ["study_id", "citation", "rob_d1", "rob_overall"]
+    assert list(table["study_id"]) == ["a1", "b2", "c3"] and table["citation"][2] == "C\nthree"
+    before = out.stat().st_mtime_ns
+    assert strata.write_rob_table(path, out) is False and out.stat().st_mtime_ns == before
+    studies.loc[0, "rob_d1"] = "high"
+    write_csv(studies, path, text_columns=("citation",))
+    assert strata.write_rob_table(path, out) is True

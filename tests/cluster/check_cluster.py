@@ -38,7 +38,7 @@ PROJECT_ITEMS = ("Snakefile", "workflow", "config", "scripts", "resources", "pro
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: (.+?)\)")
 STEPS_DONE = re.compile(r"(\d+) of (\d+) steps \(100%\) done")
 # Rules that must never go through SLURM (workflow/rules/bundle.smk, search.smk).
-LOCAL_ONLY = ("bundle", "search_pubmed")
+LOCAL_ONLY = ("bundle", "search_pubmed", "stratify", "report")
 REL_TOL = 1e-12
 
 

@@ -3,6 +3,13 @@
 # below it and reruns only those whose own data.csv changed (ARCHITECTURE.md).
 
 
+# On a cluster, stratify runs on the submit host: about a second of splitting
+# effects.csv, between the serial stages and the grouped strata; as a cluster job
+# it would add a submission and status polling to the critical path.
+localrules:
+    stratify,
+
+
 checkpoint stratify:
     input:
         effects="results/effects/effects.csv",
@@ -43,6 +50,9 @@ rule stratum:
         "results/logs/analysis/stratum/{stratum}.log",
     benchmark:
         "results/logs/benchmarks/stratum/{stratum}.tsv"
+    # Strata before meta-regressions (0): the report waits for the slowest stratum,
+    # and the short metareg jobs fill the cores the last strata leave free.
+    priority: 1
     group:
         "strata"
     threads: 1

@@ -3,6 +3,12 @@
 # "changes since the last version" compares with the newest bundle (results/bundles/LATEST).
 
 
+# On a cluster the report runs on the submit host: a few seconds of work, where a
+# cluster job would add a submission and status polling to the end of every run.
+localrules:
+    report,
+
+
 rule rob_figures:
     input:
         rob_table,
@@ -10,6 +16,8 @@ rule rob_figures:
         directory("results/rob"),
     log:
         "results/logs/report/rob_figures.log",
+    # The longest single job of a large review: started first, it runs beside the strata.
+    priority: 2
     threads: 1
     resources:
         mem_mb=2000,
