@@ -179,7 +179,7 @@ def _est_ci_text(est: float, lo: float, hi: float, measure: str) -> str:
 def _ratio_ticks(ax: Axes) -> None:
     """Ticks at round ratios on a log-scale axis that holds log values."""
     lo, hi = ax.get_xlim()
-    candidates = np.array([0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 5, 10, 20])
+    candidates = np.array([0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20])  # even on a log axis
     logs = np.log(candidates)
     keep = (logs >= lo) & (logs <= hi)
     if keep.sum() < 3:
