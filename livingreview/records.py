@@ -63,8 +63,8 @@ from .sheets import read_sheet
 
 log = logging.getLogger(__name__)
 
-COLUMNS = [
-    "record_id",
+# Bibliographic fields of a record; a merged record takes each from its best member.
+FIELDS = (
     "pmid",
     "doi",
     "title",
@@ -75,6 +75,10 @@ COLUMNS = [
     "publication_types",
     "mesh_terms",
     "language",
+)
+COLUMNS = [
+    "record_id",
+    *FIELDS,
     "sources",
     "first_seen",
     "last_updated",
@@ -517,21 +521,7 @@ def merge_group(members: list[SourceRecord]) -> dict[str, Any]:
                 return getattr(m, attr)
         return getattr(primary, attr)
 
-    row = {
-        a: pick(a)
-        for a in (
-            "pmid",
-            "doi",
-            "title",
-            "abstract",
-            "year",
-            "journal",
-            "authors",
-            "publication_types",
-            "mesh_terms",
-            "language",
-        )
-    }
+    row = {a: pick(a) for a in FIELDS}
     first = min(members, key=lambda m: (m.seen, m.order))
     same = [m for m in members if m.source == primary.source and m.content() == primary.content()]
     # PubMed versions of one PMID count once (a record re-seen in a later search

@@ -16,10 +16,10 @@ docs/contracts.md) into ``results/report/``:
 
 from __future__ import annotations
 
+import filecmp
 import html
 import json
 import math
-import os
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -256,22 +256,6 @@ def _load_studies(results: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
 
 
-def _same_bytes(a: Path, b: Path, chunk: int = 1 << 20) -> bool:
-    """Whether two files hold the same bytes (size first, then the content)."""
-    try:
-        if os.stat(a).st_size != os.stat(b).st_size:
-            return False
-    except FileNotFoundError:
-        return False
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            block = fa.read(chunk)
-            if block != fb.read(chunk):
-                return False
-            if not block:
-                return True
-
-
 def _copy_file(src: Path, target: Path) -> None:
     """Copy ``src`` to ``target`` atomically, unless ``target`` already holds the same bytes.
 
@@ -279,7 +263,7 @@ def _copy_file(src: Path, target: Path) -> None:
     fsyncing) the other ~200 unchanged figure files was most of the report's
     time. Comparing reads from the page cache and leaves identical files alone.
     """
-    if _same_bytes(src, target):
+    if target.is_file() and filecmp.cmp(src, target, shallow=False):
         return
     with open(src, "rb") as fh, atomic_write(target, "wb") as out_fh:
         shutil.copyfileobj(fh, out_fh)
