@@ -17,6 +17,11 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    if not SHARED.is_dir():
-        raise RuntimeError(f"../shared is expected beside the repository at {SHARED}")
+    """The public fixtures (``../shared/fixtures``); a missing folder fails in one line."""
+    if not (SHARED / "fixtures").is_dir():
+        pytest.fail(
+            f"{SHARED / 'fixtures'} is missing: the public test fixtures are expected in "
+            "../shared beside the repository (see README, 'The two commands')",
+            pytrace=False,
+        )
     return SHARED
