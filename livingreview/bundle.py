@@ -14,6 +14,16 @@ fingerprint (every content file's SHA-256, excluding the per-version
 ``index.html``, ``CHANGES.md``, manifest and crate) equals the previous
 version's, nothing is published and the result says "no change".
 
+``CHANGES.md`` says why as well as what: configuration keys changed, input
+files added, removed or changed, screening decisions and chosen effects
+changed, estimator or test changed (``provenance.causes``). Two publications
+are refused, with one message and nothing published (``PublicationHeld``):
+a version with no records after one that had records (always), and a version
+from which previously included studies vanished because their screening
+decisions or extraction were lost (a sheet removed, double extraction lost),
+unless ``publish.allow_removals`` is true for that run (then ``CHANGES.md``
+lists them under "Held back").
+
 ``verify(bundle)`` recomputes every checksum of a published version.
 
 A publication killed mid-way (SIGKILL, power loss) is repaired by the next
@@ -46,6 +56,7 @@ from typing import Any
 import yaml
 
 from . import provenance, report
+from .errors import LivingReviewError
 from .io import atomic_write, read_json, sha256_file, write_json, write_text
 
 VERSION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
@@ -53,6 +64,9 @@ LATEST = "LATEST"
 MANIFEST = "manifest.json"
 # Files that differ between versions by construction; left out of the fingerprint.
 PER_VERSION = {"report/index.html", "CHANGES.md", MANIFEST, "ro-crate-metadata.json"}
+# Audit trail kept in each version (to explain the next one's changes) but not
+# itself a reason to publish: a note or a row number in a sheet is no news for a reader.
+AUDIT = {"screening/decisions.csv"}
 # Zip entries stored as they are (already compressed); everything else is deflated.
 STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".gz", ".zip", ".xz", ".bz2")
 DEFLATE_LEVEL = 1
@@ -67,6 +81,10 @@ STRATUM_FILES = (
     "funnel.svg",
     "funnel.png",
 )
+
+
+class PublicationHeld(LivingReviewError):
+    """A version that must not be published as it is (the message says why and what to do)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,7 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
         "extraction/studies.csv": "studies.csv",
         "records/summary.json": "records/summary.json",
         "screening/prisma.json": "screening/prisma.json",
+        "screening/decisions.csv": "screening/decisions.csv",
         "design_check.json": "design_check.json",
         "strata/strata.json": "strata/strata.json",
     }
@@ -132,7 +151,8 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
         for name in STRATUM_FILES:
             if (sdir / name).is_file():
                 _copy(sdir / name, stage / "strata" / sdir.name / name)
-    text = yaml.safe_dump(json.loads(json.dumps(dict(config))), sort_keys=True, allow_unicode=True)
+    published = provenance.published_config(config)
+    text = yaml.safe_dump(json.loads(json.dumps(published)), sort_keys=True, allow_unicode=True)
     write_text(stage / "config.yaml", text)
 
 
@@ -167,7 +187,7 @@ def fingerprint(files: Mapping[str, str]) -> str:
     """SHA-256 over (path, checksum) of the content files (per-version files left out)."""
     digest = hashlib.sha256()
     for rel in sorted(files):
-        if rel not in PER_VERSION:
+        if rel not in PER_VERSION and rel not in AUDIT:
             digest.update(f"{rel}\t{files[rel]}\n".encode())
     return digest.hexdigest()
 
@@ -296,8 +316,17 @@ def publish(
     inputs_root: str | Path | None = None,
     repo: str | Path = ".",
     date: str | None = None,
+    allow_removals: bool | None = None,
 ) -> PublishResult:
-    """Publish a new version if anything changed since ``LATEST``; otherwise say so."""
+    """Publish a new version if anything changed since ``LATEST``; otherwise say so.
+
+    Raises ``PublicationHeld`` (nothing published) for a version without
+    records after one with records, and for one that loses previously
+    included studies through lost decisions or extraction unless
+    ``allow_removals`` (default: ``config["publish"]["allow_removals"]``).
+    """
+    if allow_removals is None:
+        allow_removals = bool((config.get("publish") or {}).get("allow_removals"))
     results, bundles = Path(results), Path(bundles)
     bundles.mkdir(parents=True, exist_ok=True)
     date = date or dt.date.today().isoformat()
@@ -323,14 +352,12 @@ def publish(
                 bundles / interrupted,
                 f"published version {interrupted} (completed an interrupted publication)",
             )
-        version = next_version(bundles, date)
-        old = (
-            provenance.summarise(bundles / prev / "effects.csv", bundles / prev / "strata")
-            if prev
-            else None
+        inputs = _input_checksums(Path(inputs_root) if inputs_root else None)
+        changes = _changes(bundles / prev if prev else None, prev_manifest, stage, content, inputs)
+        _check_publishable(
+            bundles / prev if prev else None, stage, results, changes, allow_removals
         )
-        new = provenance.summarise(stage / "effects.csv", stage / "strata")
-        changes = provenance.compare(old, new)
+        version = next_version(bundles, date)
         write_text(stage / "CHANGES.md", provenance.changes_markdown(changes, version, prev, date))
         git = provenance.git_commit(repo)
         manifest: dict[str, Any] = {
@@ -345,7 +372,7 @@ def publish(
             },
             "software": provenance.software_versions(),
             "search_snapshots": _snapshots(results, Path(inputs_root) if inputs_root else None),
-            "inputs": _input_checksums(Path(inputs_root) if inputs_root else None),
+            "inputs": inputs,
             "fingerprint": fp,
         }
         if (stage / "report").is_dir():
@@ -384,6 +411,81 @@ def publish(
         if stage.exists():
             with contextlib.suppress(OSError):
                 shutil.rmtree(stage)
+
+
+def _changes(
+    prev: Path | None,
+    prev_manifest: Mapping[str, Any] | None,
+    stage: Path,
+    content: Mapping[str, str],
+    inputs: Mapping[str, str],
+) -> dict[str, Any]:
+    """What changed since ``prev`` (a published version folder) and why (``provenance``)."""
+    changes = provenance.explain(
+        prev,
+        effects=stage / "effects.csv",
+        strata=stage / "strata",
+        config=yaml.safe_load((stage / "config.yaml").read_text(encoding="utf-8")),
+        decisions=stage / "screening" / "decisions.csv",
+        inputs=dict(inputs),
+    )
+    if prev is None:
+        return changes
+    before = {
+        k: v
+        for k, v in ((prev_manifest or {}).get("files") or {}).items()
+        if k not in PER_VERSION and k not in AUDIT
+    }
+    now = {k: v for k, v in content.items() if k not in PER_VERSION and k not in AUDIT}
+    changes["files_changed"] = [
+        f"{rel} ({'added' if rel not in before else 'removed' if rel not in now else 'changed'})"
+        for rel in sorted(set(before) | set(now))
+        if before.get(rel) != now.get(rel)
+    ]
+    changes["losses"] = provenance.losses(
+        changes,
+        decisions=stage / "screening" / "decisions.csv",
+        studies=stage / "studies.csv",
+        old_effects=prev / "effects.csv",
+        old_decisions=prev / "screening" / "decisions.csv",
+    )
+    return changes
+
+
+def _unique_records(summary: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        return int(read_json(summary).get("unique") or 0)
+    return None
+
+
+def _check_publishable(
+    prev: Path | None, stage: Path, results: Path, changes: Mapping[str, Any], allow_removals: bool
+) -> None:
+    """Raise ``PublicationHeld`` for a version that must not go out as it is (module doc)."""
+    if prev is None:
+        return
+    had = _unique_records(prev / "records" / "summary.json")
+    has = _unique_records(stage / "records" / "summary.json")
+    if had and not has:
+        raise PublicationHeld(
+            f"refusing to publish a version with no records after version {prev.name} "
+            f"had {had}: {results / 'records' / 'summary.json'} lists none. Check that "
+            "inputs.root points at the review's inputs and that its search/ folder holds "
+            "the snapshots and exports; nothing was published"
+        )
+    lost = changes.get("losses") or []
+    if lost and not allow_removals:
+        shown = "\n  ".join(lost[:25]) + (
+            f"\n  ... and {len(lost) - 25} more" if len(lost) > 25 else ""
+        )
+        raise PublicationHeld(
+            f"version held: {len(lost)} previously included "
+            f"stud{'y' if len(lost) == 1 else 'ies'} of version {prev.name} would disappear "
+            f"because their decisions or extraction were lost:\n  {shown}\n"
+            "Restore the files or rows if this was a mistake; if the removal is intended, "
+            "publish it with `livingreview update --config 'publish={allow_removals: true}'` "
+            "(config key publish.allow_removals). Nothing was published"
+        )
 
 
 def _zip_from(stage: Path, target: Path, version: str, date: str) -> None:

@@ -728,9 +728,13 @@ def build_report(
     tables = build_tables(results, out, strata, config)
     if "changes" not in index_kw and previous_bundle is not None:
         prev = Path(previous_bundle)
-        old = provenance.summarise(prev / "effects.csv", prev / "strata")
-        new = provenance.summarise(results / "effects" / "effects.csv", results / "strata")
-        index_kw["changes"] = provenance.compare(old, new)
+        index_kw["changes"] = provenance.explain(
+            prev,
+            effects=results / "effects" / "effects.csv",
+            strata=results / "strata",
+            config=json.loads(json.dumps(provenance.published_config(config))),
+            decisions=results / "screening" / "decisions.csv",
+        )
         index_kw["previous"] = prev.name
     keep = {p for files in figures.values() for p in files} | set(tables.values())
     keep |= {out / "tables" / "platform_domain.html"}
