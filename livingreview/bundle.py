@@ -326,7 +326,8 @@ def publish(
     ``allow_removals`` (default: ``config["publish"]["allow_removals"]``).
     """
     if allow_removals is None:
-        allow_removals = bool((config.get("publish") or {}).get("allow_removals"))
+        flag = (config.get("publish") or {}).get("allow_removals")
+        allow_removals = flag is True or str(flag).lower() == "true"  # --config gives "true"
     results, bundles = Path(results), Path(bundles)
     bundles.mkdir(parents=True, exist_ok=True)
     date = date or dt.date.today().isoformat()

@@ -171,6 +171,10 @@ def run_step(project: Path, edit: Edit, backup: Path) -> tuple[Step, list[str]]:
             problems.append(f"{edit.kind}: undoing a failed edit published {latest(project)}")
         note = (note + "; " if note else "") + "failed cleanly, undone"
     after = latest(project)
+    if after != before and after is not None:
+        changes = (project / "results/bundles" / after / "CHANGES.md").read_text(encoding="utf-8")
+        if not re.search(r"^- ", changes, re.M):
+            problems.append(f"{edit.kind}: version {after} published, CHANGES.md lists nothing")
     step = Step(edit, rc, time.monotonic() - start, after if after != before else None, note)
     return step, problems
 

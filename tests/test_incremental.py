@@ -40,3 +40,37 @@ def test_incremental_equals_clean(seed: int, baseline: tuple[Path, Path], tmp_pa
     seq = check_sequence(seed, work, EDITS, tmp_path / "clean")
     assert not seq.problems, describe(seq)
     assert len(seq.steps) == EDITS
+
+
+def _restore(baseline: tuple[Path, Path]) -> Path:
+    work, snapshot = baseline
+    shutil.rmtree(work)
+    shutil.copytree(snapshot, work, symlinks=True)
+    return work
+
+
+def test_removed_sheet_holds_the_version_until_removals_are_allowed(
+    baseline: tuple[Path, Path],
+) -> None:
+    """Issue 14, "inputs that disappear": nothing is published until the removal is confirmed."""
+    work = _restore(baseline)
+    before = latest(work)
+    (work / "resources/demo/screening/full_text/bob.csv").unlink()
+
+    rc, out = run(work)
+
+    assert rc != 0
+    assert "version held:" in out and "full_text decision now awaiting" in out
+    assert "file(s) removed: screening/full_text/bob.csv" in out
+    assert latest(work) == before
+    rc, out = run(work, "--config", "publish={allow_removals: true}")
+    assert rc == 0, out[-3000:]
+    after = latest(work)
+    assert after != before
+    changes = (work / "results/bundles" / after / "CHANGES.md").read_text(encoding="utf-8")
+    assert "## Held back, published with publish.allow_removals" in changes
+    assert "## Why: input files removed\n\n- screening/full_text/bob.csv" in changes
+    assert "## Why: screening decisions changed" in changes
+    assert "publish" not in (work / "results/bundles" / after / "config.yaml").read_text()
+    rc, out = run(work)  # the flag was for one run; going back to the default publishes nothing
+    assert rc == 0 and latest(work) == after, out[-3000:]
