@@ -20,10 +20,19 @@ What is compared, and what may legitimately differ (named here, nowhere else):
   a reader sees), the newest bundle holds the inputs of an earlier version:
   then the input checksums (manifest ``inputs``, the report's input table)
   are not compared either.
+
+Edits are drawn as patches against the baseline (``make_patches``): each
+changes its own files or configuration keys, so a set of patches can be
+applied in several orders. Every order must end in the same results, and the
+clean run of the final inputs is made once per distinct final inputs
+(``CleanRuns``), which keeps the property test affordable: each clean run is
+a full run of the demo.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import random
 import re
@@ -32,7 +41,9 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import yaml
 from edits import CONFIG, ROOT, Edit, random_edit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +85,7 @@ class Sequence:
     steps: list[Step] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     clean_seconds: float = 0.0
+    order: tuple[int, ...] = ()
 
 
 def new_project(dest: Path, inputs_from: Path | None = None) -> Path:
@@ -272,33 +284,168 @@ def compare_bundles(a: Path, b: Path, with_inputs: bool = True) -> list[str]:
     return problems
 
 
-def check_sequence(seed: int, project: Path, n_edits: int, clean_dir: Path) -> Sequence:
-    """Apply ``n_edits`` seeded edits to ``project`` (run after each), then compare with a clean run."""
+# --------------------------------------------------------------------------- patches
+
+DELETE = object()
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One edit as the change it made: configuration nodes set or deleted, files written or removed."""
+
+    edit: Edit
+    config: tuple[tuple[tuple[str, ...], Any], ...]  # (path, new value or DELETE)
+    files: tuple[tuple[str, bytes | None], ...]  # (path under the project, content or None)
+
+    def touches(self) -> set[str]:
+        return {"/".join(p) for p, _ in self.config} | {f for f, _ in self.files}
+
+
+def _tree(project: Path) -> dict[str, bytes]:
+    root = project / ROOT
+    return {
+        p.relative_to(project).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+    }
+
+
+def _config_diff(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """The shallowest nodes where ``b`` differs from ``a``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in list(a) + [k for k in b if k not in a]:
+            if key not in b:
+                out.append(((*path, key), DELETE))
+            elif key not in a:
+                out.append(((*path, key), b[key]))
+            else:
+                out += _config_diff(a[key], b[key], (*path, key))
+        return out
+    return [] if a == b else [(path, b)]
+
+
+def _overlaps(a: set[str], b: set[str]) -> bool:
+    return any(x == y or x.startswith(y + "/") or y.startswith(x + "/") for x in a for y in b)
+
+
+def make_patches(seed: int, project: Path, n: int) -> list[Patch]:
+    """``n`` seeded edits of ``project`` (at its baseline), as patches touching disjoint things.
+
+    Each edit is drawn against the baseline, recorded, and undone, so the
+    project is left as it was.
+    """
     rng = random.Random(seed)
+    config0 = yaml.safe_load((project / CONFIG).read_text(encoding="utf-8"))
+    tree0 = _tree(project)
+    backup = _inputs_backup(project)
+    patches: list[Patch] = []
+    try:
+        for _ in range(50 * n):
+            if len(patches) == n:
+                break
+            edit = random_edit(rng, project)
+            config = yaml.safe_load((project / CONFIG).read_text(encoding="utf-8"))
+            tree = _tree(project)
+            files = tuple(
+                (f, tree.get(f))
+                for f in sorted(set(tree0) | set(tree))
+                if tree0.get(f) != tree.get(f)
+            )
+            patch = Patch(edit, tuple(_config_diff(config0, config)), files)
+            _restore_inputs(project, backup)
+            if patch.touches() and not any(
+                _overlaps(patch.touches(), p.touches()) for p in patches
+            ):
+                patches.append(patch)
+    finally:
+        _restore_inputs(project, backup)
+        shutil.rmtree(backup)
+    return patches
+
+
+def apply_patch(project: Path, patch: Patch) -> None:
+    if patch.config:
+        config = yaml.safe_load((project / CONFIG).read_text(encoding="utf-8"))
+        for path, value in patch.config:
+            node = config
+            for key in path[:-1]:
+                node = node[key]
+            if value is DELETE:
+                del node[path[-1]]
+            else:
+                node[path[-1]] = value
+        text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
+        (project / CONFIG).write_text(text, encoding="utf-8")
+    for rel, content in patch.files:
+        if content is None:
+            (project / rel).unlink()
+        else:
+            (project / rel).parent.mkdir(parents=True, exist_ok=True)
+            (project / rel).write_bytes(content)
+
+
+def inputs_digest(project: Path) -> str:
+    """What a clean run depends on: the configuration (parsed) and every input file."""
+    digest = hashlib.sha256()
+    config = yaml.safe_load((project / CONFIG).read_text(encoding="utf-8"))
+    digest.update(json.dumps(config, sort_keys=True).encode())
+    for rel, content in sorted(_tree(project).items()):
+        digest.update(f"{rel}\t{hashlib.sha256(content).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+class CleanRuns:
+    """Clean runs of final inputs, each made once (keyed by ``inputs_digest``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.done: dict[str, tuple[Path, str | None, float]] = {}
+
+    def get(self, project: Path) -> tuple[Path, str | None, float]:
+        """(clean project, failure output or None, seconds it took)."""
+        key = inputs_digest(project)
+        if key not in self.done:
+            clean = new_project(self.folder / f"clean-{len(self.done)}", inputs_from=project)
+            start = time.monotonic()
+            rc, out = run(clean)
+            self.done[key] = (clean, out[-3000:] if rc != 0 else None, time.monotonic() - start)
+        return self.done[key]
+
+
+def check_sequence(
+    seed: int, project: Path, patches: list[Patch], order: tuple[int, ...], clean_runs: CleanRuns
+) -> Sequence:
+    """Apply ``patches`` in ``order`` (running after each), then compare with the clean run."""
     seq = Sequence(seed)
-    for _ in range(n_edits):
+    seq.order = order
+    for i in order:
         backup = _inputs_backup(project)
-        edit = random_edit(rng, project)
-        step, problems = run_step(project, edit, backup)
+        apply_patch(project, patches[i])
+        step, problems = run_step(project, patches[i].edit, backup)
         seq.steps.append(step)
         seq.problems += problems
         shutil.rmtree(backup)
     if seq.problems:
         return seq
-    clean = new_project(clean_dir, inputs_from=project)
-    start = time.monotonic()
-    rc, out = run(clean)
-    seq.clean_seconds = time.monotonic() - start
-    if rc != 0:
-        seq.problems.append(f"the clean run failed:\n{out[-3000:]}")
+    clean, failure, seconds = clean_runs.get(project)
+    seq.clean_seconds = seconds
+    if failure is not None:
+        seq.problems.append(f"the clean run failed:\n{failure}")
         return seq
     last_published = bool(seq.steps) and seq.steps[-1].published is not None
     seq.problems += compare_projects(project, clean, last_published)
     return seq
 
 
+def orders(seed: int, n_edits: int, n_orders: int) -> list[tuple[int, ...]]:
+    """``n_orders`` distinct orders of ``n_edits`` patches (seeded; the first is the drawn order)."""
+    every = list(itertools.permutations(range(n_edits)))
+    rest = every[1:]
+    random.Random(seed).shuffle(rest)
+    return [every[0], *rest][:n_orders]
+
+
 def describe(seq: Sequence) -> str:
-    lines = [f"seed {seq.seed}:"]
+    lines = [f"seed {seq.seed}, order {seq.order}:"]
     for s in seq.steps:
         pub = f"published {s.published}" if s.published else "no new version"
         extra = f"; {s.note}" if s.note else ""

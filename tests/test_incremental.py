@@ -14,9 +14,19 @@ import shutil
 from pathlib import Path
 
 import pytest
-from incremental_check import check_sequence, describe, latest, new_project, run
+from incremental_check import (
+    CleanRuns,
+    check_sequence,
+    describe,
+    latest,
+    make_patches,
+    new_project,
+    orders,
+    run,
+)
 
-SEQUENCES = 12
+GROUPS = 4  # x ORDERS = 12 sequences of EDITS edits
+ORDERS = 3
 EDITS = 3
 
 
@@ -32,14 +42,20 @@ def baseline(tmp_path_factory) -> tuple[Path, Path]:
     return work, base / "snapshot"
 
 
-@pytest.mark.parametrize("seed", range(SEQUENCES))
-def test_incremental_equals_clean(seed: int, baseline: tuple[Path, Path], tmp_path: Path) -> None:
-    work, snapshot = baseline
-    shutil.rmtree(work)
-    shutil.copytree(snapshot, work, symlinks=True)
-    seq = check_sequence(seed, work, EDITS, tmp_path / "clean")
-    assert not seq.problems, describe(seq)
-    assert len(seq.steps) == EDITS
+@pytest.mark.parametrize("group", range(GROUPS))
+def test_incremental_equals_clean(group: int, baseline: tuple[Path, Path], tmp_path: Path) -> None:
+    """Three edits drawn with seed ``group``, applied in three orders: each order equals clean."""
+    work = _restore(baseline)
+    patches = make_patches(group, work, EDITS)
+    assert len(patches) == EDITS
+    clean_runs = CleanRuns(tmp_path)
+    report = []
+    for order in orders(group, EDITS, ORDERS):
+        work = _restore(baseline)
+        seq = check_sequence(group, work, patches, order, clean_runs)
+        report.append(describe(seq))
+        assert not seq.problems, "\n".join(report)
+        assert len(seq.steps) == EDITS
 
 
 def _restore(baseline: tuple[Path, Path]) -> Path:
