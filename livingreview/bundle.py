@@ -46,6 +46,7 @@ from typing import Any
 import yaml
 
 from . import provenance, report
+from .contract import BUNDLE_FILES, STRATUM_FILES, published_config
 from .io import atomic_write, read_json, sha256_file, write_json, write_text
 
 VERSION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
@@ -56,17 +57,6 @@ PER_VERSION = {"report/index.html", "CHANGES.md", MANIFEST, "ro-crate-metadata.j
 # Zip entries stored as they are (already compressed); everything else is deflated.
 STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".gz", ".zip", ".xz", ".bz2")
 DEFLATE_LEVEL = 1
-STRATUM_FILES = (
-    "pooled.json",
-    "data.csv",
-    "loo.csv",
-    "influence.csv",
-    "egger.json",
-    "forest.svg",
-    "forest.png",
-    "funnel.svg",
-    "funnel.png",
-)
 
 
 @dataclass(frozen=True)
@@ -115,15 +105,7 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
         for p in sorted(rep.rglob("*")):
             if p.is_file() and not p.name.startswith("."):
                 _copy(p, stage / "report" / p.relative_to(rep))
-    single = {
-        "effects/effects.csv": "effects.csv",
-        "extraction/studies.csv": "studies.csv",
-        "records/summary.json": "records/summary.json",
-        "screening/prisma.json": "screening/prisma.json",
-        "design_check.json": "design_check.json",
-        "strata/strata.json": "strata/strata.json",
-    }
-    for src, dst in single.items():
+    for src, dst in BUNDLE_FILES.items():
         if (results / src).is_file():
             _copy(results / src, stage / dst)
     for p in sorted((results / "metareg").glob("*.json")):
@@ -132,7 +114,8 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
         for name in STRATUM_FILES:
             if (sdir / name).is_file():
                 _copy(sdir / name, stage / "strata" / sdir.name / name)
-    text = yaml.safe_dump(json.loads(json.dumps(dict(config))), sort_keys=True, allow_unicode=True)
+    config = published_config(config)  # run keys (search.email, ...) are not the review's
+    text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True, allow_unicode=True)
     write_text(stage / "config.yaml", text)
 
 

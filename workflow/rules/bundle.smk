@@ -18,7 +18,7 @@ rule bundle:
     log:
         "results/logs/bundle/bundle.log",
     params:
-        config=config,
+        config=PUBLISHED_CONFIG,
         inputs_root=config["inputs"]["root"],
     script:
         "../../scripts/bundle.py"
