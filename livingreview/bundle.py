@@ -56,6 +56,7 @@ from typing import Any
 import yaml
 
 from . import provenance, report
+from .contract import BUNDLE_FILES, STRATUM_FILES, published_config
 from .errors import LivingReviewError
 from .io import atomic_write, read_json, sha256_file, write_json, write_text
 
@@ -70,17 +71,6 @@ AUDIT = {"screening/decisions.csv"}
 # Zip entries stored as they are (already compressed); everything else is deflated.
 STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".gz", ".zip", ".xz", ".bz2")
 DEFLATE_LEVEL = 1
-STRATUM_FILES = (
-    "pooled.json",
-    "data.csv",
-    "loo.csv",
-    "influence.csv",
-    "egger.json",
-    "forest.svg",
-    "forest.png",
-    "funnel.svg",
-    "funnel.png",
-)
 
 
 class PublicationHeld(LivingReviewError):
@@ -133,16 +123,7 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
         for p in sorted(rep.rglob("*")):
             if p.is_file() and not p.name.startswith("."):
                 _copy(p, stage / "report" / p.relative_to(rep))
-    single = {
-        "effects/effects.csv": "effects.csv",
-        "extraction/studies.csv": "studies.csv",
-        "records/summary.json": "records/summary.json",
-        "screening/prisma.json": "screening/prisma.json",
-        "screening/decisions.csv": "screening/decisions.csv",
-        "design_check.json": "design_check.json",
-        "strata/strata.json": "strata/strata.json",
-    }
-    for src, dst in single.items():
+    for src, dst in BUNDLE_FILES.items():
         if (results / src).is_file():
             _copy(results / src, stage / dst)
     for p in sorted((results / "metareg").glob("*.json")):
@@ -151,8 +132,8 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
         for name in STRATUM_FILES:
             if (sdir / name).is_file():
                 _copy(sdir / name, stage / "strata" / sdir.name / name)
-    published = provenance.published_config(config)
-    text = yaml.safe_dump(json.loads(json.dumps(published)), sort_keys=True, allow_unicode=True)
+    config = published_config(config)  # run keys (search.email, ...) are not the review's
+    text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True, allow_unicode=True)
     write_text(stage / "config.yaml", text)
 
 
@@ -316,7 +297,7 @@ def publish(
     inputs_root: str | Path | None = None,
     repo: str | Path = ".",
     date: str | None = None,
-    allow_removals: bool | None = None,
+    allow_removals: bool | str | None = None,
 ) -> PublishResult:
     """Publish a new version if anything changed since ``LATEST``; otherwise say so.
 
@@ -326,8 +307,10 @@ def publish(
     ``allow_removals`` (default: ``config["publish"]["allow_removals"]``).
     """
     if allow_removals is None:
-        flag = (config.get("publish") or {}).get("allow_removals")
-        allow_removals = flag is True or str(flag).lower() == "true"  # --config gives "true"
+        allow_removals = (config.get("publish") or {}).get("allow_removals")
+    allow_removals = (
+        allow_removals is True or str(allow_removals).lower() == "true"
+    )  # --config: "true"
     results, bundles = Path(results), Path(bundles)
     bundles.mkdir(parents=True, exist_ok=True)
     date = date or dt.date.today().isoformat()

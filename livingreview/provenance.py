@@ -46,14 +46,7 @@ KEY_PACKAGES = (
     "PyYAML",
     "jsonschema",
 )
-# Configuration sections that say how to publish, not what the review is: not in config.yaml.
-NOT_PUBLISHED_CONFIG = ("publish",)
 EPS = 1e-9  # estimates closer than this are the same number (files are written with 10 digits)
-
-
-def published_config(config: Any) -> dict[str, Any]:
-    """The configuration as a version publishes it (``NOT_PUBLISHED_CONFIG`` left out)."""
-    return {k: v for k, v in dict(config or {}).items() if k not in NOT_PUBLISHED_CONFIG}
 
 
 def software_versions() -> dict[str, Any]:
@@ -368,7 +361,8 @@ def causes(
     out: dict[str, Any] = {k: [] for k in CAUSE_KEYS}
     if old_summary is None:
         return out
-    out["config_changed"] = config_changes(old_config, new_config)
+    if new_config is not None:
+        out["config_changed"] = config_changes(old_config, new_config)
     if old_inputs is not None and new_inputs is not None:
         out.update(input_changes(old_inputs, new_inputs))
     out["methods_changed"] = method_changes(old_summary, new_summary)
