@@ -133,7 +133,7 @@ def _label_column(frame: pd.DataFrame, labels: Sequence[str]) -> pd.Series:
     return pd.Series(list(labels), index=frame.index)
 
 
-def influence_table(data: pd.DataFrame, method: str) -> pd.DataFrame:
+def influence_table(data: pd.DataFrame, method: str, test: str, level: float) -> pd.DataFrame:
     """metafor-style influence diagnostics, one row per study, in data order."""
     labels = study_labels(data)
     frame = meta.influence(
@@ -141,6 +141,8 @@ def influence_table(data: pd.DataFrame, method: str) -> pd.DataFrame:
         data["vi"].to_numpy(float),
         labels,
         method=method,
+        test=test,
+        level=level,
     )
     frame = frame.reset_index(drop=frame.index.name is None)
     if not any(c in frame.columns for c in ("study", "label", "omitted", "slab")):
@@ -274,7 +276,7 @@ def analyse_stratum(
         pooled.update(_fit_fields(result))
         pooled["method"] = getattr(result, "method", method)
         pooled["converged"] = bool(getattr(result, "converged", True))
-        infl = influence_table(data, method)
+        infl = influence_table(data, method, test, level)
         pooled["influence_refit"] = influence_refit(
             data,
             infl,

@@ -12,7 +12,9 @@ Reference values were produced with (R 4, metafor 3.8-1, options(digits=15)):
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,7 @@ VI = [0.32558476500396133, 0.19458112139814385, 0.41536796536796539, 0.020010031
 ABLAT = [44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33]
 YEAR = [1948, 1949, 1960, 1977, 1973, 1953, 1973, 1980, 1968, 1961, 1974, 1969, 1976]
 NI = [262, 609, 451, 26465, 10877, 2992, 3174, 176782, 14776, 3381, 77972, 4839, 34767]
+REF_PATH = Path(__file__).parent / "reference" / "metafor_reference.json"
 REL = 1e-6  # our REML iterates to 1e-12 as the R calls above; 1e-6 leaves room for BLAS order
 
 
@@ -154,3 +157,25 @@ def test_design_check_is_ols_with_hc3() -> None:
     ols = sm.OLS(ln_n, x).fit()
     assert slope["se"] != pytest.approx(ols.bse[1], rel=1e-3)  # robust, not classical
     assert result["n"] == 30 and result["cov_type"] == "HC3"
+
+
+def _metafor_case(dataset: str, method: str, test: str) -> dict:
+    ref = json.loads(REF_PATH.read_text())
+    return next(
+        c
+        for c in ref["cases"]
+        if (c["dataset"], c["method"], c["test"]) == (dataset, method, test)
+    )
+
+
+def test_influence_uses_the_fits_test(bcg: pd.DataFrame) -> None:
+    """Defect 2: with test knha, influence.csv is metafor's influence(rma(..., test="knha"))."""
+    ref = _metafor_case("bcg_rr", "REML", "knha")["influence"]
+    pooled, _, infl = run(bcg, test="knha", level=0.9)
+    assert pooled["test"] == "knha"
+    for col in ("rstudent", "dffits", "cook_d", "cov_r", "dfbs"):
+        np.testing.assert_allclose(infl[col].to_numpy(float), ref[col], rtol=1e-6, err_msg=col)
+    assert infl["inf"].tolist() == ref["inf"]
+    # the studies dropped by the refit are the largest Cook's distances of that table
+    top = np.argsort(-np.asarray(ref["cook_d"]), kind="stable")[:3]
+    assert pooled["influence_refit"]["excluded"] == [f"trial{i + 1:02d}" for i in top]
