@@ -162,9 +162,7 @@ def test_design_check_is_ols_with_hc3() -> None:
 def _metafor_case(dataset: str, method: str, test: str) -> dict:
     ref = json.loads(REF_PATH.read_text())
     return next(
-        c
-        for c in ref["cases"]
-        if (c["dataset"], c["method"], c["test"]) == (dataset, method, test)
+        c for c in ref["cases"] if (c["dataset"], c["method"], c["test"]) == (dataset, method, test)
     )
 
 
