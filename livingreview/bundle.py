@@ -57,7 +57,7 @@ import yaml
 
 from . import provenance, report
 from .contract import BUNDLE_FILES, STRATUM_FILES, published_config
-from .errors import LivingReviewError
+from .errors import InputError
 from .io import atomic_write, read_json, sha256_file, write_json, write_text
 
 VERSION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
@@ -73,8 +73,17 @@ STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".gz", ".zip", ".xz
 DEFLATE_LEVEL = 1
 
 
-class PublicationHeld(LivingReviewError):
-    """A version that must not be published as it is (the message says why and what to do)."""
+class PublicationHeld(InputError):
+    """A version that must not be published as it is (the message says why and what to do).
+
+    An input problem (inputs lost or empty), so ``livingreview update`` exits
+    with code 2 and shows the message, like any ``InputError``; the message
+    names the files and decisions instead of one cell.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.file, self.row, self.column, self.expected, self.got = None, None, None, message, None
+        ValueError.__init__(self, message)
 
 
 @dataclass(frozen=True)

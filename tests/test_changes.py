@@ -11,6 +11,7 @@ import pytest
 from results_fixture import CONFIG, make_results
 
 from livingreview import bundle, provenance, report
+from livingreview.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +132,7 @@ def test_study_lost_with_its_decisions_holds_the_version(project):
     _drop_study(results, "study03")
     with pytest.raises(bundle.PublicationHeld) as err:
         _publish(root, results)
+    assert isinstance(err.value, InputError)  # `livingreview update` exits 2 and shows it
     msg = str(err.value)
     assert msg.startswith(f"version held: 1 previously included study of version {first.version}")
     assert f"study03: record {rid}: full_text decision now awaiting" in msg
