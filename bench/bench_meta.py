@@ -60,18 +60,17 @@ def worker(csv: str, out: str) -> None:
     res = meta.fit(y, v)
     t["fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    loo = meta.leave_one_out(y, v)
+    loo = res.leave1out()
     t["leave_one_out"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    inf = meta.influence(y, v)  # reuses the deleted fits solved by leave_one_out
+    inf = res.influence()  # reuses the deleted fits solved by leave1out
     t["influence"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    meta.egger_test(y, v)
+    res.regtest()
     t["egger"] = time.perf_counter() - t0
     t["total"] = t["fit"] + t["leave_one_out"] + t["influence"] + t["egger"]
-    meta._LOO_CACHE.clear()
     t0 = time.perf_counter()
-    meta.influence(y, v)
+    meta.influence(y, v)  # a new fit: deleted fits solved again
     t["influence_cold"] = time.perf_counter() - t0
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     Path(out).write_text(

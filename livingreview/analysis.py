@@ -27,14 +27,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from . import meta
-from .strata import parse_stratum
+from .strata import parse_stratum, read_stratum
 
 DIGITS = 12
 CSV_FLOAT = "%.12g"
@@ -133,53 +137,35 @@ def _label_column(frame: pd.DataFrame, labels: Sequence[str]) -> pd.Series:
     return pd.Series(list(labels), index=frame.index)
 
 
-def influence_table(data: pd.DataFrame, method: str) -> pd.DataFrame:
-    """metafor-style influence diagnostics, one row per study, in data order."""
-    labels = study_labels(data)
-    frame = meta.influence(
-        data["yi"].to_numpy(float),
-        data["vi"].to_numpy(float),
-        labels,
-        method=method,
-    )
-    frame = frame.reset_index(drop=frame.index.name is None)
-    if not any(c in frame.columns for c in ("study", "label", "omitted", "slab")):
-        frame.insert(0, "study", labels)
-    return frame
+def influence_table(result: meta.MetaResult) -> pd.DataFrame:
+    """metafor-style influence diagnostics of the fit (its test), one row per study."""
+    return result.influence()
 
 
 def influence_refit(
-    data: pd.DataFrame,
+    result: meta.MetaResult | None,
     influence: pd.DataFrame | None,
     *,
     n_exclude: int,
-    method: str,
-    test: str,
-    level: float,
     min_k: int,
+    k: int | None = None,
 ) -> dict[str, Any]:
     """Refit without the ``n_exclude`` studies with the largest Cook's distance.
 
     Ties are broken by label so the choice is reproducible. When fewer than
     ``min_k`` studies remain, the refit is not reported (numbers null).
+    ``result`` is None when the stratum itself is not estimated (then ``k``
+    gives its number of effects).
     """
-    k = len(data)
+    k = result.k if result is not None else int(k or 0)
     out: dict[str, Any] = {"n_exclude": n_exclude, "excluded": [], "k": max(k - n_exclude, 0)}
-    if influence is None or n_exclude <= 0 or k - n_exclude < min_k:
+    if result is None or influence is None or n_exclude <= 0 or k - n_exclude < min_k:
         out.update(reported=False, **dict.fromkeys(POOLED_NUMBERS))
         out["excluded"] = [] if influence is None else _most_influential(influence, n_exclude)
         return out
     excluded = _most_influential(influence, n_exclude)
-    keep = [lab not in set(excluded) for lab in study_labels(data)]
-    sub = data[keep]
-    result = meta.fit(
-        sub["yi"].to_numpy(float),
-        sub["vi"].to_numpy(float),
-        method=method,
-        test=test,
-        level=level,
-    )
-    out.update(reported=True, excluded=excluded, k=int(len(sub)), **_fit_fields(result))
+    refit = result.without(excluded)
+    out.update(reported=True, excluded=excluded, k=refit.k, **_fit_fields(refit))
     return out
 
 
@@ -191,26 +177,16 @@ def _most_influential(influence: pd.DataFrame, n: int) -> list[str]:
     return order["label"].head(max(n, 0)).tolist()
 
 
-def loo_table(
-    data: pd.DataFrame, pooled: Mapping[str, Any], *, method: str, test: str, level: float
-) -> pd.DataFrame:
-    """Leave-one-out fits with the protocol's influence flags.
+def loo_table(result: meta.MetaResult, pooled: Mapping[str, Any]) -> pd.DataFrame:
+    """Leave-one-out fits of ``result`` with the protocol's influence flags.
 
     ``changes_direction``: the estimate without the study has the other sign;
     ``changes_significance``: p crosses ``1 - level`` (0.05 by default).
     """
-    frame = meta.leave_one_out(
-        data["yi"].to_numpy(float),
-        data["vi"].to_numpy(float),
-        study_labels(data),
-        method=method,
-        test=test,
-        level=level,
-    )
-    frame = frame.reset_index(drop=frame.index.name is None)
+    frame = result.leave1out()
     cols = [c for c in LOO_COLUMNS if c in frame.columns]
     frame = frame[cols + [c for c in frame.columns if c not in cols]].copy()
-    alpha = 1 - level
+    alpha = 1 - result.level
     frame["delta_estimate"] = frame["estimate"] - pooled["estimate"]
     frame["delta_tau2"] = frame["tau2"] - pooled["tau2"]
     frame["delta_i2"] = frame["i2"] - pooled["i2"]
@@ -219,103 +195,177 @@ def loo_table(
     return frame
 
 
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """The ``analysis`` configuration, parsed once at the door of the analysis stage.
+
+    Field names are the rule params' names (``workflow/rules``), so
+    :meth:`from_params` takes ``snakemake.params`` as it is; keys a rule does
+    not pass keep their defaults. Method and test are checked here, so a typo
+    stops before any number is computed.
+    """
+
+    method: str = "REML"
+    test: str = "z"
+    level: float = 0.95
+    min_k: int = 3
+    min_k_funnel: int = 10
+    influence_exclude: int = 10
+    leave_one_out: bool = True
+    moderators: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        meta._check_method(self.method, self.test, self.level)
+        for name in ("min_k", "min_k_funnel", "influence_exclude"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"analysis.{name} must be a whole number >= 0; got {value!r}")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> AnalysisSettings:
+        """Settings from a rule's params (a mapping; extra keys such as ``label`` are ignored)."""
+        kwargs = {f.name: params[f.name] for f in dataclasses.fields(cls) if f.name in params}
+        if "moderators" in kwargs:
+            kwargs["moderators"] = tuple(str(m) for m in kwargs["moderators"])
+        if "level" in kwargs:
+            kwargs["level"] = float(kwargs["level"])
+        if "leave_one_out" in kwargs:
+            kwargs["leave_one_out"] = bool(kwargs["leave_one_out"])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class StratumSpec:
+    """What a stratum is: its name and the outcome domain's measure, label and sign."""
+
+    name: str
+    measure: str
+    label: str
+    favourable_sign: str
+
+    @classmethod
+    def from_params(cls, name: str, params: Mapping[str, Any]) -> StratumSpec:
+        return cls(
+            name=name,
+            measure=params["measure"],
+            label=params["label"],
+            favourable_sign=params["favourable_sign"],
+        )
+
+
+class StratumAnalysis(NamedTuple):
+    """``pooled.json`` content, ``loo.csv``, ``influence.csv`` and the fit (None below min_k)."""
+
+    pooled: dict[str, Any]
+    loo: pd.DataFrame
+    influence: pd.DataFrame
+    fit: meta.MetaResult | None
+
+
 def analyse_stratum(
-    data: pd.DataFrame,
-    *,
-    stratum: str,
-    measure: str,
-    label: str,
-    favourable_sign: str,
-    method: str = "REML",
-    test: str = "z",
-    level: float = 0.95,
-    min_k: int = 3,
-    influence_exclude: int = 10,
-    leave_one_out: bool = True,
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """``pooled.json`` content, ``loo.csv`` and ``influence.csv`` of one stratum.
+    data: pd.DataFrame, stratum: StratumSpec, settings: AnalysisSettings
+) -> StratumAnalysis:
+    """Pooled estimate, leave-one-out and influence of one stratum, as the protocol says.
 
     Below ``min_k`` nothing is estimated: ``reported`` is false, the numbers
-    are null and the two tables have their header only.
+    are null and the two tables have their header only. ``converged`` is
+    false and ``warnings`` lists the messages when an iterative estimate
+    (the fit, its deleted fits or the refit) needed the fallback root-finder.
     """
+    s = settings
     k = int(len(data))
     pooled: dict[str, Any] = {
-        "stratum": stratum,
-        **parse_stratum(stratum),
-        "label": label,
-        "measure": measure,
-        "favourable_sign": favourable_sign,
+        "stratum": stratum.name,
+        **parse_stratum(stratum.name),
+        "label": stratum.label,
+        "measure": stratum.measure,
+        "favourable_sign": stratum.favourable_sign,
         "k": k,
         "n_studies": int(data["study_id"].nunique()),
         "n_participants": float(data["n"].sum()) if k else 0.0,
-        "method": method,
-        "test": test,
-        "level": level,
-        "min_k": min_k,
-        "reported": k >= min_k,
+        "method": s.method,
+        "test": s.test,
+        "level": s.level,
+        "min_k": s.min_k,
+        "reported": k >= s.min_k,
         "converged": None,
+        "warnings": [],
     }
     loo = pd.DataFrame(columns=LOO_COLUMNS)
     infl = pd.DataFrame(columns=["study"])
-    if k < min_k:
+    result = None
+    if k < s.min_k:
         pooled.update(dict.fromkeys(POOLED_NUMBERS))
         pooled["influence_refit"] = influence_refit(
-            data,
-            None,
-            n_exclude=influence_exclude,
-            method=method,
-            test=test,
-            level=level,
-            min_k=min_k,
+            None, None, n_exclude=s.influence_exclude, min_k=s.min_k, k=k
         )
     else:
-        yi, vi = data["yi"].to_numpy(float), data["vi"].to_numpy(float)
-        result = meta.fit(yi, vi, method=method, test=test, level=level)
-        pooled.update(_fit_fields(result))
-        pooled["method"] = getattr(result, "method", method)
-        pooled["converged"] = bool(getattr(result, "converged", True))
-        infl = influence_table(data, method)
-        pooled["influence_refit"] = influence_refit(
-            data,
-            infl,
-            n_exclude=influence_exclude,
-            method=method,
-            test=test,
-            level=level,
-            min_k=min_k,
-        )
-        if leave_one_out:
-            loo = loo_table(data, pooled, method=method, test=test, level=level)
-    if measure == "logRR":
+        with _convergence_warnings() as messages:
+            result = meta.fit(
+                data["yi"].to_numpy(float),
+                data["vi"].to_numpy(float),
+                method=s.method,
+                test=s.test,
+                level=s.level,
+                labels=study_labels(data),
+            )
+            pooled.update(_fit_fields(result))
+            pooled["method"] = result.method
+            infl = influence_table(result)
+            pooled["influence_refit"] = influence_refit(
+                result, infl, n_exclude=s.influence_exclude, min_k=s.min_k
+            )
+            if s.leave_one_out:
+                loo = loo_table(result, pooled)
+        pooled["converged"] = bool(result.converged)
+        pooled["warnings"] = messages
+    if stratum.measure == "logRR":
         _exp_fields(pooled)
         _exp_fields(pooled["influence_refit"])
-    return round_sig(pooled), loo, infl
+    return StratumAnalysis(round_sig(pooled), loo, infl, result)
+
+
+@contextmanager
+def _convergence_warnings() -> Iterator[list[str]]:
+    """Collect :class:`meta.ConvergenceWarning` messages (once each); pass others on."""
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield messages
+    for w in caught:
+        if issubclass(w.category, meta.ConvergenceWarning):
+            if str(w.message) not in messages:
+                messages.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def egger(
     data: pd.DataFrame,
+    settings: AnalysisSettings,
     *,
     stratum: str,
-    min_k_funnel: int = 10,
+    result: meta.MetaResult | None = None,
     model: str = "rma",
-    method: str = "REML",
-    test: str = "z",
-    level: float = 0.95,
 ) -> dict[str, Any]:
-    """Egger's regression test for funnel asymmetry (SE as predictor, metafor ``regtest``)."""
+    """Egger's regression test for funnel asymmetry (SE as predictor, metafor ``regtest``).
+
+    Goes through the stratum's fitted ``result`` (fitted here when not given),
+    so it uses the fit's method, test and level.
+    """
     k = int(len(data))
     out: dict[str, Any] = {"stratum": stratum, "k": k, "model": model, "predictor": "sei"}
-    if k < min_k_funnel:
+    if k < settings.min_k_funnel:
         return {**out, "reported": False}
-    result = meta.egger_test(
-        data["yi"].to_numpy(float),
-        data["vi"].to_numpy(float),
-        model=model,
-        method=method,
-        test=test,
-        level=level,
-    )
-    plain = to_plain(result)
+    if result is None:
+        result = meta.fit(
+            data["yi"].to_numpy(float),
+            data["vi"].to_numpy(float),
+            method=settings.method,
+            test=settings.test,
+            level=settings.level,
+        )
+    plain = to_plain(result.regtest(model))
     return round_sig({**plain, **out, "reported": True})
 
 
@@ -330,46 +380,54 @@ def moderator_matrix(data: pd.DataFrame, moderators: Sequence[str]) -> pd.DataFr
     return pd.DataFrame(mods, index=data.index)
 
 
-def meta_regression(
-    data: pd.DataFrame,
-    *,
-    name: str,
-    moderators: Sequence[str],
-    method: str = "REML",
-    test: str = "z",
-    level: float = 0.95,
-    min_k: int = 3,
-) -> dict[str, Any]:
+def read_strata(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Several strata's ``data.csv`` as one table; an empty table when there are none."""
+    frames = [read_stratum(path) for path in paths]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def meta_regression(data: pd.DataFrame, settings: AnalysisSettings, *, name: str) -> dict[str, Any]:
     """Mixed-effects meta-regression of yi on the moderators (metafor ``rma(mods=)``).
 
     Rows missing a moderator are dropped (counted in ``k_dropped``). It is
     reported when at least ``max(min_k, p + 2)`` effects remain, p = number of
-    moderators, so that tau^2 and every coefficient are estimable.
+    moderators, so that tau^2 and every coefficient are estimable, and every
+    moderator varies; otherwise ``reported`` is false and ``reason`` says why
+    (also when there are no effects at all, e.g. a review with no included study).
     """
+    s = settings
+    moderators = list(s.moderators)
+    out: dict[str, Any] = {
+        "name": name,
+        "moderators": moderators,
+        "k": 0,
+        "k_dropped": 0,
+        "method": s.method,
+        "test": s.test,
+        "level": s.level,
+    }
+    if data.empty:
+        return round_sig({**out, "reported": False, "reason": "no effects in this review"})
     mods = moderator_matrix(data, moderators)
     complete = mods.notna().all(axis=1)
     used = data[complete]
     k = int(len(used))
-    out: dict[str, Any] = {
-        "name": name,
-        "moderators": list(moderators),
-        "k": k,
-        "k_dropped": int((~complete).sum()),
-        "method": method,
-        "test": test,
-        "level": level,
-    }
-    if k < max(min_k, len(moderators) + 2) or any(
-        mods[complete][m].nunique() < 2 for m in moderators
-    ):
-        return round_sig({**out, "reported": False})
+    out.update(k=k, k_dropped=int((~complete).sum()))
+    needed = max(s.min_k, len(moderators) + 2)
+    if k < needed:
+        reason = f"{k} effects with every moderator, fewer than {needed}"
+        return round_sig({**out, "reported": False, "reason": reason})
+    constant = [m for m in moderators if mods[complete][m].nunique() < 2]
+    if constant:
+        reason = f"moderator {', '.join(constant)} does not vary"
+        return round_sig({**out, "reported": False, "reason": reason})
     result = meta.meta_regression(
         used["yi"].to_numpy(float),
         used["vi"].to_numpy(float),
         mods[complete].reset_index(drop=True),
-        method=method,
-        test=test,
-        level=level,
+        method=s.method,
+        test=s.test,
+        level=s.level,
     )
     plain = to_plain(result)
     return round_sig({**plain, **out, "reported": True})

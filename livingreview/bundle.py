@@ -14,6 +14,16 @@ fingerprint (every content file's SHA-256, excluding the per-version
 ``index.html``, ``CHANGES.md``, manifest and crate) equals the previous
 version's, nothing is published and the result says "no change".
 
+``CHANGES.md`` says why as well as what: configuration keys changed, input
+files added, removed or changed, screening decisions and chosen effects
+changed, estimator or test changed (``provenance.causes``). Two publications
+are refused, with one message and nothing published (``PublicationHeld``):
+a version with no records after one that had records (always), and a version
+from which previously included studies vanished because their screening
+decisions or extraction were lost (a sheet removed, double extraction lost),
+unless ``publish.allow_removals`` is true for that run (then ``CHANGES.md``
+lists them under "Held back").
+
 ``verify(bundle)`` recomputes every checksum of a published version.
 
 A publication killed mid-way (SIGKILL, power loss) is repaired by the next
@@ -46,6 +56,8 @@ from typing import Any
 import yaml
 
 from . import provenance, report
+from .contract import BUNDLE_FILES, STRATUM_FILES, published_config
+from .errors import InputError
 from .io import atomic_write, read_json, sha256_file, write_json, write_text
 
 VERSION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
@@ -53,20 +65,25 @@ LATEST = "LATEST"
 MANIFEST = "manifest.json"
 # Files that differ between versions by construction; left out of the fingerprint.
 PER_VERSION = {"report/index.html", "CHANGES.md", MANIFEST, "ro-crate-metadata.json"}
+# Audit trail kept in each version (to explain the next one's changes) but not
+# itself a reason to publish: a note or a row number in a sheet is no news for a reader.
+AUDIT = {"screening/decisions.csv"}
 # Zip entries stored as they are (already compressed); everything else is deflated.
 STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".gz", ".zip", ".xz", ".bz2")
 DEFLATE_LEVEL = 1
-STRATUM_FILES = (
-    "pooled.json",
-    "data.csv",
-    "loo.csv",
-    "influence.csv",
-    "egger.json",
-    "forest.svg",
-    "forest.png",
-    "funnel.svg",
-    "funnel.png",
-)
+
+
+class PublicationHeld(InputError):
+    """A version that must not be published as it is (the message says why and what to do).
+
+    An input problem (inputs lost or empty), so ``livingreview update`` exits
+    with code 2 and shows the message, like any ``InputError``; the message
+    names the files and decisions instead of one cell.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.file, self.row, self.column, self.expected, self.got = None, None, None, message, None
+        ValueError.__init__(self, message)
 
 
 @dataclass(frozen=True)
@@ -115,15 +132,7 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
         for p in sorted(rep.rglob("*")):
             if p.is_file() and not p.name.startswith("."):
                 _copy(p, stage / "report" / p.relative_to(rep))
-    single = {
-        "effects/effects.csv": "effects.csv",
-        "extraction/studies.csv": "studies.csv",
-        "records/summary.json": "records/summary.json",
-        "screening/prisma.json": "screening/prisma.json",
-        "design_check.json": "design_check.json",
-        "strata/strata.json": "strata/strata.json",
-    }
-    for src, dst in single.items():
+    for src, dst in BUNDLE_FILES.items():
         if (results / src).is_file():
             _copy(results / src, stage / dst)
     for p in sorted((results / "metareg").glob("*.json")):
@@ -132,7 +141,8 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
         for name in STRATUM_FILES:
             if (sdir / name).is_file():
                 _copy(sdir / name, stage / "strata" / sdir.name / name)
-    text = yaml.safe_dump(json.loads(json.dumps(dict(config))), sort_keys=True, allow_unicode=True)
+    config = published_config(config)  # run keys (search.email, ...) are not the review's
+    text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True, allow_unicode=True)
     write_text(stage / "config.yaml", text)
 
 
@@ -167,7 +177,7 @@ def fingerprint(files: Mapping[str, str]) -> str:
     """SHA-256 over (path, checksum) of the content files (per-version files left out)."""
     digest = hashlib.sha256()
     for rel in sorted(files):
-        if rel not in PER_VERSION:
+        if rel not in PER_VERSION and rel not in AUDIT:
             digest.update(f"{rel}\t{files[rel]}\n".encode())
     return digest.hexdigest()
 
@@ -296,8 +306,20 @@ def publish(
     inputs_root: str | Path | None = None,
     repo: str | Path = ".",
     date: str | None = None,
+    allow_removals: bool | str | None = None,
 ) -> PublishResult:
-    """Publish a new version if anything changed since ``LATEST``; otherwise say so."""
+    """Publish a new version if anything changed since ``LATEST``; otherwise say so.
+
+    Raises ``PublicationHeld`` (nothing published) for a version without
+    records after one with records, and for one that loses previously
+    included studies through lost decisions or extraction unless
+    ``allow_removals`` (default: ``config["publish"]["allow_removals"]``).
+    """
+    if allow_removals is None:
+        allow_removals = (config.get("publish") or {}).get("allow_removals")
+    allow_removals = (
+        allow_removals is True or str(allow_removals).lower() == "true"
+    )  # --config: "true"
     results, bundles = Path(results), Path(bundles)
     bundles.mkdir(parents=True, exist_ok=True)
     date = date or dt.date.today().isoformat()
@@ -323,14 +345,12 @@ def publish(
                 bundles / interrupted,
                 f"published version {interrupted} (completed an interrupted publication)",
             )
-        version = next_version(bundles, date)
-        old = (
-            provenance.summarise(bundles / prev / "effects.csv", bundles / prev / "strata")
-            if prev
-            else None
+        inputs = _input_checksums(Path(inputs_root) if inputs_root else None)
+        changes = _changes(bundles / prev if prev else None, prev_manifest, stage, content, inputs)
+        _check_publishable(
+            bundles / prev if prev else None, stage, results, changes, allow_removals
         )
-        new = provenance.summarise(stage / "effects.csv", stage / "strata")
-        changes = provenance.compare(old, new)
+        version = next_version(bundles, date)
         write_text(stage / "CHANGES.md", provenance.changes_markdown(changes, version, prev, date))
         git = provenance.git_commit(repo)
         manifest: dict[str, Any] = {
@@ -345,7 +365,7 @@ def publish(
             },
             "software": provenance.software_versions(),
             "search_snapshots": _snapshots(results, Path(inputs_root) if inputs_root else None),
-            "inputs": _input_checksums(Path(inputs_root) if inputs_root else None),
+            "inputs": inputs,
             "fingerprint": fp,
         }
         if (stage / "report").is_dir():
@@ -384,6 +404,81 @@ def publish(
         if stage.exists():
             with contextlib.suppress(OSError):
                 shutil.rmtree(stage)
+
+
+def _changes(
+    prev: Path | None,
+    prev_manifest: Mapping[str, Any] | None,
+    stage: Path,
+    content: Mapping[str, str],
+    inputs: Mapping[str, str],
+) -> dict[str, Any]:
+    """What changed since ``prev`` (a published version folder) and why (``provenance``)."""
+    changes = provenance.explain(
+        prev,
+        effects=stage / "effects.csv",
+        strata=stage / "strata",
+        config=yaml.safe_load((stage / "config.yaml").read_text(encoding="utf-8")),
+        decisions=stage / "screening" / "decisions.csv",
+        inputs=dict(inputs),
+    )
+    if prev is None:
+        return changes
+    before = {
+        k: v
+        for k, v in ((prev_manifest or {}).get("files") or {}).items()
+        if k not in PER_VERSION and k not in AUDIT
+    }
+    now = {k: v for k, v in content.items() if k not in PER_VERSION and k not in AUDIT}
+    changes["files_changed"] = [
+        f"{rel} ({'added' if rel not in before else 'removed' if rel not in now else 'changed'})"
+        for rel in sorted(set(before) | set(now))
+        if before.get(rel) != now.get(rel)
+    ]
+    changes["losses"] = provenance.losses(
+        changes,
+        decisions=stage / "screening" / "decisions.csv",
+        studies=stage / "studies.csv",
+        old_effects=prev / "effects.csv",
+        old_decisions=prev / "screening" / "decisions.csv",
+    )
+    return changes
+
+
+def _unique_records(summary: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        return int(read_json(summary).get("unique") or 0)
+    return None
+
+
+def _check_publishable(
+    prev: Path | None, stage: Path, results: Path, changes: Mapping[str, Any], allow_removals: bool
+) -> None:
+    """Raise ``PublicationHeld`` for a version that must not go out as it is (module doc)."""
+    if prev is None:
+        return
+    had = _unique_records(prev / "records" / "summary.json")
+    has = _unique_records(stage / "records" / "summary.json")
+    if had and not has:
+        raise PublicationHeld(
+            f"refusing to publish a version with no records after version {prev.name} "
+            f"had {had}: {results / 'records' / 'summary.json'} lists none. Check that "
+            "inputs.root points at the review's inputs and that its search/ folder holds "
+            "the snapshots and exports; nothing was published"
+        )
+    lost = changes.get("losses") or []
+    if lost and not allow_removals:
+        shown = "\n  ".join(lost[:25]) + (
+            f"\n  ... and {len(lost) - 25} more" if len(lost) > 25 else ""
+        )
+        raise PublicationHeld(
+            f"version held: {len(lost)} previously included "
+            f"stud{'y' if len(lost) == 1 else 'ies'} of version {prev.name} would disappear "
+            f"because their decisions or extraction were lost:\n  {shown}\n"
+            "Restore the files or rows if this was a mistake; if the removal is intended, "
+            "publish it with `livingreview update --config 'publish={allow_removals: true}'` "
+            "(config key publish.allow_removals). Nothing was published"
+        )
 
 
 def _zip_from(stage: Path, target: Path, version: str, date: str) -> None:

@@ -15,9 +15,12 @@ Design choices that matter for the numbers:
   y'PPy = sum (w r)^2 with r the weighted least-squares residuals.
 * REML, ML and EB use Fisher scoring started at max(0, HE) with step halving,
   exactly as metafor, but iterate until |delta tau^2| <= 1e-12 * max(tau^2,
-  mean v) (metafor's default threshold is 1e-5); if that fails in 1000
-  iterations a bracketed root of the score equation is used. Results agree
-  with metafor run with a tight ``control=list(threshold=...)``.
+  min v), i.e. relative to tau^2 (metafor's default threshold is an absolute
+  1e-5); if that fails in 1000 iterations a bracketed root of the score
+  equation is used, the fit reports ``converged=False`` and a
+  :class:`ConvergenceWarning` is issued. Results agree with metafor run with
+  a tight ``control=list(threshold=...)``, also when one study has a huge
+  variance.
   A REML/ML estimate that converges into the boundary (tau^2 below that
   tolerance while the score at 0 is <= 0) is reported as exactly 0.
 * PM is the root of the generalised Q statistic Q(tau^2) = k - p found by
@@ -41,10 +44,11 @@ Study indices in error messages are 0-based.
 
 from __future__ import annotations
 
-import hashlib
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,6 +59,7 @@ from . import dist
 
 __all__ = [
     "METHODS",
+    "ConvergenceWarning",
     "EggerResult",
     "MetaRegression",
     "MetaResult",
@@ -72,6 +77,12 @@ __all__ = [
 METHODS = ("REML", "ML", "DL", "PM", "HE", "SJ", "EB", "FE")
 TESTS = ("z", "knha")
 _EPS = np.finfo(float).eps
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative estimate needed the fallback root-finder (the fit reports converged False)."""
+
+
 _MAXITER = 1000
 _REL_TOL = 1e-12
 _LL0_TOL = _EPS**0.25  # metafor's con$tol, used for its ll0check
@@ -255,12 +266,23 @@ def _score(X: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: float, method: str
     return yPPy - float(f.w.sum())
 
 
+def _tau2_floor(v: np.ndarray) -> float:
+    """Absolute floor of the tau^2 stopping rule: the smallest sampling variance.
+
+    The rule is relative to tau^2 (|change| <= 1e-12 tau^2); near tau^2 = 0
+    it becomes 1e-12 min(v): a change that small moves no weight
+    1/(v_i + tau^2) by more than 1e-12 relative. A floor scaled by mean(v)
+    instead lets one study with a huge variance stop the iteration early.
+    """
+    return float(np.min(v))
+
+
 def _tau2_fisher(
     X: np.ndarray, y: np.ndarray, v: np.ndarray, method: str
 ) -> tuple[float, bool, int]:
     """REML/ML by Fisher scoring as metafor (start max(0, HE), step halving), tight tolerance."""
     k, p = X.shape
-    scale = float(np.mean(v))
+    floor = _tau2_floor(v)
     tau2 = max(0.0, _tau2_he(X, y, v))
     converged = False
     it = 0
@@ -280,21 +302,27 @@ def _tau2_fisher(
         new = tau2 + adj
         change = abs(new - tau2)
         tau2 = new
-        if change <= _REL_TOL * max(tau2, scale):
+        if change <= _REL_TOL * max(tau2, floor):
             converged = True
             break
     if not converged:
-        # Fall back to a bracketed root of the score equation.
+        # Fall back to a bracketed root of the score equation; the fit reports
+        # converged = False and a ConvergenceWarning says so.
         def g(t: float) -> float:
             return _score(X, y, v, t, method)
 
         if g(0.0) <= 0:
             tau2 = 0.0
         else:
-            tau2 = _bracket_root(g, 0.0, max(tau2, scale))
-        converged = True
+            tau2 = _bracket_root(g, 0.0, max(tau2, float(np.mean(v))))
+        warnings.warn(
+            f"{method} Fisher scoring reached the iteration limit ({_MAXITER}); "
+            "tau^2 is the bracketed root of the score equation instead",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     # Boundary: an iterate that crept to 0 by step halving is 0.
-    if tau2 <= _REL_TOL * scale * 10 and _score(X, y, v, 0.0, method) <= 0:
+    if tau2 <= _REL_TOL * floor * 10 and _score(X, y, v, 0.0, method) <= 0:
         tau2 = 0.0
     # metafor's ll0check: a local maximum worse than tau^2 = 0 is replaced by 0.
     if tau2 > 0:
@@ -452,7 +480,7 @@ def _rma(
         qe_pval = float(dist.chi2_sf(qe, k - p))
         vt = (k - p) / _trP(X, fe)
         if method == "FE":
-            i2 = max(0.0, 100 * (qe - (k - p)) / qe) if qe > 0 else float("nan")
+            i2 = max(0.0, 100 * (qe - (k - p)) / qe) if qe > 0 else 0.0  # metafor: 0
             h2 = qe / (k - p)
         else:
             i2 = 100 * tau2 / (vt + tau2)
@@ -485,7 +513,24 @@ class MetaResult:
     ``h2`` computed from the typical within-study variance ``vt`` =
     (k - 1)/tr(P) (metafor's default definition); ``q``/``q_pval``: Cochran's
     Q with k - 1 df; ``s2w``: the Knapp-Hartung scale factor (1 for z);
-    ``weights``: percent weights w_i / sum w; ``hat``: hat values.
+    ``weights``: percent weights w_i / sum w; ``hat``: hat values;
+    ``labels``: the study labels (metafor's ``slab``, 1..k by default).
+
+    The statistics verbs are methods, as metafor's functions of a fitted
+    model: :meth:`leave1out`, :meth:`influence`, :meth:`regtest`,
+    :meth:`trimfill`, :meth:`tau2_ci` and :meth:`without`. They take
+    ``method``, ``test`` and ``level`` from the fit, so their settings cannot
+    diverge from it, and :meth:`leave1out` and :meth:`influence` share one
+    solution of the k deleted fits (computed on first use).
+
+    Examples
+    --------
+    >>> from livingreview import meta
+    >>> res = meta.fit([0.1, 0.3, 0.35, 0.6, -0.1], [0.02, 0.03, 0.01, 0.05, 0.04])
+    >>> round(res.estimate, 4), round(res.tau2, 4)
+    (0.2477, 0.02)
+    >>> res.leave1out()["estimate"].round(4).tolist()
+    [0.29, 0.2336, 0.2074, 0.1993, 0.305]
     """
 
     k: int
@@ -518,13 +563,119 @@ class MetaResult:
     hat: np.ndarray = field(repr=False)
     yi: np.ndarray = field(repr=False)
     vi: np.ndarray = field(repr=False)
+    labels: tuple[Any, ...] = field(repr=False, default=())
 
     def to_dict(self) -> dict[str, Any]:
         """Scalar fields as JSON-ready Python values (NaN -> None); arrays left out."""
         d = asdict(self)
-        for name in ("weights", "hat", "yi", "vi"):
+        for name in ("weights", "hat", "yi", "vi", "labels"):
             d.pop(name)
         return {key: _none_if_nan(val) for key, val in d.items()}
+
+    @cached_property
+    def _deleted(self) -> dict[str, np.ndarray]:
+        """The k deleted fits (one per omitted study), shared by leave1out and influence."""
+        return _loo_core(self)
+
+    def leave1out(self) -> pd.DataFrame:
+        """Refit without each study in turn (metafor ``leave1out``).
+
+        One row per omitted study, columns ``omitted, estimate, se, ci_low,
+        ci_high, pval, tau2, i2, q`` then ``zval, q_pval, h2`` (``zval`` is a
+        t statistic with k - 2 df under knha). Deleted fits of k - 1 = 1
+        study follow metafor's k = 1 rules (tau^2 = 0, z test). Needs k >= 2.
+
+        Examples
+        --------
+        >>> from livingreview import meta
+        >>> res = meta.fit([0.1, 0.3, 0.35, 0.6], [0.02, 0.03, 0.01, 0.05], test="knha")
+        >>> res.leave1out()["estimate"].round(4).tolist()
+        [0.3717, 0.3136, 0.2917, 0.2675]
+        """
+        return _leave1out(self)
+
+    def influence(self) -> pd.DataFrame:
+        """Case-deletion diagnostics (metafor ``influence.rma.uni``), with the fit's test.
+
+        Columns ``study, rstudent, dffits, cook_d, cov_r, tau2_del, qe_del,
+        hat, weight, dfbs, inf``; see :func:`influence` for the formulas.
+        Needs k >= 2.
+
+        Examples
+        --------
+        >>> from livingreview import meta
+        >>> res = meta.fit([0.1, 0.3, 0.35, 0.6], [0.02, 0.03, 0.01, 0.05], labels="abcd")
+        >>> res.influence().set_index("study")["cook_d"].round(3).to_dict()
+        {'a': 0.697, 'b': 0.011, 'c': 0.028, 'd': 0.221}
+        """
+        return _influence(self)
+
+    def regtest(self, model: str = "rma") -> EggerResult:
+        """Egger's regression test with the SE as predictor (metafor ``regtest``).
+
+        ``model="rma"``: the fit's model (method, test, level) with sqrt(v_i)
+        as moderator; ``model="lm"``: weighted least squares with a
+        multiplicative dispersion, as ``regtest(x, model="lm")``. Needs k >= 3.
+
+        Examples
+        --------
+        >>> from livingreview import meta
+        >>> res = meta.fit([0.1, 0.3, 0.35, 0.6, -0.1], [0.02, 0.03, 0.01, 0.05, 0.04])
+        >>> round(res.regtest().statistic, 4)
+        0.03
+        """
+        return _regtest(self, model)
+
+    def trimfill(
+        self, estimator: str = "L0", side: str | None = None, maxiter: int = 100
+    ) -> TrimFillResult:
+        """Duval & Tweedie's trim-and-fill (metafor ``trimfill.rma.uni``); see
+        :func:`trim_and_fill`. The filled data are refitted with the fit's
+        method, test and level. Needs k >= 3.
+
+        Examples
+        --------
+        >>> from livingreview import meta
+        >>> res = meta.fit([0.05, 0.1, 0.3, 0.35, 0.6, 0.9, 1.2], [0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12])
+        >>> tf = res.trimfill()
+        >>> tf.k0, tf.side, round(tf.estimate, 4)
+        (2, 'left', 0.2469)
+        """
+        return _trimfill(self, estimator, side, maxiter)
+
+    def tau2_ci(self) -> Tau2CI:
+        """Q-profile confidence interval for tau^2 at the fit's level; see :func:`tau2_ci`.
+
+        Examples
+        --------
+        >>> from livingreview import meta
+        >>> res = meta.fit([0.1, 0.3, 0.35, 0.6, -0.1], [0.02, 0.03, 0.01, 0.05, 0.04])
+        >>> ci = res.tau2_ci()
+        >>> round(ci.tau2_low, 4), round(ci.tau2_high, 4)
+        (0.0, 0.5366)
+        """
+        return _tau2_ci(self)
+
+    def without(self, labels: Sequence[Any]) -> MetaResult:
+        """The same model refitted without the studies named by ``labels``.
+
+        Examples
+        --------
+        >>> from livingreview import meta
+        >>> res = meta.fit([0.1, 0.3, 0.35, 0.6], [0.02, 0.03, 0.01, 0.05], labels="abcd")
+        >>> sub = res.without(["d"])
+        >>> sub.k, sub.labels, round(sub.estimate, 4)
+        (3, ('a', 'b', 'c'), 0.2675)
+        """
+        drop = set(labels)
+        unknown = drop - set(self.labels)
+        if unknown:
+            raise ValueError(f"without(): no study labelled {sorted(map(str, unknown))}")
+        keep = np.array([lab not in drop for lab in self.labels], dtype=bool)
+        return fit(
+            self.yi[keep], self.vi[keep], self.method, self.test, self.level,
+            labels=[lab for lab, kept in zip(self.labels, keep, strict=True) if kept],
+        )  # fmt: skip
 
 
 def fit(
@@ -533,6 +684,7 @@ def fit(
     method: str = "REML",
     test: str = "z",
     level: float = 0.95,
+    labels: Sequence[Any] | None = None,
 ) -> MetaResult:
     """Fit the random-effects (or fixed-effect, ``method="FE"``) model.
 
@@ -543,11 +695,23 @@ def fit(
     interval. tau^2 is truncated at 0. k = 1 gives tau^2 = 0, Q = 0, I^2 = 0
     and a z test, as metafor does.
 
+    ``labels`` name the studies in the verbs' output (default 1..k). REML
+    and ML report ``converged=False`` (and warn) when Fisher scoring needed
+    the fallback root-finder.
+
     Raises ValueError for empty input, non-finite yi, and non-finite or
     non-positive vi (naming the 0-based study index).
+
+    Examples
+    --------
+    >>> from livingreview import meta
+    >>> res = meta.fit([0.1, 0.3, 0.35, 0.6, -0.1], [0.02, 0.03, 0.01, 0.05, 0.04], test="knha")
+    >>> round(res.estimate, 4), round(res.ci_low, 4), res.df
+    (0.2477, -0.0413, 4)
     """
     y, v = _check_data(yi, vi)
     m, t = _check_method(method, test, level)
+    lab = tuple(_labels(labels, y.size))
     c = _rma(np.ones((y.size, 1)), y, v, m, t, level)
     est, se = float(c.beta[0]), float(c.se[0])
     # predict.rma gives no prediction interval for a fixed-effect model
@@ -559,7 +723,7 @@ def fit(
         se_tau2=c.se_tau2, i2=c.i2, h2=c.h2, q=c.qe, q_df=c.k - 1, q_pval=c.qe_pval,
         vt=c.vt, method=m, test=c.test, level=level, df=c.df, crit=c.crit, s2w=c.s2w,
         converged=c.converged, iterations=c.iterations, weights=100 * c.w / c.w.sum(),
-        hat=c.hat, yi=y, vi=v,
+        hat=c.hat, yi=y, vi=v, labels=lab,
     )  # fmt: skip
 
 
@@ -601,13 +765,15 @@ def tau2_ci(
     Unlike metafor (search limited to [0, max(100, 10 tau^2)]) the upper
     bound is always searched to convergence.
     """
-    y, v = _check_data(yi, vi)
-    m, _ = _check_method(method, "z", level)
+    return fit(yi, vi, method=method, level=level).tau2_ci()
+
+
+def _tau2_ci(res: MetaResult) -> Tau2CI:
+    y, v, level = res.yi, res.vi, res.level
     if y.size < 2:
         raise ValueError("tau2_ci needs k >= 2 studies (metafor: 'Stopped because k = 1.')")
-    if m == "FE":
+    if res.method == "FE":
         raise ValueError("tau2_ci: a fixed-effect model (method='FE') has no tau^2")
-    res = fit(y, v, method=m, level=level)
     X = np.ones((y.size, 1))
     df = y.size - 1
     crit_u = dist.chi2_isf((1 - level) / 2, df)
@@ -810,7 +976,8 @@ def _loo_newton(
     """
     k = v.size
     target = k - 2.0
-    scale = float(np.mean(v))
+    scale = float(np.mean(v))  # step size of the search for an upper bracket only
+    floor = _tau2_floor(v)
     n = rows.size
     out = np.zeros(n)
     lo, hi = np.zeros(n), np.full(n, np.inf)
@@ -834,8 +1001,8 @@ def _loo_newton(
         nx = np.where(bad, mid, nx)
         done = (
             (U == 0)
-            | (np.abs(nx - xa) <= _REL_TOL * np.maximum(xa, scale))
-            | (ha - la <= _REL_TOL * np.maximum(la, scale))
+            | (np.abs(nx - xa) <= _REL_TOL * np.maximum(xa, floor))
+            | (ha - la <= _REL_TOL * np.maximum(la, floor))
         )
         out[act] = np.where(U == 0, xa, nx)
         x[act] = nx
@@ -885,7 +1052,7 @@ def _loo_tau2_fisher(v: np.ndarray, yc: np.ndarray, method: str, he: np.ndarray)
     k = v.size
     reml = method == "REML"
     maxpow = 3 if reml else 2
-    scale = float(np.mean(v))
+    floor = _tau2_floor(v)
     tau = np.maximum(0.0, he)
     U0, _ = _score_parts(_moments_at_zero(v, yc, 3), method, 0.0)
     sums = _ExclSums(v, yc, float(np.median(tau)), maxpow)
@@ -918,12 +1085,18 @@ def _loo_tau2_fisher(v: np.ndarray, yc: np.ndarray, method: str, he: np.ndarray)
             neg = ta + adj < 0
         new = ta + adj
         tau[active] = new
-        active = active[np.abs(adj) > _REL_TOL * np.maximum(new, scale)]
-    if active.size:  # not converged in 1000 iterations: bracketed root instead
+        active = active[np.abs(adj) > _REL_TOL * np.maximum(new, floor)]
+    if active.size:  # not converged in _MAXITER iterations: bracketed root instead
+        warnings.warn(
+            f"leave-one-out: {method} Fisher scoring reached the iteration limit ({_MAXITER}) "
+            f"in {active.size} deleted fit(s); their tau^2 is the bracketed root of the score",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
         pos = active[U0[active] > 0]
         tau[active] = 0.0
-        tau[pos] = _loo_newton(v, yc, method, np.maximum(tau[pos], scale), pos, 3)
-    tau[(tau <= _REL_TOL * scale * 10) & (U0 <= 0)] = 0.0
+        tau[pos] = _loo_newton(v, yc, method, np.maximum(tau[pos], float(np.mean(v))), pos, 3)
+    tau[(tau <= _REL_TOL * floor * 10) & (U0 <= 0)] = 0.0
     sus = np.flatnonzero((tau > 0) & (U0 <= 0))
     if sus.size:
         M0 = _moments_at_zero(v, yc, 1)[0][sus]
@@ -940,20 +1113,13 @@ def _loo_tau2_fisher(v: np.ndarray, yc: np.ndarray, method: str, he: np.ndarray)
     return tau
 
 
-_LOO_CACHE: dict[str, dict[str, np.ndarray]] = {}
-
-
-def _loo_core(
-    y: np.ndarray, v: np.ndarray, method: str, test: str, full: MetaResult
-) -> dict[str, np.ndarray]:
+def _loo_core(full: MetaResult) -> dict[str, np.ndarray]:
     """tau^2, mu, sum of weights, Knapp-Hartung s2w and Q_E of every deleted fit.
 
-    Shared by :func:`leave_one_out` and :func:`influence` (a one-entry cache
-    avoids solving the k deleted fits twice for the same data).
+    Computed once per fitted result (``MetaResult._deleted``) and shared by
+    its ``leave1out`` and ``influence``.
     """
-    key = hashlib.sha256(y.tobytes() + v.tobytes() + f"{method}|{test}".encode()).hexdigest()
-    if key in _LOO_CACHE:
-        return _LOO_CACHE[key]
+    y, v, method, test = full.yi, full.vi, full.method, full.test
     k = y.size
     n1 = k - 1
     idx = np.arange(k)
@@ -993,7 +1159,7 @@ def _loo_core(
         s2w = np.where(rss <= _EPS, 0.0, rss / (n1 - 1))
     else:
         s2w = np.ones(k)
-    out = {
+    return {
         "tau2": tau,
         "mu": mu + full.estimate,
         "W1": W1,
@@ -1002,9 +1168,6 @@ def _loo_core(
         "qe": qe if n1 > 1 else np.zeros(k),
         "trP0": trP0,
     }
-    _LOO_CACHE.clear()
-    _LOO_CACHE[key] = out
-    return out
 
 
 def leave_one_out(
@@ -1023,15 +1186,17 @@ def leave_one_out(
     study follow metafor's k = 1 rules (tau^2 = 0, z test). Requires k >= 2.
     All k fits are solved at once (see the module docstring): typically O(k) time per
     iteration, O(k) memory (exact fallback rows O(k) each, in fixed-size chunks).
+    Same as ``fit(yi, vi, method, test, level, labels).leave1out()``.
     """
-    y, v = _check_data(yi, vi)
-    m, t = _check_method(method, test, level)
-    k = y.size
+    return fit(yi, vi, method, test, level, labels=labels).leave1out()
+
+
+def _leave1out(full: MetaResult) -> pd.DataFrame:
+    k, m, t, level = full.k, full.method, full.test, full.level
     if k < 2:
         raise ValueError("leave_one_out needs k >= 2 studies (metafor: 'Stopped because k = 1.')")
-    lab = _labels(labels, k)
-    full = fit(y, v, m, t, level)
-    core = _loo_core(y, v, m, t, full)
+    lab = list(full.labels)
+    core = full._deleted
     n1 = k - 1
     knha = t == "knha" and n1 > 1
     se = np.sqrt(core["s2w"] / core["W1"])
@@ -1051,7 +1216,7 @@ def leave_one_out(
         vt = (n1 - 1) / core["trP0"]
         if m == "FE":
             with np.errstate(divide="ignore", invalid="ignore"):
-                i2 = np.maximum(0.0, 100 * (qe - (n1 - 1)) / qe)
+                i2 = np.where(qe > 0, np.maximum(0.0, 100 * (qe - (n1 - 1)) / qe), 0.0)
             h2 = qe / (n1 - 1)
         else:
             i2 = 100 * tau / (vt + tau)
@@ -1094,16 +1259,18 @@ def influence(
     dfbs = (mu - mu_(-i)) / sqrt(s2w_(-i) / sum_j 1/(v_j + tau^2_(-i)));
     hat = w_i / sum w; weight = 100 hat. ``inf`` flags a study as metafor
     does: |dffits| > 3 sqrt(1/(k-1)), or pchisq(cook_d, 1) > 0.5, or
-    hat > 3/k, or |dfbs| > 1. Requires k >= 2.
+    hat > 3/k, or |dfbs| > 1. Requires k >= 2. Same as
+    ``fit(yi, vi, method, test, level, labels).influence()``.
     """
-    y, v = _check_data(yi, vi)
-    m, t = _check_method(method, test, level)
-    k = y.size
+    return fit(yi, vi, method, test, level, labels=labels).influence()
+
+
+def _influence(full: MetaResult) -> pd.DataFrame:
+    y, v, k = full.yi, full.vi, full.k
     if k < 2:
         raise ValueError("influence needs k >= 2 studies (metafor: 'Stopped because k = 1.')")
-    lab = _labels(labels, k)
-    full = fit(y, v, m, t, level)
-    core = _loo_core(y, v, m, t, full)
+    lab = list(full.labels)
+    core = full._deleted
     tau, mu, s2w = core["tau2"], core["mu"], core["s2w"]
     vb_full = full.se**2
     vdel = s2w / core["W1"]
@@ -1183,9 +1350,13 @@ def egger_test(
     model fitted with those settings. ``model="lm"``: weighted least squares
     with weights 1/v_i and a multiplicative dispersion (the classical Egger
     test), t with k - 2 df, as ``regtest(x, model="lm")``. Requires k >= 3.
+    Same as ``fit(yi, vi, method, test, level).regtest(model)``.
     """
-    y, v = _check_data(yi, vi)
-    m, t = _check_method(method, test, level)
+    return fit(yi, vi, method, test, level).regtest(model)
+
+
+def _regtest(full: MetaResult, model: str) -> EggerResult:
+    y, v, m, t, level = full.yi, full.vi, full.method, full.test, full.level
     if model not in ("rma", "lm"):
         raise ValueError(f"model must be 'rma' or 'lm'; got {model!r}")
     k = y.size
@@ -1258,6 +1429,10 @@ class TrimFillResult:
         return d
 
 
+def _sqrt_or_nan(x: float) -> float:
+    return math.sqrt(x) if x >= 0 else float("nan")
+
+
 def trim_and_fill(
     yi: Sequence[float] | np.ndarray,
     vi: Sequence[float] | np.ndarray,
@@ -1278,16 +1453,35 @@ def trim_and_fill(
     k0 repeats. The k0 most extreme studies are mirrored about the last
     trimmed estimate, 2 mu - y_i, and the model refitted (metafor refits with
     its default test "z"; ``test`` and ``level`` apply to that refit).
+
+    Where the variance of S_r (L0, Q0) comes out negative, as with one
+    extreme outlier, se(k0) is NaN, as in metafor; with all y_i equal k0 is
+    0 (se(k0) NaN for L0 and Q0, sqrt(2) for R0), metafor's answer. When the side
+    is not given and all v_i are equal, the Egger slope that chooses it is not
+    estimable: a ValueError asks for ``side`` (metafor stops with
+    "missing value where TRUE/FALSE needed"). Same as
+    ``fit(yi, vi, method, test, level).trimfill(estimator, side, maxiter)``.
     """
-    y, v = _check_data(yi, vi)
-    m, t = _check_method(method, test, level)
+    return fit(yi, vi, method, test, level).trimfill(estimator, side, maxiter)
+
+
+def _trimfill(full: MetaResult, estimator: str, side: str | None, maxiter: int) -> TrimFillResult:
+    y, v, m, t, level = full.yi, full.vi, full.method, full.test, full.level
     if estimator not in ("L0", "R0", "Q0"):
         raise ValueError(f"estimator must be 'L0', 'R0' or 'Q0'; got {estimator!r}")
     k = y.size
     if k < 3:
         raise ValueError(f"trim_and_fill needs k >= 3 studies, got k = {k}")
     if side is None:
+        if np.all(v == v[0]):
+            raise ValueError(
+                "trim_and_fill cannot choose the side: all vi are equal, so the slope of the"
+                " effects on their standard errors is not estimable; pass side='left' or"
+                " side='right'"
+            )
         slope = _rma(np.column_stack([np.ones(k), np.sqrt(v)]), y, v, m, "z", level).beta[1]
+        if np.all(y == y[0]):
+            slope = 0.0  # exactly, not its rounding error: metafor then says "left"
         side = "right" if slope < 0 else "left"
     elif side not in ("left", "right"):
         raise ValueError(f"side must be 'left', 'right' or None; got {side!r}")
@@ -1297,6 +1491,11 @@ def trim_and_fill(
     k0, k0_prev, it = 0, -1, 0
     beta = 0.0
     se_k0 = float("nan")
+    if np.all(y == y[0]):
+        # No asymmetry to estimate; the ranks would only reflect rounding noise of
+        # y_i - mu. metafor's answer: k0 = 0, se(k0) NaN (L0, Q0) or sqrt(2) (R0).
+        k0_prev = k0
+        se_k0 = math.sqrt(2) if estimator == "R0" else float("nan")
     while k0 != k0_prev:
         k0_prev = k0
         it += 1
@@ -1316,7 +1515,12 @@ def trim_and_fill(
             if estimator == "L0":
                 k0f = (4 * Sr - k * (k + 1)) / (2 * k - 1)
             else:
-                k0f = k - 0.5 - math.sqrt(2 * k**2 - 4 * Sr + 0.25)
+                k0f = k - 0.5 - _sqrt_or_nan(2 * k**2 - 4 * Sr + 0.25)
+                if math.isnan(k0f):
+                    raise ValueError(
+                        "trim_and_fill (Q0): k0 is not defined for these data"
+                        " (2 k^2 - 4 S_r + 1/4 < 0); use estimator='L0' or 'R0'"
+                    )
             var_sr = (
                 k * (k + 1) * (2 * k + 1)
                 + 10 * k0f**3
@@ -1326,12 +1530,17 @@ def trim_and_fill(
                 - 18 * k * k0f
                 + 6 * k**2 * k0f
             ) / 24
+            # var_sr < 0 (e.g. all effects equal): metafor's sqrt gives NaN, so does se_k0
             if estimator == "L0":
-                se_k0 = 4 * math.sqrt(var_sr) / (2 * k - 1)
+                se_k0 = 4 * _sqrt_or_nan(var_sr) / (2 * k - 1)
             else:
-                se_k0 = 2 * math.sqrt(var_sr) / math.sqrt((k - 0.5) ** 2 - k0f * (2 * k - k0f - 1))
+                se_k0 = (
+                    2
+                    * _sqrt_or_nan(var_sr)
+                    / _sqrt_or_nan((k - 0.5) ** 2 - k0f * (2 * k - k0f - 1))
+                )
         k0 = max(0, int(np.round(k0f)))  # R's round(): half to even, as numpy
-        se_k0 = max(0.0, se_k0)
+        se_k0 = se_k0 if math.isnan(se_k0) else max(0.0, se_k0)  # R: max(0, NaN) is NaN
     if k0 > 0:
         mirrored = 2 * beta - ys[k - k0 :]
         fill_y = -mirrored if side == "right" else mirrored

@@ -539,6 +539,10 @@ def summary_plot(
     height = 1.7 + 0.42 * max(n, 1)
     measures = {str(r.get("measure") or "SMD") for r in rows}
     measure = measures.pop() if len(measures) == 1 else "SMD"
+    levels = {v for v in (_num(r.get("level")) for r in rows) if math.isfinite(v)}
+    pct = f"{levels.pop() * 100:g}%" if len(levels) == 1 else "95%"  # as the rows were pooled
+    min_ks = {r.get("min_k") for r in rows} - {None}
+    min_k = min_ks.pop() if len(min_ks) == 1 else 3
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(9.0, height))
         grid = fig.add_gridspec(1, 3, width_ratios=[2.6, 4.0, 3.2], wspace=0.02)
@@ -557,7 +561,7 @@ def summary_plot(
         ax.set_xlim(*_xlim(extremes or [-1.0, 1.0]))
         ax.axvline(0.0, color="black", lw=0.8)
         ax_l.text(0.0, n + 0.6, "Stratum", fontweight="bold", va="center")
-        ax_r.text(0.02, n + 0.6, "Estimate [95% CI]", fontweight="bold", va="center")
+        ax_r.text(0.02, n + 0.6, f"Estimate [{pct} CI]", fontweight="bold", va="center")
         ax_r.text(0.98, n + 0.6, "k    I\u00b2", fontweight="bold", va="center", ha="right")
         for yy, r in zip(ys, rows, strict=True):
             k = int(_num(r.get("k"))) if math.isfinite(_num(r.get("k"))) else 0
@@ -592,7 +596,8 @@ def summary_plot(
         fig.text(
             0.02,
             0.02,
-            "Black line: 95% CI; grey band: 95% prediction interval; NE: not estimated (k < 3).",
+            f"Black line: {pct} CI; grey band: {pct} prediction interval; "
+            f"NE: not estimated (k < {min_k}).",
             fontsize=8,
         )
         fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.5 / height, bottom=1.0 / height)

@@ -5,6 +5,14 @@ bundle (which writes ``CHANGES.md`` and decides whether anything changed at
 all). A version is summarised by its studies (from ``effects.csv``) and its
 strata (from ``strata/<stratum>/pooled.json``); the same layout is read from
 ``results/`` and from a published bundle.
+
+Every change also says why (``causes``): the configuration keys that changed
+(old -> new), the input files added, removed or changed (from the manifests'
+checksums), the screening decisions that changed (from ``decisions.csv``,
+with the sheet rows behind them), the effects chosen differently (with their
+source rows) and the estimator or test. ``losses`` names the previously
+included studies that vanished because their decisions or extraction were
+lost, which holds a publication (``bundle.publish``).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 KEY_PACKAGES = (
     "livingreview",
@@ -108,6 +117,8 @@ def summarise(effects_csv: str | Path | None, strata_dir: str | Path | None) -> 
                 "level": _num(p.get("level")) or 0.95,
                 "measure": p.get("measure") or "SMD",
                 "label": p.get("label") or pooled.parent.name,
+                "method": p.get("method"),
+                "test": p.get("test"),
             }
     return {"studies": studies, "strata": strata}
 
@@ -188,7 +199,299 @@ def compare(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
 
 
 def has_changes(changes: dict[str, Any]) -> bool:
-    return changes["first_version"] or any(v for k, v in changes.items() if k != "first_version")
+    """Whether a reader sees any difference (results; the causes alone do not count)."""
+    return changes["first_version"] or any(
+        v for k, v in changes.items() if k not in ("first_version", "causes")
+    )
+
+
+# --------------------------------------------------------------------------- causes
+
+CAUSE_KEYS = (
+    "config_changed",
+    "inputs_added",
+    "inputs_removed",
+    "inputs_changed",
+    "methods_changed",
+    "decisions_changed",
+    "effects_changed",
+)
+MAX_LISTED = 50  # per section; the rest is counted
+OPTIONAL_SECTIONS = ("Why:", "Held back", "Published files changed")  # left out when empty
+
+
+def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys -> values (lists are values: ``priority`` changes as a whole)."""
+    if isinstance(config, dict):
+        out: dict[str, Any] = {}
+        for key, value in config.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: config}
+
+
+def config_changes(old: Any, new: Any) -> list[list[Any]]:
+    """``[key, old, new]`` for every dotted key whose value differs (None: absent)."""
+    a, b = _flatten(old or {}), _flatten(new or {})
+    return [[k, a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def input_changes(old: dict[str, str] | None, new: dict[str, str] | None) -> dict[str, list[str]]:
+    """Input files (relative to the input root) added, removed or changed, from their checksums."""
+    a, b = old or {}, new or {}
+    return {
+        "inputs_added": sorted(set(b) - set(a)),
+        "inputs_removed": sorted(set(a) - set(b)),
+        "inputs_changed": sorted(k for k in set(a) & set(b) if a[k] != b[k]),
+    }
+
+
+def read_decisions(path: str | Path | None) -> dict[tuple[str, str], dict[str, str]]:
+    """(record_id, stage) -> row of ``decisions.csv`` (empty when the file is absent)."""
+    if path is None or not Path(path).is_file():
+        return {}
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return {(r["record_id"], r["stage"]): r for r in frame.to_dict("records")}
+
+
+def decision_changes(
+    old: dict[tuple[str, str], dict[str, str]], new: dict[tuple[str, str], dict[str, str]]
+) -> list[dict[str, str]]:
+    """Records whose status (or deciding rule) at a stage changed, with the rows behind them.
+
+    A record that is new and unscreened is not a changed decision (the search
+    added it); one that disappears is reported with status ``absent``.
+    """
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        sa = (a["status"], a.get("rule", "")) if a else ("absent", "")
+        sb = (b["status"], b.get("rule", "")) if b else ("absent", "")
+        if sa == sb or (a is None and sb[0] == "unscreened"):
+            continue
+        out.append(
+            {
+                "record_id": key[0],
+                "stage": key[1],
+                "old": sa[0],
+                "new": sb[0],
+                "rule": sb[1],
+                "sources": (b or a or {}).get("sources", ""),
+            }
+        )
+    return out
+
+
+def _effects(path: str | Path | None) -> dict[tuple[str, str], dict[str, str]]:
+    if path is None or not Path(path).is_file():
+        return {}
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return {(r["study_id"], r["domain"]): r for r in frame.to_dict("records")}
+
+
+def _chosen(r: dict[str, str] | None) -> str:
+    if not r:
+        return "none"
+    return f"{r.get('outcome', '')} at {r.get('timepoint_weeks', '')} wk".strip()
+
+
+EFFECT_FIELDS = ("outcome", "timepoint_weeks", "yi", "vi", "source")
+
+
+def effect_changes(old_csv: str | Path | None, new_csv: str | Path | None) -> list[dict[str, str]]:
+    """Per trial and domain: the effect chosen, its numbers or its source rows that changed."""
+    a, b = _effects(old_csv), _effects(new_csv)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if x and y and all(x.get(f) == y.get(f) for f in EFFECT_FIELDS):
+            continue
+        if x and y and _chosen(x) == _chosen(y):
+            moved = x.get("yi") != y.get("yi") or x.get("vi") != y.get("vi")
+            why = "same outcome, new numbers" if moved else "same numbers, other source rows"
+        elif y:
+            why = y.get("rule", "")
+        else:
+            why = "no effect selected any more"
+        out.append(
+            {
+                "study_id": key[0],
+                "domain": key[1],
+                "old": _chosen(x),
+                "new": _chosen(y),
+                "why": why,
+                "sources": (y or x or {}).get("source", ""),
+            }
+        )
+    return out
+
+
+def method_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[list[str]]:
+    """``[what, old, new]`` when the strata were pooled with another estimator or test."""
+    if old is None:
+        return []
+    out = []
+    for field in ("method", "test"):
+        a = sorted({str(s.get(field)) for s in old["strata"].values() if s.get(field)})
+        b = sorted({str(s.get(field)) for s in new["strata"].values() if s.get(field)})
+        if a and b and a != b:
+            name = "estimator (tau^2)" if field == "method" else "test"
+            out.append([name, ", ".join(a), ", ".join(b)])
+    return out
+
+
+def causes(
+    *,
+    old_summary: dict[str, Any] | None,
+    new_summary: dict[str, Any],
+    old_config: Any = None,
+    new_config: Any = None,
+    old_inputs: dict[str, str] | None = None,
+    new_inputs: dict[str, str] | None = None,
+    old_decisions: str | Path | None = None,
+    new_decisions: str | Path | None = None,
+    old_effects: str | Path | None = None,
+    new_effects: str | Path | None = None,
+) -> dict[str, Any]:
+    """Why a version differs from the previous one (empty lists for the first version).
+
+    ``*_inputs`` are {path relative to the input root: SHA-256} (None: unknown,
+    e.g. in the report's working copy, and then not compared).
+    """
+    out: dict[str, Any] = {k: [] for k in CAUSE_KEYS}
+    if old_summary is None:
+        return out
+    if new_config is not None:
+        out["config_changed"] = config_changes(old_config, new_config)
+    if old_inputs is not None and new_inputs is not None:
+        out.update(input_changes(old_inputs, new_inputs))
+    out["methods_changed"] = method_changes(old_summary, new_summary)
+    if old_decisions is not None and Path(old_decisions).is_file():
+        out["decisions_changed"] = decision_changes(
+            read_decisions(old_decisions), read_decisions(new_decisions)
+        )
+    out["effects_changed"] = effect_changes(old_effects, new_effects)
+    return out
+
+
+def explain(
+    previous: str | Path | None,
+    *,
+    effects: str | Path,
+    strata: str | Path,
+    config: Any,
+    decisions: str | Path | None,
+    inputs: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """``compare`` of a new version with the published version folder ``previous``, plus ``causes``.
+
+    The new version is given by its files (``results/`` or a staging folder);
+    ``inputs`` (checksums of the input files) is compared with the previous
+    manifest's when given.
+    """
+    prev = Path(previous) if previous is not None else None
+    old = summarise(prev / "effects.csv", prev / "strata") if prev else None
+    new = summarise(effects, strata)
+    changes = compare(old, new)
+    if prev is None:
+        return changes
+    old_config, old_inputs = None, None
+    if (prev / "config.yaml").is_file():
+        old_config = yaml.safe_load((prev / "config.yaml").read_text(encoding="utf-8"))
+    if inputs is not None and (prev / "manifest.json").is_file():
+        with open(prev / "manifest.json", encoding="utf-8") as fh:
+            old_inputs = json.load(fh).get("inputs") or {}
+    changes["causes"] = causes(
+        old_summary=old,
+        new_summary=new,
+        old_config=old_config,
+        new_config=config,
+        old_inputs=old_inputs,
+        new_inputs=inputs,
+        old_decisions=prev / "screening" / "decisions.csv",
+        new_decisions=decisions,
+        old_effects=prev / "effects.csv",
+        new_effects=effects,
+    )
+    return changes
+
+
+def losses(
+    changes: dict[str, Any],
+    *,
+    decisions: str | Path | None,
+    studies: str | Path | None,
+    old_effects: str | Path | None,
+    old_decisions: str | Path | None = None,
+) -> list[str]:
+    """Previously included studies that vanished because decisions or extraction were lost.
+
+    A study removed by a reviewer's explicit decision (its record now
+    ``excluded``) or by a configuration change is not a loss. It is one when
+    its record is no longer decided (``awaiting``, ``unscreened``,
+    ``conflict`` or gone), when its extraction rows are gone, when it lost
+    double extraction, or when an input file under ``screening/`` or
+    ``extraction/`` was removed. One line per study, naming the files and
+    decisions behind it.
+    """
+    removed = [sid for sid, _ in changes.get("studies_removed", [])]
+    cause = changes.get("causes") or {}
+    gone = [
+        f for f in cause.get("inputs_removed", []) if f.split("/")[0] in ("screening", "extraction")
+    ]
+    if not removed:
+        return []
+    now, then = read_decisions(decisions), read_decisions(old_decisions)
+    merged: dict[str, dict[str, str]] = {}
+    if studies is not None and Path(studies).is_file():
+        frame = pd.read_csv(studies, dtype=str, keep_default_na=False)
+        merged = {r["study_id"]: r for r in frame.to_dict("records")}
+    before = _effects(old_effects)
+    out = []
+    for sid in removed:
+        rows = [r for (s, _), r in before.items() if s == sid]
+        record = rows[0].get("record_id", "") if rows else ""
+        files = {
+            part.strip().rsplit(":", 1)[0]
+            for r in rows
+            for part in r.get("source", "").split(";")
+            if part.strip()
+        }
+        for stage in ("title_abstract", "full_text"):
+            for part in then.get((record, stage), {}).get("sources", "").split(";"):
+                if "=" in part:
+                    files.add("screening/" + part.split("=", 1)[1].strip().rsplit(":", 1)[0])
+        extractors_then = {
+            Path(f).stem.split("-")[0].split("_")[0] for f in files if f.startswith("extraction/")
+        }
+        why = []
+        for stage in ("title_abstract", "full_text"):
+            d = now.get((record, stage))
+            if d is None or d["status"] in ("awaiting", "unscreened", "conflict"):
+                state = d["status"] if d else "missing"
+                why.append(f"record {record}: {stage} decision now {state}")
+                break
+        if not why:
+            if sid not in merged:
+                why.append("its extraction rows are gone")
+            else:
+                names = {e.strip() for e in merged[sid].get("extractors", "").split(";")}
+                names.discard("")
+                if len(names) < min(2, len(extractors_then)):
+                    why.append(
+                        f"double extraction lost (now {', '.join(sorted(names)) or 'nobody'}, "
+                        f"was {', '.join(sorted(extractors_then))})"
+                    )
+        lost = sorted(f for f in gone if f in files)
+        if lost:
+            why.append("file(s) removed: " + ", ".join(lost))
+        elif gone and not why:
+            why.append("input file(s) removed: " + ", ".join(gone))
+        elif gone:
+            why.append("file(s) removed: " + ", ".join(gone))
+        if why:
+            out.append(f"{sid}: " + "; ".join(why))
+    return out
 
 
 def _fmt(x: float | None, measure: str) -> str:
@@ -236,7 +539,44 @@ def change_lines(changes: dict[str, Any]) -> dict[str, list[str]]:
         ],
         "New strata": list(changes["strata_added"]),
         "Strata removed": list(changes["strata_removed"]),
+        "Published files changed": list(changes.get("files_changed", [])),
     }
+    cause = changes.get("causes") or {}
+
+    def value(x: Any) -> str:
+        return "(absent)" if x is None else json.dumps(x, ensure_ascii=False)
+
+    def decided(c: dict[str, str]) -> str:
+        rule = f" ({c['rule']})" if c["rule"] and c["rule"] != "none" else ""
+        rows = f"; rows: {c['sources']}" if c["sources"] else ""
+        return f"{c['record_id']} {c['stage']}: {c['old']} -> {c['new']}{rule}{rows}"
+
+    def chosen(c: dict[str, str]) -> str:
+        rows = f"; rows: {c['sources']}" if c["sources"] else ""
+        return f"{c['study_id']} {c['domain']}: {c['old']} -> {c['new']} ({c['why']}){rows}"
+
+    why = {
+        "Why: configuration changed (old -> new)": [
+            f"{k}: {value(a)} -> {value(b)}" for k, a, b in cause.get("config_changed", [])
+        ],
+        "Why: estimator or test changed": [
+            f"{w}: {a} -> {b}" for w, a, b in cause.get("methods_changed", [])
+        ],
+        "Why: input files added": list(cause.get("inputs_added", [])),
+        "Why: input files removed": list(cause.get("inputs_removed", [])),
+        "Why: input files changed": list(cause.get("inputs_changed", [])),
+        "Why: screening decisions changed": [
+            decided(c) for c in cause.get("decisions_changed", [])
+        ],
+        "Why: effects chosen or computed differently": [
+            chosen(c) for c in cause.get("effects_changed", [])
+        ],
+        "Held back, published with publish.allow_removals": list(changes.get("losses", [])),
+    }
+    sections.update(why)
+    for lines in sections.values():
+        if len(lines) > MAX_LISTED:
+            lines[MAX_LISTED:] = [f"... and {len(lines) - MAX_LISTED} more"]
     return sections
 
 
@@ -250,6 +590,8 @@ def changes_markdown(changes: dict[str, Any], version: str, previous: str | None
     body = []
     for title, lines in change_lines(changes).items():
         if changes["first_version"] and title not in ("Studies added", "New strata"):
+            continue
+        if not lines and title.startswith(OPTIONAL_SECTIONS):
             continue
         body.append(f"## {title}\n")
         if lines:

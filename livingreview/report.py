@@ -388,7 +388,8 @@ def build_tables(
     made: dict[str, Path] = {}
     pd_table = platform_domain_table(strata, config)
     write_csv(pd_table, tab_dir / "platform_domain.csv", text_columns=TEXT_COLUMNS)
-    write_text(tab_dir / "platform_domain.html", _standalone_table(pd_grid(pd_table, config)))
+    grid = pd_grid(pd_table, config)
+    write_text(tab_dir / "platform_domain.html", _standalone_table(grid, config))
     made["platform_domain"] = tab_dir / "platform_domain.csv"
     write_csv(strata_table(strata), tab_dir / "strata.csv", text_columns=TEXT_COLUMNS)
     made["strata"] = tab_dir / "strata.csv"
@@ -454,15 +455,26 @@ nav a{margin-right:1em}code{background:#f5f5f5;padding:0 .2em}
 """
 
 
-def _standalone_table(df: pd.DataFrame) -> str:
+def _table2_caption(config: Mapping[str, Any]) -> str:
+    """Table 2's caption, with the configured confidence level and min_k."""
+    analysis = config.get("analysis") or {}
+    return (
+        f"Platform x domain: k, pooled estimate [{_ci(config)}], I\u00b2; "
+        f"NE = not estimated (k < {analysis.get('min_k', 3)})"
+    )
+
+
+def _ci(config: Mapping[str, Any]) -> str:
+    """``95% CI`` at the configured ``analysis.level``."""
+    return f"{float((config.get('analysis') or {}).get('level', 0.95)) * 100:g}% CI"
+
+
+def _standalone_table(df: pd.DataFrame, config: Mapping[str, Any]) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f"<title>Platform x domain</title><style>{STYLE}</style></head><body>"
-        + html_table(
-            df,
-            caption="Platform x domain: k, pooled estimate [95% CI], I\u00b2; NE = not estimated (k < 3)",
-        )
+        + html_table(df, caption=_table2_caption(config))
         + "</body></html>\n"
     )
 
@@ -594,7 +606,7 @@ def render_index(
         _figure(
             figures,
             "domain_summary",
-            "Pooled SMD, 95% CI and prediction interval per outcome domain",
+            f"Pooled SMD, {_ci(config)} and prediction interval per outcome domain",
         )
     )
     pd_path = tables.get("platform_domain")
@@ -603,7 +615,7 @@ def render_index(
         s.append(
             html_table(
                 pd_grid(table, config),
-                caption="Platform x domain: k, pooled estimate [95% CI], I\u00b2; NE = not estimated (k < 3)",
+                caption=_table2_caption(config),
             )
         )
         s.append(
@@ -728,9 +740,13 @@ def build_report(
     tables = build_tables(results, out, strata, config)
     if "changes" not in index_kw and previous_bundle is not None:
         prev = Path(previous_bundle)
-        old = provenance.summarise(prev / "effects.csv", prev / "strata")
-        new = provenance.summarise(results / "effects" / "effects.csv", results / "strata")
-        index_kw["changes"] = provenance.compare(old, new)
+        index_kw["changes"] = provenance.explain(
+            prev,
+            effects=results / "effects" / "effects.csv",
+            strata=results / "strata",
+            config=None,  # the report has only the keys it renders; the bundle compares all
+            decisions=results / "screening" / "decisions.csv",
+        )
         index_kw["previous"] = prev.name
     keep = {p for files in figures.values() for p in files} | set(tables.values())
     keep |= {out / "tables" / "platform_domain.html"}

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .contract import STRATUM_FILES, STRATUM_RE, parse_stratum, stratum_files, stratum_name
+from .contract import STRATUM_PATTERN as STRATUM_PATTERN  # re-exported: older callers
 from .errors import InputError, raise_collected
 from .io import write_bytes
 
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-# pandas and numpy are imported by the functions that use them: Snakemake imports
-# this module for STRATUM_PATTERN while it builds the DAG, and needs neither.
+# Stratum names and the files of a stratum folder are the contract's (livingreview.contract).
+# pandas and numpy are imported by the functions that use them.
 
 DATA_COLUMNS = [
     "study_id",
@@ -63,38 +64,8 @@ EXTRA_COLUMNS = [
     "care_integration",
 ]
 STUDY_COLUMNS = ["study_id", "platform", "followup_weeks", "n", "ln_n", "k_effects"]
-SMALL_STUDY_FILES = ("egger.json", "funnel.svg")  # only for k >= min_k_funnel
 MEASURES = {"continuous": "SMD", "binary": "logRR"}
 NO_PLATFORM = "mixed"
-SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
-# The wildcard constraint of `stratum` in the workflow (no named groups: Snakemake's own).
-STRATUM_PATTERN = rf"(?:domain-{SLUG}(?:_platform-{SLUG})?|platform-{SLUG})"
-STRATUM_RE = re.compile(
-    rf"^(?:domain-(?P<domain>{SLUG})(?:_platform-(?P<dp>{SLUG}))?|platform-(?P<platform>{SLUG}))$"
-)
-
-
-def stratum_name(domain: str | None = None, platform: str | None = None) -> str:
-    """``domain-<d>``, ``domain-<d>_platform-<p>`` or ``platform-<p>``."""
-    if domain and platform:
-        return f"domain-{domain}_platform-{platform}"
-    if domain:
-        return f"domain-{domain}"
-    if platform:
-        return f"platform-{platform}"
-    raise ValueError("a stratum needs a domain, a platform or both")
-
-
-def parse_stratum(name: str) -> dict[str, str | None]:
-    """Inverse of :func:`stratum_name`: ``{kind, domain, platform}``."""
-    match = STRATUM_RE.match(name)
-    if not match:
-        raise ValueError(f"not a stratum name: {name!r}")
-    if match["platform"]:
-        return {"kind": "platform", "domain": None, "platform": match["platform"]}
-    if match["dp"]:
-        return {"kind": "domain-platform", "domain": match["domain"], "platform": match["dp"]}
-    return {"kind": "domain", "domain": match["domain"], "platform": None}
 
 
 def read_effects(path: str | Path) -> pd.DataFrame:
@@ -350,7 +321,9 @@ def write_strata(
 
     Stratum folders that no longer have data (e.g. after a correction moved a
     study's platform) are removed so that no stale result is picked up, and so
-    are ``egger.json``/``funnel.svg`` of strata that fell below ``min_k_funnel``.
+    is every file of a stratum folder that the contract does not list for its k
+    (:func:`livingreview.contract.stratum_files`): the Egger and funnel files of
+    a stratum that fell below ``min_k_funnel``, or a file of an older layout.
     Returns the strata whose ``data.csv`` was (re)written.
     """
     contents = {name: (_csv_bytes(frame), len(frame)) for name, frame in strata.items()}
@@ -375,9 +348,7 @@ def _write_files(
     for name, (data, k) in contents.items():
         if write_if_changed(out_dir / name / "data.csv", data):
             changed.append(name)
-        if min_k_funnel is not None and k < min_k_funnel:
-            for stale in SMALL_STUDY_FILES:
-                (out_dir / name / stale).unlink(missing_ok=True)
+        _remove_stale(out_dir / name, k, min_k_funnel)
     for child in sorted(out_dir.iterdir()):
         if child.is_dir() and STRATUM_RE.match(child.name) and child.name not in contents:
             shutil.rmtree(child)
@@ -385,6 +356,14 @@ def _write_files(
     # The checkpoint's declared output: always written, so Snakemake sees it is current.
     write_bytes(index_path, (json.dumps(index, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return changed
+
+
+def _remove_stale(folder: Path, k: int, min_k_funnel: int | None) -> None:
+    """Delete the files of a stratum folder the contract does not list for a stratum of k effects."""
+    keep = set(STRATUM_FILES if min_k_funnel is None else stratum_files(k, min_k_funnel))
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith(".") and path.name not in keep:
+            path.unlink()
 
 
 ROB_COLUMNS = [

@@ -16,6 +16,7 @@ try:
         out.parent,
         snakemake.params.config,
         inputs_root=snakemake.params.inputs_root,
+        allow_removals=snakemake.params.allow_removals,
         # the pipeline's own checkout (for its git commit), wherever the project was moved
         repo=Path(snakemake.scriptdir).parent,
     )

@@ -17,7 +17,7 @@ try:
         study_files=snakemake.input.studies,
         outcome_files=snakemake.input.outcomes,
         decisions=snakemake.input.decisions,
-        config=snakemake.config["extraction"],
+        config=snakemake.params.extraction,
         schema_dir=snakemake.params.schema_dir,
         resolutions=snakemake.input.resolutions[0] if snakemake.input.resolutions else None,
         root=snakemake.params.root,

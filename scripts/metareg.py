@@ -2,28 +2,19 @@
 
 import logging
 
-import pandas as pd
-
-from livingreview.analysis import meta_regression
+from livingreview.analysis import AnalysisSettings, meta_regression, read_strata
 from livingreview.io import write_json
-from livingreview.strata import read_stratum
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
-p = snakemake.params
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO)
 try:
-    data = pd.concat([read_stratum(path) for path in snakemake.input.data], ignore_index=True)
-    result = meta_regression(
-        data,
-        name=snakemake.wildcards.domain,
-        moderators=p.moderators,
-        method=p.method,
-        test=p.test,
-        level=p.level,
-        min_k=p.min_k,
-    )
+    settings = AnalysisSettings.from_params(dict(snakemake.params.items()))
+    data = read_strata(snakemake.input.data)
+    result = meta_regression(data, settings, name=snakemake.wildcards.domain)
     write_json(snakemake.output[0], result)
+    if not result["reported"]:
+        logging.info("not reported: %s", result.get("reason"))
 except Exception:
     logging.exception("meta-regression failed")
     raise

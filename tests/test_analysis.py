@@ -12,14 +12,25 @@ Reference values were produced with (R 4, metafor 3.8-1, options(digits=15)):
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from livingreview.analysis import analyse_stratum, design_check, egger, meta_regression
+from livingreview import meta
+from livingreview.analysis import (
+    AnalysisSettings,
+    StratumSpec,
+    analyse_stratum,
+    design_check,
+    egger,
+    meta_regression,
+    read_strata,
+)
 
 YI = [-0.8893113339202054, -1.5853886572014306, -1.3480731482996933, -1.4415511900213054,
       -0.2175473222112956, -0.7861155858188640, -1.6208982235983918, 0.0119523335238405,
@@ -32,6 +43,7 @@ VI = [0.32558476500396133, 0.19458112139814385, 0.41536796536796539, 0.020010031
 ABLAT = [44, 55, 42, 52, 13, 44, 19, 13, 27, 42, 18, 33, 33]
 YEAR = [1948, 1949, 1960, 1977, 1973, 1953, 1973, 1980, 1968, 1961, 1974, 1969, 1976]
 NI = [262, 609, 451, 26465, 10877, 2992, 3174, 176782, 14776, 3381, 77972, 4839, 34767]
+REF_PATH = Path(__file__).parent / "reference" / "metafor_reference.json"
 REL = 1e-6  # our REML iterates to 1e-12 as the R calls above; 1e-6 leaves room for BLAS order
 
 
@@ -50,15 +62,12 @@ def bcg() -> pd.DataFrame:
     )
 
 
+STRATUM = StratumSpec("domain-complications", "logRR", "Complications", "negative")
+
+
 def run(data: pd.DataFrame, **kw):
-    args = dict(
-        stratum="domain-complications",
-        measure="logRR",
-        label="Complications",
-        favourable_sign="negative",
-        influence_exclude=3,
-    )
-    return analyse_stratum(data, **{**args, **kw})
+    settings = AnalysisSettings.from_params({"influence_exclude": 3, **kw})
+    return analyse_stratum(data, STRATUM, settings)[:3]
 
 
 def test_pooled_matches_metafor(bcg: pd.DataFrame) -> None:
@@ -107,12 +116,12 @@ def test_below_min_k_is_not_estimated(bcg: pd.DataFrame) -> None:
 
 
 def test_egger_matches_regtest(bcg: pd.DataFrame) -> None:
-    result = egger(bcg, stratum="domain-complications", min_k_funnel=10)
+    result = egger(bcg, AnalysisSettings(), stratum="domain-complications")
     assert result["reported"] is True and result["k"] == 13
     assert result["statistic"] == pytest.approx(-0.803329193090804, rel=REL)
     assert result["pval"] == pytest.approx(0.421784488855319, rel=REL)
     assert result["limit_estimate"] == pytest.approx(-0.510431874103037, rel=REL)
-    assert egger(bcg, stratum="x", min_k_funnel=14) == {
+    assert egger(bcg, AnalysisSettings(min_k_funnel=14), stratum="x") == {
         "stratum": "x",
         "k": 13,
         "model": "rma",
@@ -122,7 +131,8 @@ def test_egger_matches_regtest(bcg: pd.DataFrame) -> None:
 
 
 def test_meta_regression_matches_rma_mods(bcg: pd.DataFrame) -> None:
-    result = meta_regression(bcg, name="complications", moderators=["followup_weeks", "ln_n"])
+    both = AnalysisSettings(moderators=("followup_weeks", "ln_n"))
+    result = meta_regression(bcg, both, name="complications")
     coefs = {c["term"]: c for c in result["coefficients"]}
     assert coefs["followup_weeks"]["estimate"] == pytest.approx(-0.02801132944419741, rel=1e-5)
     assert coefs["followup_weeks"]["pval"] == pytest.approx(0.00619833850456396, rel=1e-5)
@@ -131,9 +141,11 @@ def test_meta_regression_matches_rma_mods(bcg: pd.DataFrame) -> None:
     assert result["qm"] == pytest.approx(12.2044868791710, rel=1e-5)
     # a missing moderator drops that row; too few rows -> not reported
     bcg.loc[0, "followup_weeks"] = np.nan
-    assert meta_regression(bcg, name="x", moderators=["followup_weeks"])["k_dropped"] == 1
-    tiny = meta_regression(bcg.head(3), name="x", moderators=["followup_weeks", "ln_n"])
+    one = AnalysisSettings(moderators=("followup_weeks",))
+    assert meta_regression(bcg, one, name="x")["k_dropped"] == 1
+    tiny = meta_regression(bcg.head(3), both, name="x")
     assert tiny["reported"] is False
+    assert tiny["reason"] == "2 effects with every moderator, fewer than 4"
 
 
 def test_design_check_is_ols_with_hc3() -> None:
@@ -154,3 +166,96 @@ def test_design_check_is_ols_with_hc3() -> None:
     ols = sm.OLS(ln_n, x).fit()
     assert slope["se"] != pytest.approx(ols.bse[1], rel=1e-3)  # robust, not classical
     assert result["n"] == 30 and result["cov_type"] == "HC3"
+
+
+def _metafor_case(dataset: str, method: str, test: str) -> dict:
+    ref = json.loads(REF_PATH.read_text())
+    return next(
+        c for c in ref["cases"] if (c["dataset"], c["method"], c["test"]) == (dataset, method, test)
+    )
+
+
+def test_influence_uses_the_fits_test(bcg: pd.DataFrame) -> None:
+    """Defect 2: with test knha, influence.csv is metafor's influence(rma(..., test="knha"))."""
+    ref = _metafor_case("bcg_rr", "REML", "knha")["influence"]
+    pooled, _, infl = run(bcg, test="knha", level=0.9)
+    assert pooled["test"] == "knha"
+    for col in ("rstudent", "dffits", "cook_d", "cov_r", "dfbs"):
+        np.testing.assert_allclose(infl[col].to_numpy(float), ref[col], rtol=1e-6, err_msg=col)
+    assert infl["inf"].tolist() == ref["inf"]
+    # the studies dropped by the refit are the largest Cook's distances of that table
+    top = np.argsort(-np.asarray(ref["cook_d"]), kind="stable")[:3]
+    assert pooled["influence_refit"]["excluded"] == [f"trial{i + 1:02d}" for i in top]
+
+
+def test_settings_from_rule_params() -> None:
+    """The stratum rule's params build the settings once; a bad value stops with its key."""
+    params = {
+        "measure": "SMD",
+        "label": "Knowledge",
+        "favourable_sign": "positive",
+        "method": "PM",
+        "test": "knha",
+        "level": 0.9,
+        "min_k": 4,
+        "min_k_funnel": 12,
+        "influence_exclude": 2,
+        "leave_one_out": False,
+    }
+    settings = AnalysisSettings.from_params(params)
+    assert settings == AnalysisSettings("PM", "knha", 0.9, 4, 12, 2, False, ())
+    assert StratumSpec.from_params("domain-knowledge", params).label == "Knowledge"
+    with pytest.raises(ValueError, match="method must be one of"):
+        AnalysisSettings.from_params({**params, "method": "REM"})
+    with pytest.raises(ValueError, match=r"analysis\.min_k must be a whole number"):
+        AnalysisSettings.from_params({**params, "min_k": 2.5})
+
+
+def test_settings_reach_every_output(bcg: pd.DataFrame) -> None:
+    """One settings object drives the fit, leave-one-out, influence, refit and Egger."""
+    settings = AnalysisSettings(method="PM", test="knha", level=0.9, influence_exclude=3)
+    res = analyse_stratum(bcg, STRATUM, settings)
+    assert res.fit.method == "PM" and res.fit.test == "knha" and res.fit.level == 0.9
+    direct = meta.fit(bcg["yi"], bcg["vi"], method="PM", test="knha", level=0.9)
+    assert res.pooled["ci_low"] == pytest.approx(direct.ci_low, rel=1e-10)
+    loo = meta.leave_one_out(bcg["yi"], bcg["vi"], method="PM", test="knha", level=0.9)
+    np.testing.assert_allclose(res.loo["ci_low"], loo["ci_low"], rtol=1e-10)
+    inf = meta.influence(bcg["yi"], bcg["vi"], method="PM", test="knha")
+    np.testing.assert_allclose(res.influence["cook_d"], inf["cook_d"], rtol=1e-10)
+    eg = egger(bcg, settings, stratum="x", result=res.fit)
+    assert eg["test"] == "knha" and eg["df"] == 11
+    assert eg == egger(bcg, settings, stratum="x")
+
+
+def test_non_convergence_is_reported_in_pooled(
+    bcg: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect 5: the fallback root-finder makes converged false and adds a warning."""
+    pooled = run(bcg)[0]
+    assert pooled["converged"] is True and pooled["warnings"] == []
+    monkeypatch.setattr(meta, "_MAXITER", 2)
+    pooled = run(bcg)[0]
+    assert pooled["converged"] is False
+    assert any("iteration limit" in w for w in pooled["warnings"])
+    assert any("leave-one-out" in w for w in pooled["warnings"])
+    assert pooled["tau2"] == pytest.approx(0.313243258136486, rel=REL)  # still the REML root
+
+
+def test_meta_regression_without_effects_is_not_reported() -> None:
+    """Defect (issue 13, item 5): a review with no included studies gives metareg no input;
+    the result says it is not reported and why, instead of crashing."""
+    settings = AnalysisSettings(moderators=("followup_weeks", "ln_n"))
+    data = read_strata([])
+    assert data.empty
+    result = meta_regression(data, settings, name="overall")
+    assert result == {
+        "name": "overall",
+        "moderators": ["followup_weeks", "ln_n"],
+        "k": 0,
+        "k_dropped": 0,
+        "method": "REML",
+        "test": "z",
+        "level": 0.95,
+        "reported": False,
+        "reason": "no effects in this review",
+    }

@@ -323,12 +323,10 @@ def test_series_sums_equal_exact_sums(monkeypatch: pytest.MonkeyPatch) -> None:
     results = {}
     for label, rho in (("series", meta._TAYLOR_RHO), ("exact", -1.0)):
         monkeypatch.setattr(meta, "_TAYLOR_RHO", rho)
-        meta._LOO_CACHE.clear()
         results[label] = (
             meta.leave_one_out(y, v, method="REML", test="knha"),
             meta.influence(y, v, method="REML", test="knha"),
         )
-    meta._LOO_CACHE.clear()
     for a, b in zip(results["series"], results["exact"], strict=True):
         num = a.select_dtypes("number").columns
         np.testing.assert_allclose(
@@ -445,3 +443,120 @@ def test_report_worst_deviation(capsys: pytest.CaptureFixture[str]) -> None:
             f"\n[test_meta] worst deviation from metafor: {dev:.3g} (tolerance {RTOL:g}) at {msg}"
         )
     assert dev <= RTOL
+
+
+# ---------------------------------------------------------------- tight convergence (issue 13)
+
+TIGHT = json.loads((REF_PATH.parent / "metafor_tight_reference.json").read_text())
+TAU2_NAMES = {"tau2", "tau2_del"}
+
+
+def tight_devs(case: dict) -> list[tuple[float, str]]:
+    """Deviation in units of the tolerance: tau^2 values within metafor's absolute threshold
+    (plus 1e-9 relative); everything else within max(1e-6, 1e4 threshold) relative to the
+    largest value of its column, i.e. 1e-6 at thresholds 1e-10 and 1e-12."""
+    ds = TIGHT["datasets"][case["dataset"]]
+    thr = case["threshold"]
+    where = f"{case['dataset']}-{case['method']}-{case['test']} threshold {thr:g}"
+    res = meta.fit(ds["yi"], ds["vi"], method=case["method"], test=case["test"])
+    tables = {
+        "fit": {name: getattr(res, name) for name in case["fit"]},
+        "leave1out": res.leave1out(),
+        "influence": res.influence(),
+    }
+    out = []
+    for part, table in tables.items():
+        for name, ref in case[part].items():
+            a = np.atleast_1d(np.asarray(table[name], dtype=float))
+            b = np.atleast_1d(np.asarray(ref, dtype=float))
+            if name in TAU2_NAMES:
+                tol = thr + 1e-9 * np.abs(b)
+            else:  # metafor's own error at threshold 1e-8 reaches ~1e-6 in derived values
+                rel = max(1e-6, 1e4 * thr)
+                tol = rel * np.maximum(np.abs(b), np.abs(b).max()) + 1e-12
+            dev = np.abs(a - b) / tol
+            i = int(np.argmax(dev))
+            out.append(
+                (float(dev[i]), f"{where} {part} {name}[{i}]: ours {a[i]!r} metafor {b[i]!r}")
+            )
+    return out
+
+
+@pytest.mark.parametrize(
+    "case",
+    TIGHT["cases"],
+    ids=lambda c: f"{c['dataset']}-{c['method']}-{c['test']}-{c['threshold']:g}",
+)
+def test_huge_variance_study_converges_as_metafor(case: dict) -> None:
+    """Defect 5: one study with vi = 1e8 among ~0.01; the stopping rule is relative to tau^2."""
+    bad = [f"{msg} ({d:.3g} x tolerance)" for d, msg in tight_devs(case) if not d <= 1]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize(
+    "ref", TIGHT["trimfill"], ids=lambda r: f"{r['dataset']}-{r['method']}-{r['estimator']}"
+)
+def test_trimfill_outlier_and_equal_effects_as_metafor(ref: dict) -> None:
+    """Defect 5: no 'math domain error'; k0 = 0 with se(k0) NaN where metafor gives NaN."""
+    tf = meta.trim_and_fill(ref["yi"], ref["vi"], method=ref["method"], estimator=ref["estimator"])
+    assert (tf.k0, tf.side) == (ref["k0"], ref["side"])
+    if ref["se_k0"] is None:
+        assert math.isnan(tf.se_k0)
+    else:
+        assert tf.se_k0 == pytest.approx(ref["se_k0"], rel=1e-12)
+    for name in ("estimate", "se", "tau2"):
+        assert getattr(tf, name) == pytest.approx(ref[name], rel=1e-6, abs=1e-12), name
+    assert tf.to_dict()["se_k0"] == ref["se_k0"]
+
+
+def test_trimfill_side_undetermined_is_a_clear_error() -> None:
+    """All yi and all vi equal: metafor stops ('missing value where TRUE/FALSE needed',
+    the Egger slope is not estimable); we say why and how to proceed."""
+    assert TIGHT["trimfill_equal_yi_and_vi_error"] != "no error"
+    with pytest.raises(ValueError, match=r"side.*all vi are equal.*side="):
+        meta.trim_and_fill([0.3] * 6, [0.02] * 6)
+    assert meta.trim_and_fill([0.3] * 6, [0.02] * 6, side="left").k0 == 0
+
+
+def test_fixed_effect_i2_is_zero_when_q_is_zero() -> None:
+    """Defect 5: metafor reports I^2 = 0 (not NaN) for a fixed-effect fit with Q = 0."""
+    ref = TIGHT["fe_q_zero"]
+    res = meta.fit(ref["yi"], ref["vi"], method="FE")
+    assert (res.q, res.i2, res.h2) == (ref["q"], ref["i2"], ref["h2"]) == (0, 0, 0)
+    loo = meta.leave_one_out(ref["yi"], ref["vi"], method="FE")
+    assert (loo["i2"] == 0).all()
+
+
+def test_fallback_root_is_not_reported_as_converged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 5: when scoring hits the iteration limit the bracketed root is used, and the
+    fit says it did not converge (the estimate itself is still the root)."""
+    ds = REF["datasets"]["bcg_rr"]
+    good = meta.fit(ds["yi"], ds["vi"])
+    assert good.converged is True
+    y, v = np.asarray(ds["yi"]), np.asarray(ds["vi"])
+    deleted = {i: meta.fit(np.delete(y, i), np.delete(v, i)).tau2 for i in (0, 5)}
+    monkeypatch.setattr(meta, "_MAXITER", 2)
+    with pytest.warns(meta.ConvergenceWarning, match="iteration limit"):
+        res = meta.fit(ds["yi"], ds["vi"])
+    assert res.converged is False
+    assert res.tau2 == pytest.approx(good.tau2, rel=1e-10)
+    with pytest.warns(meta.ConvergenceWarning, match="leave-one-out"):
+        loo = res.leave1out()
+    for i, tau2 in deleted.items():
+        assert loo["tau2"].iloc[i] == pytest.approx(tau2, rel=1e-9)
+
+
+def test_report_worst_tight_deviation(capsys: pytest.CaptureFixture[str]) -> None:
+    """Prints the worst deviation (in units of its tolerance) from the tight references."""
+    dev, msg = max((d for c in TIGHT["cases"] for d in tight_devs(c)), key=lambda x: x[0])
+    with capsys.disabled():
+        print(f"\n[test_meta] worst tight-convergence deviation: {dev:.3g} x tolerance at {msg}")
+    assert dev <= 1
+
+
+def test_docstring_examples_run() -> None:
+    """The Examples sections of livingreview.meta run as doctests."""
+    import doctest
+
+    result = doctest.testmod(meta, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 10 and result.failed == 0

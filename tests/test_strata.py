@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livingreview import strata
+from livingreview import contract, strata
 from livingreview.errors import InputError
 from livingreview.io import write_csv
 from livingreview.strata import (
@@ -186,6 +186,35 @@ def test_small_study_outputs_removed_below_min_k_funnel(effects: pd.DataFrame, t
     assert stale.exists()  # k = 3 >= 3
     stratify(src, out, out / "strata.json", DOMAINS, PLATFORMS, min_k_funnel=4)
     assert not stale.exists() and kept.exists()
+
+
+def test_every_funnel_file_removed_below_min_k_funnel(effects: pd.DataFrame, tmp_path) -> None:
+    """Regression (issue 13, defect 3): funnel.png outlived its stratum's fall below min_k_funnel."""
+    src = tmp_path / "effects.csv"
+    effects.to_csv(src, index=False)
+    out = tmp_path / "s"
+    stratify(src, out, out / "strata.json", DOMAINS, PLATFORMS, min_k_funnel=3)
+    folder = out / "domain-glycemic"  # k = 3
+    job_files = contract.stratum_outputs(3, min_k_funnel=3).values()
+    for name in job_files:  # as the stratum_funnel job writes them
+        (folder / name).write_text("x")
+    (folder / "old-layout.svg").write_text("x")  # a file no version of the contract lists
+    stratify(src, out, out / "strata.json", DOMAINS, PLATFORMS, min_k_funnel=3)
+    assert {p.name for p in folder.iterdir()} == set(contract.stratum_files(3, 3))
+    assert {"egger.json", "funnel.svg", "funnel.png"} <= {p.name for p in folder.iterdir()}
+
+    stratify(src, out, out / "strata.json", DOMAINS, PLATFORMS, min_k_funnel=4)
+
+    left = {p.name for p in folder.iterdir()}
+    assert left == {
+        "data.csv",
+        "pooled.json",
+        "loo.csv",
+        "influence.csv",
+        "forest.svg",
+        "forest.png",
+    }
+    assert left == set(contract.stratum_files(3, min_k_funnel=4))
 
 
 # --------------------------------------------------------------------------- row assembly

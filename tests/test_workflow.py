@@ -227,3 +227,141 @@ def test_config_typo_fails_at_start(project: Path) -> None:
     )
     assert proc.returncode != 0
     assert "min_kk" in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- settings reach every rule
+# Issue 13: every rule gets the configuration it uses as params (no script reads
+# snakemake.config), so a changed key reruns exactly the jobs that use it, and keys
+# that only say how to run rerun nothing and publish no new version.
+
+
+def _edit_config(project: Path, old: str, new: str) -> None:
+    path = project / "config/config.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _planned(project: Path) -> dict[str, int]:
+    """Jobs a dry run plans, per rule ({} when nothing is to be done)."""
+    out = run(project, "--dry-run")
+    if "Nothing to be done" in out:
+        return {}
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M)}
+
+
+EXTRACTION_EDITS = {
+    "timepoint_weeks": (
+        "timepoint_weeks: {min: 1, max: 520}",
+        "timepoint_weeks: {min: 1, max: 12}",
+    ),
+    "priority": (
+        "priority: [[HbA1c], [FBG, FPG], [2hPG]]",
+        "priority: [[FBG, FPG], [HbA1c], [2hPG]]",
+    ),
+    "favourable_sign": (
+        "label: Diabetes knowledge\n      type: continuous\n      favourable_sign: positive",
+        "label: Diabetes knowledge\n      type: continuous\n      favourable_sign: negative",
+    ),
+    "platforms": (
+        "    naver-band: Naver Band\n",
+        "    naver-band: Naver Band\n    signal: Signal\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("key", sorted(EXTRACTION_EDITS))
+def test_every_extraction_key_reruns_extraction(project: Path, key: str) -> None:
+    """Regression (defect 1): extraction read snakemake.config, so these edits reran nothing."""
+    _edit_config(project, *EXTRACTION_EDITS[key])
+    assert "extraction" in _planned(project)
+
+
+def test_a_domain_label_reruns_strata_and_report_not_extraction(project: Path) -> None:
+    _edit_config(project, "label: Diabetes knowledge", "label: Knowledge of diabetes")
+    planned = _planned(project)
+    assert "stratify" in planned and "report" in planned
+    assert "extraction" not in planned  # extraction does not use labels
+
+
+def test_keys_that_say_how_to_run_rerun_nothing(project: Path) -> None:
+    """A new e-mail address, tool name, URL, time-out or batch size is no new version."""
+    for old, new in [
+        ('email: "livingreview@example.org"', 'email: "someone.else@example.org"'),
+        ("tool: livingreview", "tool: livingreview-nightly"),
+        (
+            'eutils_url: "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"',
+            'eutils_url: "http://127.0.0.1:9/"',
+        ),
+        ("batch_size: 200", "batch_size: 50"),
+        ("max_retries: 6", "max_retries: 2"),
+        ("timeout_s: 60", "timeout_s: 5"),
+    ]:
+        _edit_config(project, old, new)
+    assert _planned(project) == {}
+    bundles = project / "results/bundles"
+    published = (bundles / (bundles / "LATEST").read_text().strip() / "config.yaml").read_text()
+    assert "email" not in published and "timeout_s" not in published
+    assert "start_date" in published and "query" in published
+
+
+def test_removing_a_domain_names_the_users_sheet(project: Path) -> None:
+    """Regression (defect 1): the error blamed results/effects/effects.csv, a generated file."""
+    text = (project / "config/config.yaml").read_text(encoding="utf-8")
+    block = re.search(r"\n    attitude:\n(?:      .*\n)+", text)
+    (project / "config/config.yaml").write_text(text.replace(block[0], "\n"), encoding="utf-8")
+    proc = subprocess.run(
+        [str(SNAKEMAKE), "--cores", "2"], cwd=project, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode != 0
+    log = (project / "results/logs/extraction.log").read_text(encoding="utf-8")
+    assert "resources/demo/extraction/outcomes/" in log
+    assert "a configured domain" in log and "got 'attitude'" in log
+    assert "effects.csv" not in log
+
+
+# --------------------------------------------------------------------------- .test configurations
+
+
+@pytest.mark.parametrize("name", ["config-knha", "config-level90"])
+def test_test_configuration_runs_end_to_end(tmp_path: Path, name: str) -> None:
+    """The `.test/` configurations (as the catalog workflows run in CI) on a small review."""
+    import yaml
+    from scipy import stats
+
+    from livingreview.demo import generate
+
+    work = tmp_path / "project"
+    work.mkdir()
+    for item in [*COPY, ".test"]:
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / item)
+    generate(work / "resources/small", seed=3, trials=6)
+    run(work, "--configfile", "config/config.yaml", f".test/{name}/config.yaml")
+
+    analysis = dict(yaml.safe_load((REPO / "config/config.yaml").read_text())["analysis"])
+    analysis.update(yaml.safe_load((REPO / ".test" / name / "config.yaml").read_text())["analysis"])
+    index = strata(work)
+    assert any(i["kind"] == "platform" for i in index.values()) is analysis["platform_overview"]
+    reported = 0
+    for stratum in index:
+        pooled = json.loads((work / "results/strata" / stratum / "pooled.json").read_text())
+        assert (pooled["test"], pooled["level"]) == (analysis["test"], analysis["level"])
+        if not pooled["reported"]:
+            continue
+        reported += 1
+        q = 0.5 + analysis["level"] / 2
+        crit = stats.t.ppf(q, pooled["k"] - 1) if analysis["test"] == "knha" else stats.norm.ppf(q)
+        assert pooled["ci_high"] - pooled["estimate"] == pytest.approx(
+            crit * pooled["se"], rel=1e-6
+        )
+    assert reported >= 3
+    html = (work / "results/report/index.html").read_text(encoding="utf-8")
+    pct = f"{analysis['level'] * 100:g}% CI"
+    assert f"pooled estimate [{pct}]" in html and f"Pooled SMD, {pct}" in html
+    assert ("95% CI" in html) is (pct == "95% CI")
+    bundles = work / "results/bundles"
+    latest = (bundles / "LATEST").read_text().strip()
+    published = yaml.safe_load((bundles / latest / "config.yaml").read_text())
+    assert published["analysis"] == analysis
+    assert published["inputs"]["root"] == "resources/small"

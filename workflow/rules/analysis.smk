@@ -19,8 +19,8 @@ checkpoint stratify:
     log:
         "results/logs/analysis/stratify.log",
     params:
-        domains=DOMAINS,
-        platforms=config["extraction"]["platforms"],
+        domains=STRATIFY_DOMAINS,
+        platforms=EXTRACTION["platforms"],
         platform_overview=ANALYSIS["platform_overview"],
         min_k_funnel=ANALYSIS["min_k_funnel"],
         rob_table=ROB_TABLE,
@@ -41,11 +41,7 @@ rule stratum:
     input:
         data=stratum_data,
     output:
-        pooled="results/strata/{stratum}/pooled.json",
-        loo="results/strata/{stratum}/loo.csv",
-        influence="results/strata/{stratum}/influence.csv",
-        forest="results/strata/{stratum}/forest.svg",
-        forest_png="results/strata/{stratum}/forest.png",
+        **STRATUM_OUTPUT,
     log:
         "results/logs/analysis/stratum/{stratum}.log",
     benchmark:
@@ -69,14 +65,8 @@ use rule stratum as stratum_funnel with:
     input:
         data=funnel_data,
     output:
-        pooled="results/strata/{stratum}/pooled.json",
-        loo="results/strata/{stratum}/loo.csv",
-        influence="results/strata/{stratum}/influence.csv",
-        forest="results/strata/{stratum}/forest.svg",
-        forest_png="results/strata/{stratum}/forest.png",
-        egger="results/strata/{stratum}/egger.json",
-        funnel="results/strata/{stratum}/funnel.svg",
-        funnel_png="results/strata/{stratum}/funnel.png",
+        **STRATUM_OUTPUT,
+        **FUNNEL_OUTPUT,
     log:
         "results/logs/analysis/stratum/{stratum}.log",
     benchmark:

@@ -18,7 +18,9 @@ rule bundle:
     log:
         "results/logs/bundle/bundle.log",
     params:
-        config=config,
+        config=PUBLISHED_CONFIG,
+        # for one run: --config 'publish={allow_removals: true}' (livingreview.bundle.publish)
+        allow_removals=config.get("publish", {}).get("allow_removals", False),
         inputs_root=config["inputs"]["root"],
     script:
         "../../scripts/bundle.py"

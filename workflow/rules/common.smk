@@ -5,27 +5,81 @@ import json
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from livingreview.strata import STRATUM_PATTERN
+from livingreview import contract
 
 try:
     validate(config, schema="../schemas/config.schema.yaml")
 except WorkflowError as exc:
     sources = ", ".join(str(f) for f in workflow.configfiles) or "the configuration"
+    hint = ""
+    if "stages" in (config.get("screening") or {}):  # a key of older configurations
+        hint = (
+            "\nscreening.stages is no longer a setting: delete it. Screening always has "
+            "two stages, title/abstract then full text (<inputs.root>/screening/"
+            "title_abstract/ and full_text/), as the PRISMA 2020 flow reports them."
+        )
     raise WorkflowError(
         f"{sources} (with any --config overrides) does not match "
-        f"workflow/schemas/config.schema.yaml: {exc}"
+        f"workflow/schemas/config.schema.yaml: {exc}{hint}"
     ) from None
 
 
 wildcard_constraints:
-    stratum=STRATUM_PATTERN,
+    stratum=contract.STRATUM_PATTERN,
     domain=r"[a-z0-9]+(?:-[a-z0-9]+)*",
 
 
 ANALYSIS = config["analysis"]
-DOMAINS = config["extraction"]["domains"]
-STRATA_INDEX = "results/strata/strata.json"
-ROB_TABLE = "results/strata/rob.csv"  # written by the stratify checkpoint
+EXTRACTION = config["extraction"]
+STRATA_INDEX = contract.STRATA_INDEX
+ROB_TABLE = f"{contract.STRATA_DIR}/rob.csv"  # written by the stratify checkpoint
+# The per-stratum job's outputs (contract.STRATUM_OUTPUTS / FUNNEL_OUTPUTS) as paths.
+STRATUM_OUTPUT = {
+    key: f"{contract.STRATA_DIR}/{{stratum}}/{name}"
+    for key, name in contract.STRATUM_OUTPUTS.items()
+}
+FUNNEL_OUTPUT = {
+    key: f"{contract.STRATA_DIR}/{{stratum}}/{name}"
+    for key, name in contract.FUNNEL_OUTPUTS.items()
+}
+
+
+def only(mapping, keys):
+    """The entries of ``mapping`` named in ``keys`` (the part of a config section a rule uses)."""
+    return {key: mapping[key] for key in keys if key in mapping}
+
+
+# What each stage reads of the configuration, passed to its rule as params so that
+# a changed key reruns exactly the jobs that use it (ARCHITECTURE.md). The domain
+# labels are shown by stratify and the report only; the priorities used by extraction only.
+EXTRACTION_PARAMS = dict(
+    EXTRACTION,
+    domains={
+        d: only(spec, ("type", "favourable_sign", "priority"))
+        for d, spec in EXTRACTION["domains"].items()
+    },
+)
+STRATIFY_DOMAINS = {
+    d: only(spec, ("label", "type", "favourable_sign"))
+    for d, spec in EXTRACTION["domains"].items()
+}
+# The keys the report renders (livingreview.report): title, search window, labels, and
+# the analysis settings its captions state.
+REPORT_CONFIG = {
+    "review": only(config["review"], ("title",)),
+    "search": only(config["search"], ("start_date",)),
+    "extraction": {
+        "domains": {
+            d: only(spec, ("label",)) for d, spec in EXTRACTION["domains"].items()
+        },
+        "platforms": EXTRACTION["platforms"],
+    },
+    "analysis": only(ANALYSIS, ("level", "min_k", "min_k_funnel")),
+}
+# What a version publishes as config.yaml and renders: the protocol without the keys
+# that only say how to run (contract.RUN_KEYS), so a new e-mail address or time-out
+# reruns nothing and publishes no new version.
+PUBLISHED_CONFIG = contract.published_config(config)
 
 
 def strata_info():
@@ -37,7 +91,7 @@ def strata_info():
 def stratum_data(wildcards):
     """A stratum's own data.csv (the checkpoint must have run), nothing else."""
     checkpoints.stratify.get()
-    return f"results/strata/{wildcards.stratum}/data.csv"
+    return f"{contract.STRATA_DIR}/{wildcards.stratum}/{contract.DATA_FILE}"
 
 
 def funnel_data(wildcards):
@@ -46,9 +100,11 @@ def funnel_data(wildcards):
     The missing input makes Snakemake skip `stratum_funnel` for this stratum and
     fall back to `stratum` (ruleorder), so small strata get no funnel or Egger.
     """
-    if strata_info()[wildcards.stratum]["k"] >= ANALYSIS["min_k_funnel"]:
-        return f"results/strata/{wildcards.stratum}/data.csv"
-    return f"results/strata/{wildcards.stratum}/.below-min-k-funnel"
+    if contract.has_funnel(
+        strata_info()[wildcards.stratum]["k"], ANALYSIS["min_k_funnel"]
+    ):
+        return f"{contract.STRATA_DIR}/{wildcards.stratum}/{contract.DATA_FILE}"
+    return f"{contract.STRATA_DIR}/{wildcards.stratum}/.below-min-k-funnel"
 
 
 def stratum_param(key):
@@ -81,7 +137,9 @@ def metareg_data(wildcards):
         ]
     else:
         names = [f"domain-{wildcards.domain}"]
-    return [f"results/strata/{name}/data.csv" for name in sorted(names)]
+    return [
+        f"{contract.STRATA_DIR}/{name}/{contract.DATA_FILE}" for name in sorted(names)
+    ]
 
 
 def rob_table(wildcards):
@@ -92,15 +150,13 @@ def rob_table(wildcards):
 
 def studies_table(wildcards):
     checkpoints.stratify.get()
-    return "results/strata/studies.csv"
+    return f"{contract.STRATA_DIR}/studies.csv"
 
 
 def stratum_outputs(name, info):
     """Per-stratum files of the contract: forest always; egger/funnel when k >= min_k_funnel."""
-    files = ["pooled.json", "loo.csv", "influence.csv", "forest.svg", "forest.png"]
-    if info["k"] >= ANALYSIS["min_k_funnel"]:
-        files += ["egger.json", "funnel.svg", "funnel.png"]
-    return [f"results/strata/{name}/{f}" for f in files]
+    files = contract.stratum_outputs(info["k"], ANALYSIS["min_k_funnel"]).values()
+    return [f"{contract.STRATA_DIR}/{name}/{f}" for f in files]
 
 
 def metareg_names():

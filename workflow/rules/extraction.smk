@@ -20,6 +20,7 @@ rule extraction:
         "results/logs/extraction.log",
     params:
         root=config["inputs"]["root"],
+        extraction=EXTRACTION_PARAMS,
         schema_dir="workflow/schemas",
     script:
         "../../scripts/extraction.py"

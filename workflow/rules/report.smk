@@ -44,7 +44,7 @@ rule report:
         mem_mb=2000,
         runtime=30,
     params:
-        config=config,
+        config=REPORT_CONFIG,
         bundles="results/bundles",
     script:
         "../../scripts/report.py"

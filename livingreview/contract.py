@@ -1,0 +1,130 @@
+"""The file contract of the workflow, written once: stratum names, per-stratum files, bundle files.
+
+Rules (``workflow/rules/*.smk``), the ``stratify`` checkpoint's clean-up and the
+bundle all read these lists, so a file added to one cannot be forgotten by the
+others (a stale ``funnel.png`` was once published because the clean-up had its
+own, shorter list). Snakemake imports this module while it builds the DAG, so
+it imports nothing heavy (no pandas, no numpy).
+
+Stratum names (ARCHITECTURE.md, "Stratum identifiers"):
+
+- ``domain-<d>``: every effect of outcome domain ``d``;
+- ``domain-<d>_platform-<p>``: the effects of ``d`` from trials of platform ``p``;
+- ``platform-<p>``: the descriptive platform overview.
+
+It also names the configuration keys that only say how to run (where to
+search, whom NCBI may contact, time-outs): they are left out of what a
+version publishes, so changing them never creates a new version.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from typing import Any
+
+SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+# The wildcard constraint of `stratum` in the workflow (no named groups: Snakemake's own).
+STRATUM_PATTERN = rf"(?:domain-{SLUG}(?:_platform-{SLUG})?|platform-{SLUG})"
+STRATUM_RE = re.compile(
+    rf"^(?:domain-(?P<domain>{SLUG})(?:_platform-(?P<dp>{SLUG}))?|platform-(?P<platform>{SLUG}))$"
+)
+
+STRATA_DIR = "results/strata"
+STRATA_INDEX = f"{STRATA_DIR}/strata.json"
+# Written by the stratify checkpoint into each stratum folder.
+DATA_FILE = "data.csv"
+# Written by the per-stratum job for every stratum (output name -> file name).
+STRATUM_OUTPUTS = {
+    "pooled": "pooled.json",
+    "loo": "loo.csv",
+    "influence": "influence.csv",
+    "forest": "forest.svg",
+    "forest_png": "forest.png",
+}
+# Written in addition only when k >= analysis.min_k_funnel (the protocol forbids them below).
+FUNNEL_OUTPUTS = {
+    "egger": "egger.json",
+    "funnel": "funnel.svg",
+    "funnel_png": "funnel.png",
+}
+# Every file a stratum folder may hold; anything else in it is stale.
+STRATUM_FILES = (DATA_FILE, *STRATUM_OUTPUTS.values(), *FUNNEL_OUTPUTS.values())
+
+# Files of results/ a version publishes as they are: source (under results/) -> path in the bundle.
+# Besides these: report/**, metareg/*.json, strata/<stratum>/<STRATUM_FILES>, config.yaml.
+BUNDLE_FILES = {
+    "effects/effects.csv": "effects.csv",
+    "extraction/studies.csv": "studies.csv",
+    "records/summary.json": "records/summary.json",
+    "screening/prisma.json": "screening/prisma.json",
+    # audit trail: explains the next version's changes; not in the fingerprint (bundle.AUDIT)
+    "screening/decisions.csv": "screening/decisions.csv",
+    "design_check.json": "design_check.json",
+    "strata/strata.json": "strata/strata.json",
+}
+
+# Configuration keys that say how to run, not what the review is: never published,
+# so a new e-mail address or time-out does not make a new version.
+RUN_KEYS = (
+    ("search", "mode"),
+    ("search", "eutils_url"),
+    ("search", "email"),
+    ("search", "tool"),
+    ("search", "batch_size"),
+    ("search", "max_retries"),
+    ("search", "timeout_s"),
+)
+
+# Whole sections that say how to run or publish (publish.allow_removals is for one run).
+RUN_SECTIONS = ("publish",)
+
+
+def stratum_name(domain: str | None = None, platform: str | None = None) -> str:
+    """``domain-<d>``, ``domain-<d>_platform-<p>`` or ``platform-<p>``."""
+    if domain and platform:
+        return f"domain-{domain}_platform-{platform}"
+    if domain:
+        return f"domain-{domain}"
+    if platform:
+        return f"platform-{platform}"
+    raise ValueError("a stratum needs a domain, a platform or both")
+
+
+def parse_stratum(name: str) -> dict[str, str | None]:
+    """Inverse of :func:`stratum_name`: ``{kind, domain, platform}``."""
+    match = STRATUM_RE.match(name)
+    if not match:
+        raise ValueError(f"not a stratum name: {name!r}")
+    if match["platform"]:
+        return {"kind": "platform", "domain": None, "platform": match["platform"]}
+    if match["dp"]:
+        return {"kind": "domain-platform", "domain": match["domain"], "platform": match["dp"]}
+    return {"kind": "domain", "domain": match["domain"], "platform": None}
+
+
+def has_funnel(k: int, min_k_funnel: int) -> bool:
+    """Whether a stratum of ``k`` effects gets Egger's test and a funnel plot."""
+    return k >= min_k_funnel
+
+
+def stratum_outputs(k: int, min_k_funnel: int) -> dict[str, str]:
+    """Output name -> file name of the per-stratum job for a stratum of ``k`` effects."""
+    return {**STRATUM_OUTPUTS, **(FUNNEL_OUTPUTS if has_funnel(k, min_k_funnel) else {})}
+
+
+def stratum_files(k: int, min_k_funnel: int) -> tuple[str, ...]:
+    """Every file a stratum folder holds once the workflow ran (``data.csv`` included)."""
+    return (DATA_FILE, *stratum_outputs(k, min_k_funnel).values())
+
+
+def published_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` without the :data:`RUN_KEYS`: what a version publishes as ``config.yaml``."""
+    out = copy.deepcopy(dict(config))
+    for section, key in RUN_KEYS:
+        if isinstance(out.get(section), dict):
+            out[section].pop(key, None)
+    for section in RUN_SECTIONS:
+        out.pop(section, None)
+    return out
