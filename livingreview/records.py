@@ -57,6 +57,7 @@ from .pubmed import (
     PubMedXMLError,
     completed_snapshots,
     normalise_doi,
+    orphan_snapshots,
     parse_efetch,
 )
 from .sheets import read_sheet
@@ -556,13 +557,12 @@ def build_records(
     snapshots, exports = [], []
     order = 0
     pubmed_dir = root / "search" / "pubmed"
-    for gz in sorted(pubmed_dir.glob("*.xml.gz")) if pubmed_dir.is_dir() else []:
-        if not gz.with_name(gz.name[: -len(".xml.gz")] + ".json").exists():
-            raise InputError(
-                gz,
-                "a completed snapshot <YYYY-MM-DD>.xml.gz with its <YYYY-MM-DD>.json sidecar "
-                "(this one has none: an interrupted search? rerun it, or remove the file)",
-            )
+    for gz in orphan_snapshots(pubmed_dir):
+        raise InputError(
+            gz,
+            "a completed snapshot <YYYY-MM-DD>.xml.gz with its <YYYY-MM-DD>.json sidecar "
+            "(this one has none: an interrupted search? rerun it, or remove the file)",
+        )
     for until, gz, side in completed_snapshots(pubmed_dir):
         day = until.isoformat()
         recs, dels = read_snapshot(gz, side, root, day, order)
