@@ -727,6 +727,25 @@ def plan_slices(
     )
 
 
+def search_marker(until: str) -> str:
+    """The search job's output: a marker under ``results/``, never the snapshot itself."""
+    return f"results/records/search-{until}.json"
+
+
+def write_search_marker(path: str | Path, snapshot: str | Path) -> None:
+    """Record which completed snapshot today's search job left in the store."""
+    snapshot = Path(snapshot)
+    sidecar = snapshot.with_name(snapshot.name[: -len(".xml.gz")] + ".json")
+    write_json(
+        path,
+        {
+            "snapshot": snapshot.name,
+            "sha256": read_json(sidecar)["file_sha256"],
+            "sidecar_sha256": sha256_file(sidecar),
+        },
+    )
+
+
 def pending_marker(folder: str | Path, until: dt.date | str) -> Path:
     """The sidecar of a snapshot being committed (see :func:`write_snapshot`)."""
     day = until if isinstance(until, str) else until.isoformat()

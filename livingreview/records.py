@@ -58,6 +58,7 @@ from .pubmed import (
     completed_snapshots,
     normalise_doi,
     orphan_snapshots,
+    search_marker,
     parse_efetch,
 )
 from .sheets import read_sheet
@@ -405,17 +406,20 @@ def export_files(root: Path) -> list[tuple[str, Path]]:
 def input_files(root: str | Path, live_until: str | None = None) -> list[str]:
     """Every file ``build_records`` reads, sorted (the Snakemake rule's input).
 
-    In live mode ``live_until`` names today's snapshot, which the search job
-    is about to write, so that it is made before the records are built.
+    In live mode (``live_until``: today) the search job's marker under
+    ``results/`` stands for today's snapshot, which the job adds to the store
+    itself: the marker makes the search run first, and leaving today's files
+    out keeps the input set the same before and after the search (else a
+    same-day rerun would rebuild the records). A snapshot still being
+    committed is left out; an orphan ``.xml.gz`` is listed (and refused).
     """
     root = Path(root)
-    files = {str(gz) for gz in (root / "search" / "pubmed").glob("*.xml.gz")}
-    files |= {str(side) for _u, _gz, side in completed_snapshots(root / "search" / "pubmed")}
+    folder = root / "search" / "pubmed"
+    files = {str(p) for snap in completed_snapshots(folder) for p in snap[1:]}
+    files |= {str(gz) for gz in orphan_snapshots(folder)}
     if live_until:
-        files |= {
-            str(root / "search" / "pubmed" / f"{live_until}.xml.gz"),
-            str(root / "search" / "pubmed" / f"{live_until}.json"),
-        }
+        files -= {str(folder / f"{live_until}.xml.gz"), str(folder / f"{live_until}.json")}
+        files.add(search_marker(live_until))
     return sorted(files | {str(p) for _, p in export_files(root)})
 
 
