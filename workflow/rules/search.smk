@@ -49,6 +49,7 @@ rule build_records:
     output:
         csv="results/records/records.csv",
         summary="results/records/summary.json",
+        aliases="results/records/aliases.csv",
     log:
         "results/logs/search/records.log",
     params:
