@@ -733,17 +733,14 @@ def search_marker(until: str) -> str:
 
 
 def write_search_marker(path: str | Path, snapshot: str | Path) -> None:
-    """Record which completed snapshot today's search job left in the store."""
+    """Record which completed snapshot today's search job left in the store.
+
+    Only the snapshot's name and checksum: the sidecar's timestamps would make
+    a resumed run's marker differ from a clean run's.
+    """
     snapshot = Path(snapshot)
     sidecar = snapshot.with_name(snapshot.name[: -len(".xml.gz")] + ".json")
-    write_json(
-        path,
-        {
-            "snapshot": snapshot.name,
-            "sha256": read_json(sidecar)["file_sha256"],
-            "sidecar_sha256": sha256_file(sidecar),
-        },
-    )
+    write_json(path, {"snapshot": snapshot.name, "sha256": read_json(sidecar)["file_sha256"]})
 
 
 def pending_marker(folder: str | Path, until: dt.date | str) -> Path:
