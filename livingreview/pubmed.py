@@ -2,24 +2,33 @@
 
 Why it is built this way:
 
-* ``esearch`` (``usehistory=y``) puts the result set on NCBI's history server;
-  ``efetch`` then pages through it in batches. ESearch cannot page past the
-  first 9,999 PubMed UIDs, so a date window whose ``Count`` exceeds that is cut
-  in halves (recursively) until every slice fits.
+* ``esearch`` lists the PMIDs of a date window (``retmax`` 9,999); ``efetch``
+  then fetches them by PMID in batches. ESearch cannot list past the first
+  9,999 PubMed UIDs, so a date window whose ``Count`` exceeds that is cut in
+  halves (recursively) until every slice fits.
+* What arrives is checked against what was asked for: the PMIDs of each
+  batch (articles and ``DeleteCitation``), again per slice. Missing ones are
+  asked for again, and if they do not come the search fails naming them: a
+  short efetch page never becomes a snapshot with a gap.
 * Each run searches the window since the newest completed snapshot (its
   ``maxdate``, inclusive: the overlap day is de-duplicated by PMID) up to today,
   by Entrez date (``edat``) and optionally by modification date (``mdat``, to
   pick up corrected records).
 * Batches land in ``<snapshots>/.partial/`` as they arrive, so a run that dies
   (network, SIGKILL) resumes without fetching them again; only when every batch
-  is there is the snapshot assembled and renamed into place. A completed
-  snapshot (``<until>.xml.gz`` + ``<until>.json``) is never rewritten.
+  is there is the snapshot assembled and committed: the gz and its sidecar
+  become visible together (:func:`write_snapshot`). A completed snapshot
+  (``<until>.xml.gz`` + ``<until>.json``) is never rewritten, and Snakemake
+  never owns one: the search job's output is a marker (:func:`search_marker`).
 * Rate limits: NCBI allows 3 requests/s without an API key and 10 with one.
   Each client spaces its own requests; the workflow declares ``resources:
   ncbi=1`` on every rule that calls NCBI so that at most one such job runs at a
   time (set ``resources: [ncbi=1]`` in the profile).
 * Requests are POSTed, so the API key never appears in a URL (and therefore in
   no exception text from requests/urllib3); messages are scrubbed as well.
+  No redirect is followed, and the key is refused over plain http (except to
+  this machine), so it reaches no other host. A ``Retry-After`` above a cap
+  fails instead of holding the run for hours.
 * :func:`parse_efetch` streams with ``lxml.etree.iterparse`` (no DTD loading,
   no network, no entity expansion; documents declaring entities are refused,
   which stops "billion laughs" and XXE), so memory stays flat however large the
@@ -1007,7 +1016,7 @@ def run_search(
             fetched += len(asked)
             log.info("fetched %d/%d records", fetched, total)
         gap = [p for p in sl.ids if p not in received]
-        if gap or len(sl.ids) != sl.count:  # never complete a snapshot with a gap
+        if gap:  # never complete a snapshot with a gap
             raise _missing_error(sl.key, gap, sl.count)
 
     return _assemble(batch_files, final, sidecar, plan, until, total, partial)
