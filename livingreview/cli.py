@@ -182,6 +182,10 @@ def status(args: argparse.Namespace) -> int:
         print(f"livingreview status: {exc}", file=sys.stderr)
         return EXIT_USAGE
     sys.stdout.write(format_status(st))
+    from .records import withdrawal_warnings
+
+    for line in withdrawal_warnings(project / "results" / "records" / "summary.json"):
+        print(f"warning: {line}")
     return EXIT_OK
 
 

@@ -1292,12 +1292,15 @@ def run(
     schema_dir: str | Path,
     resolutions: str | Path | None = None,
     root: str | Path | None = None,
+    aliases: str | Path | None = None,
 ) -> ExtractionResult:
     """Merge the sheets, compute and select effects; return the four output tables.
 
     ``config`` is ``config["extraction"]``; ``schema_dir`` holds
     ``{studies,outcomes,resolutions}.schema.yaml``; ``root`` (the input root)
-    makes the ``source`` provenance paths relative and machine-independent.
+    makes the ``source`` provenance paths relative and machine-independent;
+    ``aliases`` (``results/records/aliases.csv``) maps earlier record ids to
+    today's, so a sheet written before an id changed stays right.
     """
     settings = Settings.from_config(config)
     schema_dir = Path(schema_dir)
@@ -1308,6 +1311,11 @@ def run(
     root_path = Path(root) if root is not None else None
 
     study_rows = _load(study_files, schemas["studies"])
+    from .records import read_aliases  # here: the Snakefile imports this module at start-up
+
+    earlier = read_aliases(aliases)
+    for r in study_rows:
+        r["record_id"] = earlier.get(r.get("record_id"), r.get("record_id"))
     outcome_rows = _load(outcome_files, schemas["outcomes"])
     _check_studies(study_rows, settings)
     study_ids = {r["study_id"] for r in study_rows}
@@ -1343,6 +1351,7 @@ def run(
     _recheck_merged(outcomes, studies, settings)
 
     screening = _included(decisions)
+    screening = {**{o: screening[n] for o, n in earlier.items() if n in screening}, **screening}
     evaluated = _evaluate(outcomes, studies, settings, screening, Path(decisions).name)
 
     groups: dict[tuple[str, str], list[Effect]] = {}

@@ -2,24 +2,33 @@
 
 Why it is built this way:
 
-* ``esearch`` (``usehistory=y``) puts the result set on NCBI's history server;
-  ``efetch`` then pages through it in batches. ESearch cannot page past the
-  first 9,999 PubMed UIDs, so a date window whose ``Count`` exceeds that is cut
-  in halves (recursively) until every slice fits.
+* ``esearch`` lists the PMIDs of a date window (``retmax`` 9,999); ``efetch``
+  then fetches them by PMID in batches. ESearch cannot list past the first
+  9,999 PubMed UIDs, so a date window whose ``Count`` exceeds that is cut in
+  halves (recursively) until every slice fits.
+* What arrives is checked against what was asked for: the PMIDs of each
+  batch (articles and ``DeleteCitation``), again per slice. Missing ones are
+  asked for again, and if they do not come the search fails naming them: a
+  short efetch page never becomes a snapshot with a gap.
 * Each run searches the window since the newest completed snapshot (its
   ``maxdate``, inclusive: the overlap day is de-duplicated by PMID) up to today,
   by Entrez date (``edat``) and optionally by modification date (``mdat``, to
   pick up corrected records).
 * Batches land in ``<snapshots>/.partial/`` as they arrive, so a run that dies
   (network, SIGKILL) resumes without fetching them again; only when every batch
-  is there is the snapshot assembled and renamed into place. A completed
-  snapshot (``<until>.xml.gz`` + ``<until>.json``) is never rewritten.
+  is there is the snapshot assembled and committed: the gz and its sidecar
+  become visible together (:func:`write_snapshot`). A completed snapshot
+  (``<until>.xml.gz`` + ``<until>.json``) is never rewritten, and Snakemake
+  never owns one: the search job's output is a marker (:func:`search_marker`).
 * Rate limits: NCBI allows 3 requests/s without an API key and 10 with one.
   Each client spaces its own requests; the workflow declares ``resources:
   ncbi=1`` on every rule that calls NCBI so that at most one such job runs at a
   time (set ``resources: [ncbi=1]`` in the profile).
 * Requests are POSTed, so the API key never appears in a URL (and therefore in
   no exception text from requests/urllib3); messages are scrubbed as well.
+  No redirect is followed, and the key is refused over plain http (except to
+  this machine), so it reaches no other host. A ``Retry-After`` above a cap
+  fails instead of holding the run for hours.
 * :func:`parse_efetch` streams with ``lxml.etree.iterparse`` (no DTD loading,
   no network, no entity expansion; documents declaring entities are refused,
   which stops "billion laughs" and XXE), so memory stays flat however large the
@@ -34,6 +43,7 @@ import email.utils
 import gzip
 import hashlib
 import io
+import ipaddress
 import logging
 import os
 import random
@@ -41,6 +51,7 @@ import re
 import shutil
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +70,11 @@ DEFAULT_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 #: ESearch/EFetch cannot page past this many PubMed UIDs (retstart <= 9998).
 MAX_UIDS = 9999
 DATE_FMT = "%Y/%m/%d"
+#: Longest ``Retry-After`` (seconds) honoured before failing instead
+#: (``search.max_retry_after_s``).
+DEFAULT_MAX_RETRY_AFTER = 600.0
+#: How often the PMIDs missing from an efetch answer are asked for again.
+REFETCH_ROUNDS = 2
 SNAPSHOT_HEADER = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
     b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN"'
@@ -376,6 +392,26 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).hostname or url
+
+
+def _may_carry_key(url: str) -> bool:
+    """https anywhere; plain http only to this machine (the key never leaves it)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _retry_after(value: str | None) -> float | None:
     """``Retry-After`` is either delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
     if not value:
@@ -398,7 +434,13 @@ class PubMedClient:
     ``rate=0`` disables spacing (benchmarks against a local server).
     Back-off before retry ``n`` (0-based) is ``min(backoff_max, backoff_base *
     2**n)`` scaled by a uniform jitter in [0.5, 1], or the server's
-    ``Retry-After`` when it sends one.
+    ``Retry-After`` when it sends one; a ``Retry-After`` longer than
+    ``max_retry_after`` seconds fails at once (:class:`FetchFailedError`)
+    instead of holding the run (and its lock) for hours.
+
+    The key goes to ``base_url`` only: redirects are never followed (a 3xx
+    is an error naming where it pointed), and a key is refused over plain
+    http except to a loopback address (a local test server).
     """
 
     def __init__(
@@ -416,9 +458,17 @@ class PubMedClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._api_key = api_key or None
+        if self._api_key and not _may_carry_key(self.base_url):
+            raise PubMedError(
+                f"refusing to send NCBI_API_KEY over plain http to {_host(self.base_url)}: "
+                "set search.eutils_url to an https:// address (plain http is allowed only "
+                "on this machine, e.g. 127.0.0.1)"
+            )
+        self.max_retry_after = max_retry_after
         self.email = email
         self.tool = tool
         self.timeout = timeout
@@ -477,8 +527,19 @@ class PubMedClient:
             self._wait_rate()
             self.requests_made += 1
             try:
-                resp = self.session.post(url, data=data, timeout=self.timeout)
+                resp = self.session.post(
+                    url, data=data, timeout=self.timeout, allow_redirects=False
+                )
                 status = resp.status_code
+                if 300 <= status < 400:
+                    raise EutilsError(
+                        self.scrub(
+                            f"{endpoint}: HTTP {status} redirect to "
+                            f"{resp.headers.get('Location', '(no Location)')!s:.200} not followed "
+                            "(a request is only ever sent to search.eutils_url; set it to the "
+                            "final address)"
+                        )
+                    )
                 if status == 429 or status >= 500:
                     raise _Retry(f"HTTP {status}", _retry_after(resp.headers.get("Retry-After")))
                 if status >= 400:
@@ -495,6 +556,12 @@ class PubMedClient:
             except requests.RequestException as exc:
                 last, wait = f"{type(exc).__name__}: {exc}", None
             last = self.scrub(last)
+            if wait is not None and wait > self.max_retry_after:
+                raise FetchFailedError(
+                    f"{endpoint} at {self.scrub(url)}: the server asked to wait {wait:.0f} s "
+                    f"before retrying ({last}, Retry-After), more than the cap of "
+                    f"{self.max_retry_after:g} s (search.max_retry_after_s); try again later"
+                )
             if attempt == self.max_retries:
                 break
             delay = wait if wait is not None else self._backoff(attempt)
@@ -534,7 +601,18 @@ class PubMedClient:
                 mindate=(mindate or dt.date(1800, 1, 1)).strftime(DATE_FMT),
                 maxdate=(maxdate or dt.date.today()).strftime(DATE_FMT),
             )
-        return self._call("esearch.fcgi", params, _parse_esearch)
+
+        def check(body: bytes) -> SearchResult:
+            res = _parse_esearch(body)
+            want = max(0, min(retmax, min(res.count, MAX_UIDS) - retstart))
+            if len(res.ids) != want:  # a short IdList would silently lose records
+                raise PubMedXMLError(
+                    f"esearch reported {res.count} records but listed {len(res.ids)} "
+                    f"of the {want} asked for"
+                )
+            return res
+
+        return self._call("esearch.fcgi", params, check)
 
     def efetch(self, webenv: str, query_key: str, retstart: int, retmax: int) -> bytes:
         """One efetch batch from the history server, checked to be a complete PubmedArticleSet."""
@@ -552,6 +630,36 @@ class PubMedClient:
             return body
 
         return self._call("efetch.fcgi", params, check)
+
+    def efetch_ids(self, pmids: Iterable[str]) -> tuple[bytes, set[str]]:
+        """efetch these PMIDs (POSTed); return the body and the PMIDs it holds.
+
+        A ``DeleteCitation`` counts as an answer for its PMIDs. A PMID that is
+        not a number makes the whole answer invalid (retried like truncated XML).
+        """
+        params = {"id": ",".join(pmids), "retmode": "xml"}
+
+        def check(body: bytes) -> tuple[bytes, set[str]]:
+            got: set[str] = set()
+            for el in iter_efetch_elements(body):
+                got.update(element_pmids(el))
+            return body, got
+
+        return self._call("efetch.fcgi", params, check)
+
+
+def element_pmids(el: etree._Element) -> list[str]:
+    """The PMID(s) of one record element; raises PubMedXMLError for a non-numeric PMID."""
+    if el.tag == "DeleteCitation":
+        pmids = [_text(p) for p in el.iterfind("PMID")]
+    elif el.tag == "PubmedBookArticle":
+        pmids = [_text(el.find("BookDocument/PMID"))]
+    else:
+        pmids = [_text(el.find("MedlineCitation/PMID"))]
+    for pmid in pmids:
+        if not (pmid.isascii() and pmid.isdigit()):
+            raise PubMedXMLError(f"a <{el.tag}> with PMID {pmid[:40]!r}, not a number")
+    return pmids
 
 
 def _parse_esearch(body: bytes) -> SearchResult:
@@ -573,11 +681,15 @@ def _parse_esearch(body: bytes) -> SearchResult:
     count = root.findtext("Count")
     if count is None or not count.strip().isdigit():
         raise PubMedXMLError("esearch response without a Count")
+    ids = tuple(_text(i) for i in root.iterfind("IdList/Id"))
+    bad = next((i for i in ids if not (i.isascii() and i.isdigit())), None)
+    if bad is not None:
+        raise PubMedXMLError(f"esearch listed the PMID {bad[:40]!r}, not a number")
     return SearchResult(
         count=int(count),
         webenv=(root.findtext("WebEnv") or "").strip(),
         query_key=(root.findtext("QueryKey") or "").strip(),
-        ids=tuple(_text(i) for i in root.iterfind("IdList/Id")),
+        ids=ids,
     )
 
 
@@ -594,6 +706,7 @@ class Slice:
     count: int
     webenv: str = field(default="", repr=False)
     query_key: str = field(default="", repr=False)
+    ids: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def key(self) -> str:
@@ -603,10 +716,14 @@ class Slice:
 def plan_slices(
     client: PubMedClient, term: str, datetype: str, mindate: dt.date, maxdate: dt.date
 ) -> list[Slice]:
-    """Cut ``[mindate, maxdate]`` (inclusive days) in halves until each count fits."""
-    res = client.esearch(term, mindate=mindate, maxdate=maxdate, datetype=datetype)
+    """Cut ``[mindate, maxdate]`` (inclusive days) in halves until each count fits.
+
+    Each slice carries the PMIDs esearch listed for it: they are what the
+    download must deliver, batch by batch.
+    """
+    res = client.esearch(term, mindate=mindate, maxdate=maxdate, datetype=datetype, retmax=MAX_UIDS)
     if res.count <= MAX_UIDS:
-        return [Slice(datetype, mindate, maxdate, res.count, res.webenv, res.query_key)]
+        return [Slice(datetype, mindate, maxdate, res.count, res.webenv, res.query_key, res.ids)]
     if mindate >= maxdate:
         raise PubMedError(
             f"{res.count} records have {datetype} {mindate:%Y-%m-%d}; esearch cannot page "
@@ -617,6 +734,28 @@ def plan_slices(
     return plan_slices(client, term, datetype, mindate, mid) + plan_slices(
         client, term, datetype, mid + dt.timedelta(days=1), maxdate
     )
+
+
+def search_marker(until: str) -> str:
+    """The search job's output: a marker under ``results/``, never the snapshot itself."""
+    return f"results/records/search-{until}.json"
+
+
+def write_search_marker(path: str | Path, snapshot: str | Path) -> None:
+    """Record which completed snapshot today's search job left in the store.
+
+    Only the snapshot's name and checksum: the sidecar's timestamps would make
+    a resumed run's marker differ from a clean run's.
+    """
+    snapshot = Path(snapshot)
+    sidecar = snapshot.with_name(snapshot.name[: -len(".xml.gz")] + ".json")
+    write_json(path, {"snapshot": snapshot.name, "sha256": read_json(sidecar)["file_sha256"]})
+
+
+def pending_marker(folder: str | Path, until: dt.date | str) -> Path:
+    """The sidecar of a snapshot being committed (see :func:`write_snapshot`)."""
+    day = until if isinstance(until, str) else until.isoformat()
+    return Path(folder) / f".{day}.json.pending"
 
 
 def completed_snapshots(snapshot_dir: str | Path) -> list[tuple[dt.date, Path, Path]]:
@@ -635,12 +774,113 @@ def completed_snapshots(snapshot_dir: str | Path) -> list[tuple[dt.date, Path, P
     return out
 
 
+def orphan_snapshots(snapshot_dir: str | Path) -> list[Path]:
+    """``*.xml.gz`` files without a sidecar that are not being committed right now.
+
+    The pending marker is looked at before the sidecar: the commit renames the
+    one into the other, so a gz seen without both is really an orphan.
+    """
+    folder = Path(snapshot_dir)
+    out = []
+    for gz in sorted(folder.glob("*.xml.gz")) if folder.is_dir() else []:
+        stem = gz.name[: -len(".xml.gz")]
+        if pending_marker(folder, stem).exists() or gz.with_name(stem + ".json").exists():
+            continue
+        out.append(gz)
+    return out
+
+
+def finish_commits(snapshot_dir: str | Path) -> None:
+    """Complete (or undo) a snapshot commit that a killed process left half done.
+
+    Only the searching process calls this: readers just ignore a snapshot
+    whose pending marker exists.
+    """
+    folder = Path(snapshot_dir)
+    for marker in sorted(folder.glob(".*.json.pending")) if folder.is_dir() else []:
+        day = marker.name[1 : -len(".json.pending")]
+        final, hidden = folder / f"{day}.xml.gz", folder / f".{day}.xml.gz.new"
+        sidecar = folder / f"{day}.json"
+        want = read_json(marker).get("file_sha256")
+        if not final.exists() and hidden.exists() and sha256_file(hidden) == want:
+            os.replace(hidden, final)
+        if final.exists() and sha256_file(final) == want and not sidecar.exists():
+            os.replace(marker, sidecar)
+            log.info("completed the commit of snapshot %s left by a killed run", final.name)
+        else:
+            marker.unlink()
+            hidden.unlink(missing_ok=True)
+            log.warning("discarded an unfinished commit of snapshot %s", final.name)
+        _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _sha_lines(items: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(items).encode()).hexdigest()
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def _batch_pmids(path: Path) -> set[str]:
+    got: set[str] = set()
+    for el in iter_efetch_elements(path):
+        got.update(element_pmids(el))
+    return got
+
+
+def _save_batch(path: Path, body: bytes) -> None:
+    with atomic_write(path, "wb") as fh:
+        fh.write(gzip.compress(body, compresslevel=1, mtime=0))
+
+
+def _fill_gaps(
+    client: PubMedClient, missing: list[str], stem: Path, files: list[Path]
+) -> tuple[set[str], list[str]]:
+    """Ask again for PMIDs an answer lacked; return (received, still missing).
+
+    Each answer is kept as ``<stem>-r<n>.xml.gz``: a resumed run reads those
+    first, then asks up to :data:`REFETCH_ROUNDS` more times.
+    """
+    received: set[str] = set()
+    kept = sorted(
+        stem.parent.glob(f"{stem.name}-r*.xml.gz"),
+        key=lambda p: int(p.name[len(stem.name) + 2 : -len(".xml.gz")]),
+    )
+    for path in kept:
+        files.append(path)
+        received |= _batch_pmids(path)
+    missing = [p for p in missing if p not in received]
+    for n in range(len(kept) + 1, len(kept) + 1 + REFETCH_ROUNDS):
+        if not missing:
+            break
+        log.warning("refetching %d PMID(s) missing from an efetch answer", len(missing))
+        body, got = client.efetch_ids(missing)
+        path = stem.with_name(f"{stem.name}-r{n}.xml.gz")
+        _save_batch(path, body)
+        files.append(path)
+        received |= got
+        missing = [p for p in missing if p not in got]
+    return received, missing
+
+
+def _missing_error(where: str, missing: list[str], asked: int) -> PubMedError:
+    shown = ", ".join(missing[:20]) + (
+        f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+    )
+    return PubMedError(
+        f"PubMed did not return {len(missing)} of the {asked} records esearch listed for "
+        f"{where}, also when asked again {REFETCH_ROUNDS} times: PMIDs {shown}. No snapshot "
+        "was written; the batches already fetched are kept and the next run asks again"
+    )
 
 
 def run_search(
@@ -660,13 +900,23 @@ def run_search(
     exists, nothing is fetched. Batches are kept under ``.partial/`` (one
     gzip file per batch, written atomically) so a failed run resumes where it
     stopped; ``after_batch(n_batches_fetched)`` is a hook for progress/tests.
+
+    Every batch asks for PMIDs by id (those esearch listed) and its answer
+    is compared with them: missing PMIDs are asked for again, and if they
+    still do not come the search fails naming them; a snapshot is only ever
+    completed without a gap.
     """
     folder = Path(snapshot_dir)
     until = until or dt.date.today()
     final = folder / f"{until.isoformat()}.xml.gz"
     sidecar = folder / f"{until.isoformat()}.json"
+    finish_commits(folder)
     if sidecar.exists():
         log.info("snapshot %s is already complete; nothing to fetch", final.name)
+        if " ".join(str(read_json(sidecar).get("query", "")).split()) != " ".join(query.split()):
+            log.warning(
+                "the query differs from the one %s was made with; it runs tomorrow", final.name
+            )
         return final
     done = [s for s in completed_snapshots(folder) if s[0] < until]
     mindate = start_date
@@ -719,12 +969,15 @@ def run_search(
     # Record every slice before fetching anything, so a resume knows them all.
     old_slices, plan["slices"] = plan["slices"], {}
     for sl in slices:
+        entry = {"count": sl.count, "batch_size": batch_size, "ids_sha256": _sha_lines(sl.ids)}
         old = old_slices.get(sl.key)
-        if old is not None and (old["count"] != sl.count or old["batch_size"] != batch_size):
-            log.info("%s: count changed (%s -> %d); refetching it", sl.key, old["count"], sl.count)
+        if old is not None and old != entry:
+            log.info(
+                "%s: result set changed (%s -> %d); refetching it", sl.key, old["count"], sl.count
+            )
             for f in partial.glob(f"{sl.key}-*.xml.gz"):
                 f.unlink()
-        plan["slices"][sl.key] = {"count": sl.count, "batch_size": batch_size}
+        plan["slices"][sl.key] = entry
     plan["until"] = until.isoformat()
     write_json(plan_file, plan)
     log.info("%d records reported in %d slice(s) for %s..%s", total, len(slices), mindate, until)
@@ -733,19 +986,38 @@ def run_search(
     batches_fetched = 0
     batch_files: list[Path] = []
     for sl in slices:
-        for retstart in range(0, sl.count, batch_size):
-            path = partial / f"{sl.key}-{retstart:06d}.xml.gz"
-            batch_files.append(path)
-            n = min(batch_size, sl.count - retstart)
-            if not path.exists():
-                body = client.efetch(sl.webenv, sl.query_key, retstart, batch_size)
-                with atomic_write(path, "wb") as fh:
-                    fh.write(gzip.compress(body, compresslevel=1, mtime=0))
+        received: set[str] = set()
+        for retstart in range(0, len(sl.ids), batch_size):
+            asked = list(sl.ids[retstart : retstart + batch_size])
+            stem = partial / f"{sl.key}-{retstart:06d}"
+            path = stem.with_name(stem.name + ".xml.gz")
+            if path.exists():
+                got = _batch_pmids(path)
+            else:
+                body, got = client.efetch_ids(asked)
+                _save_batch(path, body)
                 batches_fetched += 1
                 if after_batch is not None:
                     after_batch(batches_fetched)
-            fetched += n
+            batch_files.append(path)
+            missing = [p for p in asked if p not in got]
+            if missing:
+                log.warning(
+                    "%s: efetch returned %d of the %d records asked for",
+                    path.name,
+                    len(asked) - len(missing),
+                    len(asked),
+                )
+                more, missing = _fill_gaps(client, missing, stem, batch_files)
+                got |= more
+                if missing:
+                    raise _missing_error(f"{sl.key} from {retstart}", missing, len(asked))
+            received |= got
+            fetched += len(asked)
             log.info("fetched %d/%d records", fetched, total)
+        gap = [p for p in sl.ids if p not in received]
+        if gap:  # never complete a snapshot with a gap
+            raise _missing_error(sl.key, gap, sl.count)
 
     return _assemble(batch_files, final, sidecar, plan, until, total, partial)
 
@@ -766,14 +1038,14 @@ def _assemble(
         seen: set[str] = set()
         for path in batch_files:
             for el in iter_efetch_elements(path):
+                pmids = element_pmids(el)
                 if el.tag == "DeleteCitation":
-                    deleted.extend(_text(p) for p in el.iterfind("PMID"))
+                    deleted.extend(pmids)
                     continue
-                pmid = _text(el.find("MedlineCitation/PMID")) or _text(el.find("BookDocument/PMID"))
-                if pmid not in seen:
-                    seen.add(pmid)
+                if pmids[0] not in seen:
+                    seen.add(pmids[0])
                     el.tail = "\n"
-                    yield pmid, etree.tostring(el, encoding="utf-8")
+                    yield pmids[0], etree.tostring(el, encoding="utf-8")
 
     write_snapshot(
         final.parent,
@@ -802,22 +1074,30 @@ def write_snapshot(
     started: str | None = None,
     deleted: Iterable[str] = (),
 ) -> Path:
-    """Write a completed snapshot: ``<until>.xml.gz`` then its ``<until>.json`` sidecar.
+    """Write a completed snapshot: ``<until>.xml.gz`` and its ``<until>.json`` sidecar.
 
     ``articles`` yields ``(pmid, PubmedArticle/PubmedBookArticle XML bytes)``;
     ``deleted`` PMIDs are written as one ``DeleteCitation`` after the articles
     (it is consumed after ``articles``, so a generator may fill it). The gzip
     header has no name or time, so equal content gives equal bytes. Refuses to
     overwrite a completed snapshot.
+
+    The pair becomes visible together: both are written under hidden names,
+    the sidecar as ``.<until>.json.pending``; the gz is renamed into place,
+    then the pending sidecar (the commit). Readers ignore a gz whose pending
+    marker exists (:func:`orphan_snapshots`, :func:`completed_snapshots`), and
+    :func:`finish_commits` completes a commit a kill interrupted.
     """
     folder = Path(folder)
     final = folder / f"{until.isoformat()}.xml.gz"
     sidecar = folder / f"{until.isoformat()}.json"
-    if sidecar.exists():
+    hidden = folder / f".{until.isoformat()}.xml.gz.new"
+    marker = pending_marker(folder, until)
+    if sidecar.exists() or marker.exists():
         raise PubMedError(f"{sidecar} exists: a completed snapshot is never rewritten")
     started = started or _now()
     pmids: list[str] = []
-    with atomic_write(final, "wb") as raw:
+    with atomic_write(hidden, "wb") as raw:
         with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0, filename="") as gz:
             gz.write(SNAPSHOT_HEADER)
             for pmid, xml in articles:
@@ -843,8 +1123,11 @@ def write_snapshot(
         "completed": _now(),
         "software": {"livingreview": __version__, "python": sys.version.split()[0]},
         "file": final.name,
-        "file_sha256": sha256_file(final),
+        "file_sha256": sha256_file(hidden),
     }
-    write_json(sidecar, meta)
+    write_json(marker, meta)
+    os.replace(hidden, final)
+    os.replace(marker, sidecar)  # the commit: from here on the pair is visible
+    _fsync_dir(folder)
     log.info("snapshot %s complete: %d records", final.name, len(pmids))
     return final

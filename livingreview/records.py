@@ -23,8 +23,15 @@ De-duplication, in this order (Bramer et al. 2016, doi:10.3163/1536-5050.104.3.0
    same publication year, ``rapidfuzz.fuzz.token_sort_ratio >= title_similarity``.
    Two records that carry different PMIDs or different DOIs are never merged.
 
-A ``DeleteCitation`` in a snapshot drops that PMID unless a later snapshot
-returns it again (``summary.json`` lists it under ``deleted_pmids``). PRISMA
+Record ids are stable across a living review's runs. A record's id is its
+PMID, else ``<source>-<hash of DOI or title|year>``; when it changes (a record
+first seen in an export later appears in PubMed with the same DOI), the
+earlier id stays valid as an alias (column ``aliases``, and ``aliases.csv``),
+derived from the store alone so a clean run gives the same. A
+``DeleteCitation`` in a snapshot does not remove the record (reviewers' rows
+about it stay valid): unless a later snapshot returns the PMID, the record is
+kept with ``withdrawn`` = the date of that snapshot (``summary.json``:
+``deleted_pmids``, ``withdrawn``), and the report and ``status`` warn. PRISMA
 counts: ``identified`` counts a PubMed record once however many snapshots hold
 it; ``duplicates_removed = identified_total - unique``, and each row's
 ``duplicate_of_count`` is how many identified records were folded into it.
@@ -57,7 +64,9 @@ from .pubmed import (
     PubMedXMLError,
     completed_snapshots,
     normalise_doi,
+    orphan_snapshots,
     parse_efetch,
+    search_marker,
 )
 from .sheets import read_sheet
 
@@ -83,7 +92,12 @@ COLUMNS = [
     "first_seen",
     "last_updated",
     "duplicate_of_count",
+    "aliases",
+    "withdrawn",
 ]
+#: Beside ``records.csv``: every earlier record id and the id it is now.
+ALIASES_CSV = "aliases.csv"
+ALIAS_COLUMNS = ["old_id", "record_id"]
 TEXT_COLUMNS = ["title", "abstract", "journal", "authors", "publication_types", "mesh_terms"]
 LIST_SEP = "; "
 EXPORT_SUFFIXES = {".ris": "ris", ".nbib": "medline", ".txt": "medline", ".csv": "csv"}
@@ -404,17 +418,20 @@ def export_files(root: Path) -> list[tuple[str, Path]]:
 def input_files(root: str | Path, live_until: str | None = None) -> list[str]:
     """Every file ``build_records`` reads, sorted (the Snakemake rule's input).
 
-    In live mode ``live_until`` names today's snapshot, which the search job
-    is about to write, so that it is made before the records are built.
+    In live mode (``live_until``: today) the search job's marker under
+    ``results/`` stands for today's snapshot, which the job adds to the store
+    itself: the marker makes the search run first, and leaving today's files
+    out keeps the input set the same before and after the search (else a
+    same-day rerun would rebuild the records). A snapshot still being
+    committed is left out; an orphan ``.xml.gz`` is listed (and refused).
     """
     root = Path(root)
-    files = {str(gz) for gz in (root / "search" / "pubmed").glob("*.xml.gz")}
-    files |= {str(side) for _u, _gz, side in completed_snapshots(root / "search" / "pubmed")}
+    folder = root / "search" / "pubmed"
+    files = {str(p) for snap in completed_snapshots(folder) for p in snap[1:]}
+    files |= {str(gz) for gz in orphan_snapshots(folder)}
     if live_until:
-        files |= {
-            str(root / "search" / "pubmed" / f"{live_until}.xml.gz"),
-            str(root / "search" / "pubmed" / f"{live_until}.json"),
-        }
+        files -= {str(folder / f"{live_until}.xml.gz"), str(folder / f"{live_until}.json")}
+        files.add(search_marker(live_until))
     return sorted(files | {str(p) for _, p in export_files(root)})
 
 
@@ -510,6 +527,32 @@ def _record_id(primary: SourceRecord, pmid: str, doi: str, title: str, year: str
     return f"{primary.source}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
+def _group_id(members: list[SourceRecord]) -> str:
+    """The record id these members get together (the rule :func:`merge_group` applies)."""
+    ordered = sorted(members, key=_priority)
+
+    def pick(attr: str) -> str:
+        return next((getattr(m, attr) for m in ordered if getattr(m, attr)), "")
+
+    first = min(members, key=lambda m: (m.seen, m.order))
+    return _record_id(first, pick("pmid"), pick("doi"), pick("title"), pick("year"))
+
+
+def earlier_ids(members: list[SourceRecord], record_id: str) -> list[str]:
+    """Ids this record had before, derived from the store alone (so a clean run agrees).
+
+    The id of the members known on each earlier date (snapshot until, export
+    date), and each member's own id: a record first imported from an export
+    that later appears in PubMed (same DOI) was ``<source>-<hash>`` and is now
+    its PMID.
+    """
+    ids = {_group_id([m]) for m in members}
+    for day in sorted({m.seen for m in members}):
+        ids.add(_group_id([m for m in members if m.seen <= day]))
+    ids.discard(record_id)
+    return sorted(ids, key=_sort_key)
+
+
 def merge_group(members: list[SourceRecord]) -> dict[str, Any]:
     """One output row: newest PubMed content first, gaps filled from the other sources."""
     ordered = sorted(members, key=_priority)
@@ -528,7 +571,7 @@ def merge_group(members: list[SourceRecord]) -> dict[str, Any]:
     # run is not a duplicate from another source).
     identified = len({m.pmid if m.from_snapshot else f"#{id(m)}" for m in members})
     row.update(
-        record_id=_record_id(first, row["pmid"], row["doi"], row["title"], row["year"]),
+        record_id=_group_id(members),
         sources=LIST_SEP.join(sorted({m.source for m in members})),
         first_seen=first.seen,
         last_updated=min(m.seen for m in same),
@@ -556,13 +599,12 @@ def build_records(
     snapshots, exports = [], []
     order = 0
     pubmed_dir = root / "search" / "pubmed"
-    for gz in sorted(pubmed_dir.glob("*.xml.gz")) if pubmed_dir.is_dir() else []:
-        if not gz.with_name(gz.name[: -len(".xml.gz")] + ".json").exists():
-            raise InputError(
-                gz,
-                "a completed snapshot <YYYY-MM-DD>.xml.gz with its <YYYY-MM-DD>.json sidecar "
-                "(this one has none: an interrupted search? rerun it, or remove the file)",
-            )
+    for gz in orphan_snapshots(pubmed_dir):
+        raise InputError(
+            gz,
+            "a completed snapshot <YYYY-MM-DD>.xml.gz with its <YYYY-MM-DD>.json sidecar "
+            "(this one has none: an interrupted search? rerun it, or remove the file)",
+        )
     for until, gz, side in completed_snapshots(pubmed_dir):
         day = until.isoformat()
         recs, dels = read_snapshot(gz, side, root, day, order)
@@ -593,8 +635,8 @@ def build_records(
     for r in records:
         if r.from_snapshot:
             latest_seen[r.pmid] = max(latest_seen.get(r.pmid, ""), r.seen)
+    # It stays in the review (reviewers' rows about it remain valid), flagged.
     gone = {p for p, day in deleted.items() if latest_seen.get(p, "") <= day}
-    records = [r for r in records if not (r.from_snapshot and r.pmid in gone)]
 
     identified: dict[str, int] = {}
     pubmed_pmids = set()
@@ -606,9 +648,14 @@ def build_records(
     if snapshots:
         identified["pubmed"] = identified.get("pubmed", 0) + len(pubmed_pmids)
 
-    rows = [
-        merge_group([records[i] for i in grp]) for grp in deduplicate(records, title_similarity)
-    ]
+    rows = []
+    for grp in deduplicate(records, title_similarity):
+        members = [records[i] for i in grp]
+        row = merge_group(members)
+        row["aliases"] = earlier_ids(members, row["record_id"])
+        row["withdrawn"] = deleted[row["pmid"]] if row["pmid"] in gone else ""
+        rows.append(row)
+    _drop_ambiguous_aliases(rows)
     rows.sort(key=lambda r: _sort_key(r["record_id"]))
     table = pd.DataFrame(rows, columns=COLUMNS)
     latest = snapshots[-1]["until"] if snapshots else None
@@ -627,17 +674,87 @@ def build_records(
             )
         ),
         "deleted_pmids": sorted(gone, key=int),
+        "withdrawn": [
+            {"record_id": r["record_id"], "date": r["withdrawn"]} for r in rows if r["withdrawn"]
+        ],
+        "earlier_ids": sum(len(r["aliases"].split(LIST_SEP)) for r in rows if r["aliases"]),
         "title_similarity": title_similarity,
     }
     return table, summary
 
 
+def _drop_ambiguous_aliases(rows: list[dict[str, Any]]) -> None:
+    """Join each row's earlier ids; an id that is (or was) another record's is not an alias."""
+    current = {r["record_id"] for r in rows}
+    claims: dict[str, int] = {}
+    for r in rows:
+        for old in r["aliases"]:
+            claims[old] = claims.get(old, 0) + 1
+    for r in rows:
+        keep = [a for a in r["aliases"] if a not in current and claims[a] == 1]
+        if len(keep) < len(r["aliases"]):
+            log.warning(
+                "record %s: earlier id(s) %s also name another record; not used as aliases",
+                r["record_id"],
+                ", ".join(a for a in r["aliases"] if a not in keep),
+            )
+        r["aliases"] = LIST_SEP.join(keep)
+
+
+def alias_map(records: pd.DataFrame) -> dict[str, str]:
+    """``{earlier id: record id}`` from the ``aliases`` column of the record store."""
+    if "aliases" not in records.columns:
+        return {}
+    return {
+        old: new
+        for new, cell in zip(records["record_id"], records["aliases"], strict=True)
+        for old in str(cell).split(LIST_SEP)
+        if old
+    }
+
+
+def read_aliases(path: str | Path | None) -> dict[str, str]:
+    """``{earlier id: record id}`` from ``aliases.csv`` (none if ``path`` is None)."""
+    if path is None:
+        return {}
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return dict(zip(frame["old_id"], frame["record_id"], strict=True))
+
+
+def withdrawal_warnings(summary: dict[str, Any] | str | Path) -> list[str]:
+    """One line per record PubMed withdrew (for the report and ``livingreview status``).
+
+    ``summary`` is the ``summary.json`` content or its path (none if it does not exist).
+    """
+    if not isinstance(summary, dict):
+        summary = read_json(summary) if Path(summary).is_file() else {}
+    return [
+        f"record {w['record_id']} was withdrawn from PubMed on {w['date']} (DeleteCitation); "
+        "it stays in the review, flagged: check its screening and extraction rows"
+        for w in summary.get("withdrawn") or []
+    ]
+
+
 def write_records(
-    table: pd.DataFrame, summary: dict[str, Any], csv_path: str | Path, json_path: str | Path
+    table: pd.DataFrame,
+    summary: dict[str, Any],
+    csv_path: str | Path,
+    json_path: str | Path,
+    aliases_path: str | Path | None = None,
 ) -> None:
-    """Write ``records.csv`` (formulas neutralised in text columns) and ``summary.json``."""
+    """Write ``records.csv`` (formulas neutralised), ``summary.json`` and ``aliases.csv``.
+
+    ``aliases.csv`` (beside ``records.csv`` unless ``aliases_path`` says
+    otherwise) lists each earlier record id with the id it is now, so sheets
+    that use an earlier id keep working.
+    """
     write_csv(table.astype(str), csv_path, text_columns=TEXT_COLUMNS)
     write_json(json_path, summary)
+    pairs = sorted(alias_map(table.astype(str)).items(), key=lambda kv: _sort_key(kv[0]))
+    write_csv(
+        pd.DataFrame(pairs, columns=ALIAS_COLUMNS),
+        aliases_path or Path(csv_path).with_name(ALIASES_CSV),
+    )
 
 
 def read_records(path: str | Path) -> pd.DataFrame:

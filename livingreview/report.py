@@ -586,6 +586,9 @@ def render_index(
                 caption="PubMed search snapshots used",
             )
         )
+    from .records import withdrawal_warnings
+
+    s += [f"<p><strong>Warning:</strong> {e(w)}</p>" for w in withdrawal_warnings(summary)]
     # PRISMA
     s.append('<h2 id="prisma">PRISMA 2020 flow</h2>')
     s.append(_figure(figures, "prisma", "PRISMA 2020 flow diagram"))

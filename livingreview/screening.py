@@ -48,6 +48,7 @@ import pandas as pd
 
 from .errors import InputError, LivingReviewError, raise_collected
 from .io import read_json, write_csv, write_json
+from .records import alias_map
 from .sheets import ROW, load_schema, read_sheet, validate_frame
 
 log = logging.getLogger(__name__)
@@ -278,6 +279,7 @@ def read_decisions(
     record_ids: set[str],
     exclusion_reasons: Sequence[str],
     schema_dir: str | Path | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> tuple[list[Decision], list[Decision], list[InputError]]:
     """Read reviewer sheets and adjudication.csv; return (reviewer rows, adjudication rows, errors).
 
@@ -332,7 +334,7 @@ def read_decisions(
         )
         for i, row in enumerate(int(r) for r in frame[ROW].tolist()):
             record_id, decision, reason = (
-                text["record_id"][i],
+                (aliases or {}).get(text["record_id"][i], text["record_id"][i]),  # earlier ids
                 text["decision"][i],
                 text["reason"][i],
             )
@@ -506,7 +508,7 @@ def merge(
     record_ids = set(records["record_id"])
     sheets = list(sheets)
     rows, adjudications, errors = read_decisions(
-        sheets, screening_dir, record_ids, reasons, schema_dir
+        sheets, screening_dir, record_ids, reasons, schema_dir, alias_map(records)
     )
     raise_collected(errors)
     log.info(

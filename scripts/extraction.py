@@ -21,6 +21,7 @@ try:
         schema_dir=snakemake.params.schema_dir,
         resolutions=snakemake.input.resolutions[0] if snakemake.input.resolutions else None,
         root=snakemake.params.root,
+        aliases=snakemake.input.aliases,
     )
     write_outputs(result, *snakemake.output)
 except Exception:

@@ -9,7 +9,7 @@ logging.basicConfig(
     filename=sm.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
 )
 table, summary = build_records(sm.params.root, title_similarity=float(sm.params.title_similarity))
-write_records(table, summary, sm.output.csv, sm.output.summary)
+write_records(table, summary, sm.output.csv, sm.output.summary, sm.output.aliases)
 logging.info(
     "%d unique records, %d duplicates removed", summary["unique"], summary["duplicates_removed"]
 )

@@ -1,10 +1,15 @@
-"""Snakemake adapter: fetch today's PubMed snapshot (live mode only)."""
+"""Snakemake adapter: fetch today's PubMed snapshot into the store (live mode only)."""
 
 import datetime as dt
 import logging
-from pathlib import Path
 
-from livingreview.pubmed import DEFAULT_EUTILS, PubMedClient, run_search
+from livingreview.pubmed import (
+    DEFAULT_EUTILS,
+    DEFAULT_MAX_RETRY_AFTER,
+    PubMedClient,
+    run_search,
+    write_search_marker,
+)
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 logging.basicConfig(
@@ -17,13 +22,15 @@ client = PubMedClient.from_env(
     tool=cfg.get("tool") or "livingreview",
     timeout=float(cfg.get("timeout_s", 60)),
     max_retries=int(cfg.get("max_retries", 6)),
+    max_retry_after=float(cfg.get("max_retry_after_s", DEFAULT_MAX_RETRY_AFTER)),
 )
-run_search(
+snapshot = run_search(
     client,
-    Path(sm.output.snapshot).parent,
+    sm.params.snapshot_dir,
     " ".join(str(cfg["query"]).split()),
     start_date=dt.date.fromisoformat(str(cfg["start_date"])),
     until=dt.date.fromisoformat(sm.params.until),
     use_mdat=bool(cfg.get("use_mdat", True)),
     batch_size=int(cfg.get("batch_size", 200)),
 )
+write_search_marker(sm.output.marker, snapshot)

@@ -19,7 +19,9 @@ each with an Entrez date and a modification date.
 Fault injection (:meth:`FakeEutils.fault`), applied to the next matching
 requests in order: ``429`` (with ``Retry-After``), ``500``, ``slow`` (sleep
 before answering), ``reset`` (TCP reset), ``truncate`` (half the body, valid
-HTTP), ``error`` (HTTP 200 with an ``<ERROR>`` element).
+HTTP), ``error`` (HTTP 200 with an ``<ERROR>`` element), ``short`` (an efetch
+answer holding only its first ``keep`` records), ``badpmid`` (the first
+record's PMID is not a number), ``redirect`` (HTTP ``status`` to ``location``).
 """
 
 from __future__ import annotations
@@ -136,6 +138,9 @@ class Fault:
     retry_after: str = "2"
     delay: float = 1.0
     message: str = "Search Backend failed: simulated"
+    keep: int = 0
+    location: str = ""
+    status: int = 307
 
 
 @dataclass
@@ -148,6 +153,7 @@ class FakeEutils:
     def __post_init__(self) -> None:
         self.templates = load_templates(self.fixtures, self.template_files)
         self.faults: list[Fault] = []
+        self.deleted: set[int] = set()  # PMIDs answered with a DeleteCitation
         self.history: dict[str, list[int]] = {}
         self._webenv = itertools.count(1)
         self._lock = threading.Lock()
@@ -254,10 +260,19 @@ class FakeEutils:
                 b'{"error":"API rate limit exceeded","api-key":"127.0.0.1","count":"4","limit":"3"}'
             )
             return self._send(h, int(fault.kind), body, "application/json", headers)
+        if fault and fault.kind == "redirect":
+            return self._send(h, fault.status, b"", "text/plain", {"Location": fault.location})
         if fault and fault.kind == "error":
             root = b"eSearchResult" if endpoint == "esearch" else b"eFetchResult"
             return self._send(h, 200, self._error(root, fault.message))
-        body = self._esearch(params) if endpoint == "esearch" else self._efetch(params)
+        if endpoint == "esearch":
+            body = self._esearch(params)
+        else:
+            body = self._efetch(
+                params,
+                keep=fault.keep if fault and fault.kind == "short" else None,
+                bad_pmid=bool(fault and fault.kind == "badpmid"),
+            )
         if fault and fault.kind == "truncate":
             body = body[: len(body) // 2]
         return self._send(h, 200, body)
@@ -328,7 +343,7 @@ class FakeEutils:
             + b"</IdList><TranslationSet/><QueryTranslation>fake</QueryTranslation></eSearchResult>\n"
         )
 
-    def _efetch(self, p: dict[str, str]) -> bytes:
+    def _efetch(self, p: dict[str, str], keep: int | None = None, bad_pmid: bool = False) -> bytes:
         if "id" in p:
             wanted = [int(x) for x in p["id"].split(",") if x.strip()]
         else:
@@ -341,5 +356,16 @@ class FakeEutils:
                 return self._error(b"eFetchResult", LIMIT_MSG)
             wanted = ids[retstart : min(retstart + retmax, LIMIT)]
         by_pmid = {r.pmid: r for r in self.records}
-        body = b"".join(self.article_xml(by_pmid[i]) for i in wanted if i in by_pmid)
-        return EFETCH_HEAD + body + b"</PubmedArticleSet>\n"
+        arts = [
+            self.article_xml(by_pmid[i]) for i in wanted if i in by_pmid and i not in self.deleted
+        ]
+        if keep is not None:
+            arts = arts[:keep]
+        if bad_pmid and arts:
+            pmid = next(i for i in wanted if i in by_pmid)
+            arts[0] = arts[0].replace(b">%d</PMID>" % pmid, b">%dA</PMID>" % pmid, 1)
+        deleted = [i for i in wanted if i in self.deleted]
+        tail = b"".join(
+            b'<DeleteCitation><PMID Version="1">%d</PMID></DeleteCitation>\n' % i for i in deleted
+        )
+        return EFETCH_HEAD + b"".join(arts) + tail + b"</PubmedArticleSet>\n"

@@ -632,6 +632,8 @@ def test_snakemake_rule_runs_and_reruns_nothing(tmp_path):
     shutil.copytree(DATA / "extraction", work / "inputs" / "extraction")
     (work / "results" / "screening").mkdir(parents=True)
     shutil.copy(DATA / "decisions.csv", work / "results" / "screening" / "decisions.csv")
+    (work / "results" / "records").mkdir()
+    (work / "results" / "records" / "aliases.csv").write_text("old_id,record_id\n")
     config = {"inputs": {"root": "inputs"}, "extraction": CONFIG}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     (work / "Snakefile").write_text(

@@ -368,7 +368,8 @@ def test_more_than_10000_hits_are_sliced(shared: Path, tmp_path: Path) -> None:
     assert (first["mindate"], first["maxdate"]) == ("2020/01/01", "2021/01/01")
     windows = [(p["mindate"], p["maxdate"]) for p in searches[1:]]
     assert windows == [("2020/01/01", "2020/07/02"), ("2020/07/03", "2021/01/01")]
-    assert all(int(p["retstart"]) <= pm.MAX_UIDS - 1 for p in fetches)
+    assert all(len(p["id"].split(",")) <= 2500 for p in fetches)  # by PMID: no retstart limit
+    assert sum(len(p["id"].split(",")) for p in fetches) == 10_500
     pmids = snapshot_pmids(path)
     assert len(pmids) == len(set(pmids)) == 10_500
     assert read_json(path.with_name("2021-01-01.json"))["count_reported"] == 10_500
@@ -406,8 +407,9 @@ def test_killed_mid_download_resumes_without_loss_or_duplicates(fake, tmp_path: 
     fresh = client(fake)  # a new process: new client, new WebEnv
     path = search(fake, tmp_path, c=fresh)
     assert fake.count("efetch") - first_fetches == 10 - 3
-    resumed_starts = [(p["retstart"]) for e, p in fake.requests[-(10 - 3) :] if e == "efetch"]
-    assert "0" in resumed_starts  # the mdat slice's first batch was never fetched before
+    resumed = [p["id"].split(",") for e, p in fake.requests[-(10 - 3) :] if e == "efetch"]
+    newest = str(max(r.pmid for r in fake.records))
+    assert newest in resumed[2]  # the mdat slice's first batch was never fetched before
     pmids = snapshot_pmids(path)
     assert sorted(pmids) == sorted(str(r.pmid) for r in fake.records)
     assert len(pmids) == len(set(pmids))

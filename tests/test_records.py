@@ -87,9 +87,9 @@ def test_build_records_merges_dedups_and_counts(review: Path) -> None:
     table, summary = build_records(review)
     assert list(table.columns) == COLUMNS
     ids = list(table["record_id"])
-    assert ids[:4] == ["11748933", "23435529", "27797938", "28731372"]
-    assert len(ids) == 8 and sorted(i for i in ids[4:] if i.startswith("embase-")) == ids[4:5]
-    assert all(i.startswith("scopus-") for i in ids[5:])
+    assert ids[:5] == ["11700088", "11748933", "23435529", "27797938", "28731372"]
+    assert len(ids) == 9 and sorted(i for i in ids[5:] if i.startswith("embase-")) == ids[5:6]
+    assert all(i.startswith("scopus-") for i in ids[6:])
     by = table.set_index("record_id")
 
     corrected = by.loc["11748933"]  # PMID match: snapshot 1, snapshot 2 and Scopus
@@ -112,17 +112,20 @@ def test_build_records_merges_dedups_and_counts(review: Path) -> None:
     assert tax["authors"] == "Fossella F"
     assert tax["mesh_terms"] == "Humans; Docetaxel"
 
-    im = by.loc[ids[4]]  # Embase + Scopus fuzzy (glycaemic/randomised spelling), same year
+    im = by.loc[ids[5]]  # Embase + Scopus fuzzy (glycaemic/randomised spelling), same year
     assert im["sources"] == "embase; scopus" and im["duplicate_of_count"] == 1
     assert im["doi"] == "10.9999/im.2021.1" and im["year"] == "2021"
     other_year = table[(table["title"].str.startswith("Instant")) & (table["year"] == "2019")]
     assert len(other_year) == 1  # same title, other year: not merged
 
-    assert "11700088" not in ids  # deleted by a DeleteCitation in the later snapshot
-    assert summary["identified"] == {"embase": 4, "medline": 2, "pubmed": 3, "scopus": 5}
-    assert summary["identified_total"] == 14
+    # Deleted by a DeleteCitation in the later snapshot: kept (reviewers' rows stay valid), flagged.
+    assert by.loc["11700088", "withdrawn"] == "2024-02-01"
+    assert (table["withdrawn"] != "").sum() == 1
+    assert summary["withdrawn"] == [{"record_id": "11700088", "date": "2024-02-01"}]
+    assert summary["identified"] == {"embase": 4, "medline": 2, "pubmed": 4, "scopus": 5}
+    assert summary["identified_total"] == 15
     assert summary["duplicates_removed"] == 6 == int(table["duplicate_of_count"].sum())
-    assert summary["unique"] == 8
+    assert summary["unique"] == 9
     assert summary["latest_search"] == "2024-02-01" and summary["new_in_latest"] == 1
     assert summary["deleted_pmids"] == ["11700088"]
     assert [s["file"] for s in summary["snapshots"]] == [
@@ -144,14 +147,14 @@ def test_written_files_are_byte_identical_and_safe(review: Path, tmp_path: Path)
     write_records(*build_records(review), out / "records.csv", out / "summary.json")
     assert ((out / "records.csv").read_bytes(), (out / "summary.json").read_bytes()) == first
     back = read_records(out / "records.csv")
-    assert list(back.columns) == COLUMNS and len(back) == 8
+    assert list(back.columns) == COLUMNS and len(back) == 9
     formula = back[back["doi"] == "10.9999/formula.1"]["title"].item()
     assert formula.startswith("'=HYPERLINK(")  # neutralised for spreadsheets
     assert b"\r" not in first[0]
     assert all(
         len(line.split(b'"')) % 2 == 1 for line in first[0].splitlines()
     )  # no multi-line cells
-    assert read_json(out / "summary.json")["unique"] == 8
+    assert read_json(out / "summary.json")["unique"] == 9
 
 
 def test_edited_snapshot_is_refused(review: Path) -> None:
@@ -167,7 +170,7 @@ def test_snapshot_without_sidecar_and_partial_download(review: Path) -> None:
     partial = review / "search/pubmed/.partial"
     partial.mkdir()
     (partial / "edat-20240201-20240301-000000.xml.gz").write_bytes(b"unfinished")
-    assert build_records(review)[1]["unique"] == 8  # an unfinished download is not read
+    assert build_records(review)[1]["unique"] == 9  # an unfinished download is not read
     (review / "search/pubmed/2024-01-01.json").unlink()
     with pytest.raises(InputError, match=r"2024-01-01.xml.gz: expected a completed snapshot"):
         build_records(review)
@@ -311,7 +314,7 @@ def test_offline_workflow_then_live_against_fake_server(
     assert run.returncode == 0, run.stderr
     assert "search_pubmed" not in run.stderr  # offline: no search job at all
     csv = (work / "results/records/records.csv").read_bytes()
-    assert len(read_records(work / "results/records/records.csv")) == 8
+    assert len(read_records(work / "results/records/records.csv")) == 9
     again = _snakemake(work)
     assert "Nothing to be done" in again.stderr
     assert (work / "results/records/records.csv").read_bytes() == csv
@@ -335,6 +338,6 @@ def test_offline_workflow_then_live_against_fake_server(
         and read_json(snap.with_name(f"{today.isoformat()}.json"))["mindate"] == "2024-02-01"
     )
     table = read_records(work / "results/records/records.csv")
-    assert len(table) == 8 + 40
+    assert len(table) == 9 + 40
     log = (work / f"results/logs/search/pubmed-{today.isoformat()}.log").read_text()
     assert "fetched 40/80 records" in log and "SECRET-wf-key-91" not in log + live.stderr

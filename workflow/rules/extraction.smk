@@ -7,6 +7,7 @@ rule extraction:
     input:
         unpack(lambda wildcards: extraction_input_files(config["inputs"]["root"])),
         decisions="results/screening/decisions.csv",
+        aliases="results/records/aliases.csv",
         schemas=expand(
             "workflow/schemas/{sheet}.schema.yaml",
             sheet=["studies", "outcomes", "resolutions"],

@@ -8,15 +8,19 @@
 #   local job and takes the global resource `ncbi` (give it a limit of 1 in the
 #   profile: `resources: [ncbi=1]`) so no two jobs call NCBI at the same time.
 #   NCBI_API_KEY comes from the environment only.
+#   Snakemake never owns a snapshot: the job writes it into the append-only
+#   store itself, and its output is a marker under results/ (Snakemake deletes
+#   the outputs of a failed job and rewrites them when params change).
 import datetime
 
+from livingreview.pubmed import search_marker
 from livingreview.records import input_files
 
 SEARCH = config["search"]
 INPUT_ROOT = config["inputs"]["root"]
-PUBMED_DIR = f"{INPUT_ROOT}/search/pubmed"
 SEARCH_LIVE = SEARCH.get("mode", "offline") == "live"
 SEARCH_UNTIL = datetime.date.today().isoformat()
+SEARCH_MARKER = search_marker(SEARCH_UNTIL)
 
 
 if SEARCH_LIVE:
@@ -26,8 +30,7 @@ if SEARCH_LIVE:
 
     rule search_pubmed:
         output:
-            snapshot=protected(f"{PUBMED_DIR}/{SEARCH_UNTIL}.xml.gz"),
-            sidecar=protected(f"{PUBMED_DIR}/{SEARCH_UNTIL}.json"),
+            marker=SEARCH_MARKER,
         log:
             f"results/logs/search/pubmed-{SEARCH_UNTIL}.log",
         resources:
@@ -35,6 +38,7 @@ if SEARCH_LIVE:
         params:
             search=SEARCH,
             until=SEARCH_UNTIL,
+            snapshot_dir=f"{INPUT_ROOT}/search/pubmed",
         script:
             "../../scripts/search.py"
 
@@ -45,6 +49,7 @@ rule build_records:
     output:
         csv="results/records/records.csv",
         summary="results/records/summary.json",
+        aliases="results/records/aliases.csv",
     log:
         "results/logs/search/records.log",
     params:
