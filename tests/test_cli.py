@@ -426,3 +426,23 @@ def test_usage_errors_exit_2_and_version(tmp_path, capsys):
         capsys.readouterr().out.strip()
         == f"livingreview {importlib.metadata.version('livingreview')}"
     )
+
+
+def test_verify_all_cli_checks_every_version_and_the_chain(tmp_path, capsys):
+    from results_fixture import CONFIG, make_results
+
+    from livingreview import bundle
+
+    results = make_results(tmp_path, n_studies=3)
+    bundle.publish(results, results / "bundles", CONFIG, date="2026-11-21")
+    make_results(tmp_path, n_studies=4)
+    second = bundle.publish(results, results / "bundles", CONFIG, date="2026-11-22").path
+    assert cli.main(["verify", "--all", "-d", str(tmp_path)]) == 0
+    assert "every version and the chain verify" in capsys.readouterr().out
+    (results / "bundles" / "2026-11-21.1.zip.sha256").unlink()
+    (second / "effects.csv").chmod(0o644)
+    (second / "effects.csv").write_text("changed\n")
+    assert cli.main(["verify", "--all", str(results / "bundles")]) == 1
+    err = capsys.readouterr().err
+    assert "2026-11-21.1: 2026-11-21.1.zip.sha256: missing" in err
+    assert "2026-11-22.1: effects.csv: sha256" in err
