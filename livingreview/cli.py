@@ -29,6 +29,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -45,6 +46,7 @@ LOCK_FILE = "results/.update.lock"
 STALE_LOCK_TEXT = "cannot be locked"  # Snakemake's LockException message
 # Set in Snakemake's environment (and so in every job's): finds a run's processes.
 RUN_ENV = "LIVINGREVIEW_UPDATE_OF"
+EXIT_GRACE_S = 3.0  # for the processes of a run killed just before this one started
 TAIL_LINES = 2000  # of Snakemake's output, searched for the messages of failed jobs
 ERROR_LINE = re.compile(r"^(livingreview(?:\.\w+)+): (.*)$")
 CONFIG_ERROR = "does not match workflow/schemas/config.schema.yaml"  # workflow/rules/common.smk
@@ -438,8 +440,14 @@ def update(args: argparse.Namespace) -> int:
 
 
 def _previous_run_alive(project: Path, log: IO[str]) -> int:
-    """EXIT_LOCKED (with the message) while a process of an earlier update runs; else 0."""
-    alive = _run_processes(project, exclude=os.getpid())
+    """EXIT_LOCKED (with the message) while a process of an earlier update runs; else 0.
+
+    Processes just sent SIGKILL (a killed run's process group) take a moment to
+    go; they get ``EXIT_GRACE_S`` seconds before the run counts as alive.
+    """
+    end = time.monotonic() + EXIT_GRACE_S
+    while (alive := _run_processes(project, exclude=os.getpid())) and time.monotonic() < end:
+        time.sleep(0.1)
     if not alive:
         return 0
     log.write(f"Processes of a previous run still alive: {alive}\n")

@@ -30,6 +30,7 @@ from hostile_project import (
     CITATION,
     COUNTRY,
     FIXTURES,
+    MATH_CITATION,
     NOTE,
     RESOLUTION_NOTE,
     SECRET,
@@ -432,3 +433,10 @@ def test_figures_print_markup_from_the_data_as_plain_text(kind, text, tmp_path: 
     svg = _svg_texts(written[0])
     for string in drawn:  # each place holds the string as given, not rendered as math
         assert string in svg, (kind, string)
+
+
+def test_the_workflow_draws_a_mathtext_citation_as_text(run: Run) -> None:
+    """End to end: the RoB figure of the live run shows the citation as typed."""
+    svgs = sorted((run.project / "results" / "report").rglob("rob_traffic_light*.svg"))
+    assert svgs, "no traffic-light figure"
+    assert any(MATH_CITATION in _svg_texts(p) for p in svgs)
