@@ -24,7 +24,13 @@ decisions or extraction were lost (a sheet removed, double extraction lost),
 unless ``publish.allow_removals`` is true for that run (then ``CHANGES.md``
 lists them under "Held back").
 
-``verify(bundle)`` recomputes every checksum of a published version.
+``verify(bundle)`` recomputes every checksum of a published version and
+compares it with its zip; ``verify_all(bundles)`` also checks the chain of
+versions. Each manifest records the SHA-256 of the previous version's
+manifest, and ``<version>.zip.sha256`` (``sha256sum -c`` format) records the
+zip's and the manifest's own checksum, so an edited manifest is found too.
+Version names only increase: a clock set back still gives a name after the
+latest version's.
 
 A publication killed mid-way (SIGKILL, power loss) is repaired by the next
 one: hidden staging folders and temporary files it left in the bundles folder
@@ -50,7 +56,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -107,14 +113,25 @@ def latest(bundles: str | Path) -> str | None:
 
 
 def next_version(bundles: str | Path, date: str) -> str:
-    """``<date>.<n>`` with n one more than any existing version of that date (folder or zip)."""
-    used = [0]
+    """``<date>.<n>``, always after every existing version (folder or zip).
+
+    n is one more than any existing version of that date. When the clock went
+    back (``date`` before the latest version's date), the latest version's date
+    is used instead, so version names keep increasing and sort in publication
+    order.
+
+    >>> next_version("/nonexistent", "2026-11-21")
+    '2026-11-21.1'
+    """
+    existing = []
     if Path(bundles).is_dir():
-        for p in Path(bundles).iterdir():
-            m = VERSION_RE.match(p.name.removesuffix(".zip"))
-            if m and m.group(1) == date:
-                used.append(int(m.group(2)))
-    return f"{date}.{max(used) + 1}"
+        existing = [
+            _version_key(p.name.removesuffix(".zip"))
+            for p in Path(bundles).iterdir()
+            if VERSION_RE.match(p.name.removesuffix(".zip"))
+        ]
+    date = max([date, *(d for d, _n in existing)])
+    return f"{date}.{max([0, *(n for d, n in existing if d == date)]) + 1}"
 
 
 # --------------------------------------------------------------------------- assembling
@@ -288,8 +305,20 @@ def _announce(bundles: Path, version: str, date: str, folder: Path) -> None:
         zip_stage = bundles / f".{version}.zip.staging"
         _zip_from(folder, zip_stage, version, date)
         os.replace(zip_stage, target)
-    write_text(bundles / f"{version}.zip.sha256", f"{sha256_file(target)}  {version}.zip\n")
+    write_text(bundles / f"{version}.zip.sha256", _sidecar_text(bundles, version))
     write_text(bundles / LATEST, version + "\n")
+
+
+def _sidecar_text(bundles: Path, version: str) -> str:
+    """``<version>.zip.sha256``: the zip's and the manifest's checksum (``sha256sum -c`` format).
+
+    The manifest cannot list its own checksum; this file and the next
+    version's manifest (``previous_manifest_sha256``) record it.
+    """
+    return (
+        f"{sha256_file(bundles / f'{version}.zip')}  {version}.zip\n"
+        f"{sha256_file(bundles / version / MANIFEST)}  {version}/{MANIFEST}\n"
+    )
 
 
 def _read_only(folder: Path) -> None:
@@ -357,6 +386,7 @@ def publish(
             "version": version,
             "date": date,
             "previous": prev,
+            "previous_manifest_sha256": sha256_file(bundles / prev / MANIFEST) if prev else None,
             "title": (config.get("review") or {}).get("title"),
             "pipeline": {
                 "name": "livingreview",
@@ -508,12 +538,78 @@ def _zip_from(stage: Path, target: Path, version: str, date: str) -> None:
 # --------------------------------------------------------------------------- verify
 
 
+def _inside(bundle: Path, rel: str) -> bool:
+    """True when ``rel`` names a file inside ``bundle``: relative, no ``..``, no symlink out."""
+    pure = PurePosixPath(rel)
+    if not rel or pure.is_absolute() or ".." in pure.parts or "\\" in rel or ":" in pure.parts[0]:
+        return False
+    root = bundle.resolve()
+    return (bundle / rel).resolve().is_relative_to(root)
+
+
+def _zip_problems(bundle: Path, folder: Mapping[str, str]) -> list[str]:
+    """The zip beside ``bundle``: its checksum file, its own checksum, and its entries.
+
+    ``folder`` maps every file of the folder (manifest included) to its SHA-256;
+    the zip must hold exactly these files, with the same content, under ``<version>/``.
+    """
+    version = bundle.name
+    zip_path = bundle.parent / f"{version}.zip"
+    sha_path = bundle.parent / f"{version}.zip.sha256"
+    if not zip_path.is_file():
+        return [f"{zip_path.name}: missing"]
+    problems = []
+    sums: dict[str, str] = {}
+    if not sha_path.is_file():
+        problems.append(f"{sha_path.name}: missing (the zip's checksum cannot be checked)")
+    else:
+        for line in sha_path.read_text(encoding="utf-8").splitlines():
+            parts = line.split(maxsplit=1)
+            if len(parts) == 2:
+                sums[parts[1].lstrip("*")] = parts[0]
+        if sums.get(zip_path.name) != sha256_file(zip_path):
+            problems.append(f"{zip_path.name}: sha256 does not match {sha_path.name}")
+        manifest_sha = sums.get(f"{version}/{MANIFEST}")
+        if manifest_sha is None:
+            problems.append(f"{sha_path.name}: records no checksum of {MANIFEST}")
+        elif manifest_sha != folder.get(MANIFEST):
+            problems.append(f"{MANIFEST}: sha256 does not match {sha_path.name} (edited?)")
+    prefix = f"{version}/"
+    entries: dict[str, str] = {}
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                if not info.filename.startswith(prefix):
+                    problems.append(f"{zip_path.name}: entry {info.filename} outside {prefix}")
+                    continue
+                digest = hashlib.sha256()
+                with zf.open(info) as fh:
+                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        digest.update(chunk)
+                entries[info.filename.removeprefix(prefix)] = digest.hexdigest()
+    except (zipfile.BadZipFile, OSError) as exc:
+        return [*problems, f"{zip_path.name}: unreadable zip ({exc})"]
+    for rel in sorted(set(entries) - set(folder)):
+        problems.append(f"{zip_path.name}: {rel} is in the zip but not in the folder")
+    for rel in sorted(set(folder) - set(entries)):
+        problems.append(f"{zip_path.name}: {rel} is in the folder but not in the zip")
+    for rel in sorted(set(folder) & set(entries)):
+        if folder[rel] != entries[rel]:
+            problems.append(f"{zip_path.name}: {rel} differs between the zip and the folder")
+    return problems
+
+
 def verify(bundle: str | Path) -> list[str]:
     """Recompute every checksum of a published version; returns the problems (empty = intact).
 
-    Checks each file listed in ``manifest.json`` (missing or different), files
-    present but not listed, and ``<version>.zip`` against ``<version>.zip.sha256``
-    when both are beside the folder.
+    Checks each file listed in ``manifest.json`` (missing or different; a
+    listed path that is absolute or leaves the bundle is a problem and is not
+    read), files present but not listed, the fingerprint, and the zip beside
+    the folder: ``<version>.zip`` and ``<version>.zip.sha256`` must exist, the
+    zip's and the manifest's checksums must match that file, and the zip must
+    hold exactly the folder's files with the same content.
     """
     bundle = Path(bundle)
     problems: list[str] = []
@@ -525,22 +621,72 @@ def verify(bundle: str | Path) -> list[str]:
         listed = dict(manifest["files"])
     except (ValueError, KeyError, TypeError) as exc:
         return [f"{manifest_path}: unreadable manifest ({exc})"]
+    folder = {MANIFEST: sha256_file(manifest_path)}
     for rel, expected in sorted(listed.items()):
         path = bundle / rel
-        if not path.is_file():
+        if not _inside(bundle, rel):
+            problems.append(f"{rel}: listed in the manifest but outside the bundle")
+        elif not path.is_file():
             problems.append(f"{rel}: missing")
-        elif (got := sha256_file(path)) != expected:
-            problems.append(f"{rel}: sha256 {got} but manifest says {expected}")
+        else:
+            folder[rel] = got = sha256_file(path)
+            if got != expected:
+                problems.append(f"{rel}: sha256 {got} but manifest says {expected}")
     for p in sorted(bundle.rglob("*")):
         rel = p.relative_to(bundle).as_posix()
-        if p.is_file() and rel != MANIFEST and rel not in listed:
-            problems.append(f"{rel}: not listed in the manifest")
+        if p.is_symlink():
+            problems.append(f"{rel}: a symbolic link (a bundle holds only files)")
+        elif p.is_file() and rel != MANIFEST:
+            if rel not in folder:
+                folder[rel] = sha256_file(p)
+            if rel not in listed:
+                problems.append(f"{rel}: not listed in the manifest")
     if fingerprint(listed) != manifest.get("fingerprint"):
         problems.append("fingerprint in the manifest does not match its file list")
-    zip_path = bundle.parent / f"{bundle.name}.zip"
-    sha_path = bundle.parent / f"{bundle.name}.zip.sha256"
-    if zip_path.is_file() and sha_path.is_file():
-        expected = sha_path.read_text(encoding="utf-8").split()[0]
-        if sha256_file(zip_path) != expected:
-            problems.append(f"{zip_path.name}: sha256 does not match {sha_path.name}")
+    problems += _zip_problems(bundle, folder)
+    return problems
+
+
+def versions(bundles: str | Path) -> list[str]:
+    """The version folders under ``bundles``, oldest first."""
+    found = [p.name for p in Path(bundles).iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
+    return sorted(found, key=_version_key)
+
+
+def verify_all(bundles: str | Path) -> list[str]:
+    """Verify every version and the chain between them; problems are prefixed by version.
+
+    The chain: each manifest names the version before it (``previous``) and
+    that version's manifest checksum (``previous_manifest_sha256``), the first
+    names none, and ``LATEST`` names the last. An edited, removed or inserted
+    version, or an edited manifest, breaks it.
+    """
+    bundles = Path(bundles)
+    names = versions(bundles)
+    if not names:
+        return [f"{bundles}: no published version"]
+    problems = []
+    before: str | None = None
+    for name in names:
+        problems += [f"{name}: {p}" for p in verify(bundles / name)]
+        try:
+            manifest = read_json(bundles / name / MANIFEST)
+        except (OSError, ValueError):
+            before = name
+            continue  # reported by verify()
+        if manifest.get("previous") != before:
+            problems.append(
+                f"{name}: manifest names {manifest.get('previous')} as the previous version, "
+                f"but the version before it is {before}"
+            )
+        expected = sha256_file(bundles / before / MANIFEST) if before else None
+        if before and "previous_manifest_sha256" not in manifest:
+            problems.append(f"{name}: manifest records no checksum of {before}'s manifest")
+        elif manifest.get("previous_manifest_sha256") != expected:
+            problems.append(
+                f"{name}: checksum of {before}'s manifest differs from the one recorded"
+            )
+        before = name
+    if latest(bundles) != names[-1]:
+        problems.append(f"{LATEST}: names {latest(bundles)}, but the last version is {names[-1]}")
     return problems

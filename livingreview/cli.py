@@ -6,19 +6,37 @@ Exit codes (also in ``livingreview --help``):
 - 1   the workflow failed, or ``verify`` found a mismatch
 - 2   usage error or bad input (the message names file, row and column)
 - 75  another ``livingreview update`` holds the project lock (EX_TEMPFAIL: try later)
+- 128+N  ``update`` was stopped by signal N (143: SIGTERM) after Snakemake stopped
+
+``update`` holds an exclusive ``flock`` on ``results/.update.lock`` for the
+whole run: Snakemake inherits the locked file, so the lock stays held while
+Snakemake runs even when the ``livingreview`` process itself is killed, and
+the signals that process gets are passed on to Snakemake. A Snakemake lock
+left by a killed run is removed only when no process of that run is alive.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import datetime as dt
 import fcntl
+import importlib
+import itertools
 import os
+import re
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import yaml
+
+from .io import write_text
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -26,21 +44,32 @@ EXIT_USAGE = 2
 EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL
 LOCK_FILE = "results/.update.lock"
 STALE_LOCK_TEXT = "cannot be locked"  # Snakemake's LockException message
+# Set in Snakemake's environment (and so in every job's): finds a run's processes.
+RUN_ENV = "LIVINGREVIEW_UPDATE_OF"
+EXIT_GRACE_S = 3.0  # for the processes of a run killed just before this one started
+TAIL_LINES = 2000  # of Snakemake's output, searched for the messages of failed jobs
+ERROR_LINE = re.compile(r"^(livingreview(?:\.\w+)+): (.*)$")
+CONFIG_ERROR = "does not match workflow/schemas/config.schema.yaml"  # workflow/rules/common.smk
+KEY_RE = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*")
 
 EPILOG = """\
 examples:
   livingreview update                      run the whole workflow with all cores
   livingreview update --cores 2 --config inputs.root=resources
+  livingreview update --config search.mode=live analysis.min_k=2   (dots: nested keys)
+  livingreview update --configfile config/other.yaml   merged over config/config.yaml
   livingreview update --workflow-profile profiles/slurm     on a SLURM cluster
   livingreview update --quiet              for cron: output only in results/logs/
   livingreview verify results/bundles/2026-11-21.1
+  livingreview verify --all                every version and the chain between them
   livingreview status                      who has how many records to screen
 
 exit codes:
   0   success; also "no change" (nothing new arrived, no new version)
   1   the workflow failed (see the log named in the message) or verify found a mismatch
-  2   usage error or bad input
+  2   usage error or bad input (the last lines on stderr name file, row and column)
   75  another `livingreview update` is running on this project (lock held); try later
+  143 `update` was stopped by SIGTERM (128 + signal), after Snakemake stopped
 
 crontab (see docs/cron.md):
   17 3 * * * cd /path/to/review && .venv/bin/livingreview update --quiet --cores 2
@@ -58,8 +87,76 @@ def _latest(project: Path) -> str | None:
     return latest(project / "results" / "bundles")
 
 
-def _run_logged(cmd: Sequence[str], cwd: Path, log: IO[str], echo: bool) -> tuple[int, str]:
-    """Run ``cmd``, copying its output to the log (and stdout unless quiet)."""
+# --------------------------------------------------------------------------- the run's processes
+
+
+class _Forwarder:
+    """Pass SIGTERM/SIGHUP (and a SIGINT not sent by the terminal) on to Snakemake.
+
+    Without this, killing the ``livingreview update`` process left Snakemake
+    running. Snakemake answers SIGTERM by finishing the jobs it is running and
+    starting no new one; a second signal is passed on as SIGINT, on which it
+    stops its jobs at once. A Ctrl-C at a terminal reaches Snakemake directly
+    (it is in the terminal's foreground process group), so it is not sent twice.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Forwarder:
+        for sig in self.SIGNALS:
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        again = self.received is not None
+        self.received = self.received or signum
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if signum == signal.SIGINT and _terminal_sent_it():
+            return
+        self.proc.send_signal(signal.SIGINT if again else signum)
+
+
+def _terminal_sent_it() -> bool:
+    """True when we are in the foreground of a terminal (a Ctrl-C reaches every process)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _run_logged(
+    cmd: Sequence[str],
+    cwd: Path,
+    log: IO[str],
+    echo: bool,
+    *,
+    env: Mapping[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+    forward: _Forwarder | None = None,
+    started: Callable[[subprocess.Popen], None] | None = None,
+) -> tuple[int, str]:
+    """Run ``cmd``, copying its output to the log (and stdout unless quiet).
+
+    ``pass_fds`` keeps the project lock open in the child, so the lock is held
+    as long as Snakemake runs even if this process is killed; ``forward``
+    passes the signals this process receives on to it.
+    """
     log.write(f"$ {' '.join(cmd)}\n")
     log.flush()
     proc = subprocess.Popen(
@@ -69,8 +166,16 @@ def _run_logged(cmd: Sequence[str], cwd: Path, log: IO[str], echo: bool) -> tupl
         stderr=subprocess.STDOUT,
         text=True,
         stdin=subprocess.DEVNULL,
+        env=dict(env) if env is not None else None,
+        pass_fds=tuple(pass_fds),
     )
-    seen = []
+    if started is not None:
+        started(proc)
+    if forward is not None:
+        forward.proc = proc
+        if forward.received is not None:  # a signal arrived before the child existed
+            proc.send_signal(forward.received)
+    seen: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     assert proc.stdout is not None
     for line in proc.stdout:
         log.write(line)
@@ -79,39 +184,182 @@ def _run_logged(cmd: Sequence[str], cwd: Path, log: IO[str], echo: bool) -> tupl
         if echo:
             sys.stdout.write(line)
             sys.stdout.flush()
-    return proc.wait(), "".join(seen[-200:])
+    return proc.wait(), "".join(seen)
+
+
+def _run_processes(project: Path, exclude: int) -> list[int]:
+    """Pids of live processes started by an update of ``project`` (they carry ``RUN_ENV``).
+
+    Snakemake passes its environment on to every job, so this finds a job left
+    running by a killed Snakemake even though it has another parent now.
+    """
+    marker = f"{RUN_ENV}={project}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == exclude:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or not ours
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def input_error_lines(output: str) -> tuple[list[str], bool]:
+    """The messages of the pipeline's own errors in Snakemake's output, and whether bad input.
+
+    A job that stops on bad input raises a :class:`~livingreview.errors.LivingReviewError`;
+    its traceback ends with ``livingreview.<module>.<Class>: <message>`` (several
+    problems continue on indented lines). Config validation fails in the
+    Snakefile with Snakemake's ``WorkflowError`` naming the config file. Returns
+    the message lines (each message once) and True when they are about input
+    (:class:`~livingreview.errors.InputError`, ``InputErrors`` or the config),
+    which is exit code 2.
+    """
+    from . import errors
+
+    lines = output.splitlines()
+    found: list[list[str]] = []
+    bad_input = False
+    for i, line in enumerate(lines):
+        m = ERROR_LINE.match(line)
+        if m:
+            cls = _error_class(m.group(1))
+            if cls is None:
+                continue
+            bad_input |= issubclass(cls, errors.InputError | errors.InputErrors)
+            block = [m.group(2)]
+            block += itertools.takewhile(lambda x: x.startswith("  "), lines[i + 1 :])
+        elif CONFIG_ERROR in line:
+            bad_input = True
+            block = [line]
+            for x in lines[i + 1 :]:
+                if x.startswith("  File ") or x.startswith(("[", "WorkflowError")):
+                    break
+                block.append(x)
+            while block and not block[-1].strip():
+                block.pop()
+        else:
+            continue
+        if block not in found:
+            found.append(block)
+    return [x for block in found for x in block], bad_input
+
+
+def _error_class(name: str) -> type | None:
+    """The class ``livingreview.<module>.<Class>`` if it is one of the pipeline's errors."""
+    from .errors import LivingReviewError
+
+    module, _, attr = name.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return cls if isinstance(cls, type) and issubclass(cls, LivingReviewError) else None
+
+
+def _fail(verb: str, message: str, code: int = EXIT_USAGE) -> int:
+    print(f"livingreview {verb}: {message}", file=sys.stderr)
+    return code
+
+
+# --------------------------------------------------------------------------- config overrides
+
+
+def parse_overrides(entries: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """Split ``--config`` entries into Snakemake's own (``key=value``) and dotted ones.
+
+    ``search.mode=live`` sets ``config["search"]["mode"]``: dotted keys are
+    merged into one nested mapping (written to a config file given to
+    Snakemake after the project's own, so they win key by key). Values are
+    read as YAML scalars: ``3`` is a number, ``true`` a boolean, ``live`` text.
+    Raises ValueError for an entry that is not ``KEY=VALUE``.
+
+    >>> parse_overrides(["search.mode=live", "analysis.min_k=2", "x=1"])
+    (['x=1'], {'search': {'mode': 'live'}, 'analysis': {'min_k': 2}})
+    """
+    plain: list[str] = []
+    nested: dict[str, Any] = {}
+    for entry in entries:
+        key, eq, raw = entry.partition("=")
+        if not eq or not KEY_RE.fullmatch(key):
+            raise ValueError(
+                f"--config {entry!r}: expected KEY=VALUE, KEY a config key such as "
+                "search.mode (dots for nested keys)"
+            )
+        if "." not in key:
+            plain.append(entry)
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError:
+            value = raw
+        *parents, last = key.split(".")
+        node = nested
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"--config {entry!r}: {part} was given a value already")
+            node = child
+        node[last] = value
+    return plain, nested
+
+
+# --------------------------------------------------------------------------- update
 
 
 def update(args: argparse.Namespace) -> int:
     project = Path(args.directory).resolve()
     snakefile = project / "Snakefile"
     if not snakefile.is_file():
-        print(f"livingreview update: no Snakefile in {project}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("update", f"no Snakefile in {project}")
+    try:
+        plain, nested = parse_overrides(args.config or [])
+    except ValueError as exc:
+        return _fail("update", str(exc))
+    configfiles = []
+    if args.configfile:
+        configfile = (project / args.configfile).resolve()
+        if not configfile.is_file():
+            return _fail("update", f"--configfile {args.configfile}: no such file in {project}")
+        configfiles.append(str(configfile))
     lock_path = project / LOCK_FILE
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = _open_lock(lock_path)
+    except OSError as exc:
+        return _fail("update", f"cannot open the project lock {lock_path}: {exc.strerror or exc}")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.seek(0)
         holder = lock.read().strip() or "unknown"
-        print(
-            f"livingreview update: another update is running on {project} "
-            f"(lock {lock_path} held by {holder}); exiting with code {EXIT_LOCKED}",
-            file=sys.stderr,
-        )
         lock.close()
-        return EXIT_LOCKED
+        return _fail(
+            "update",
+            f"another update is running on {project} (lock {lock_path} held by {holder}); "
+            f"exiting with code {EXIT_LOCKED}",
+            EXIT_LOCKED,
+        )
+    except OSError as exc:
+        lock.close()
+        return _fail("update", f"cannot lock {lock_path}: {exc.strerror or exc}")
     try:
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"pid {os.getpid()} since {dt.datetime.now().isoformat(timespec='seconds')}\n")
-        lock.flush()
+        since = dt.datetime.now().isoformat(timespec="seconds")
+        _write_holder(lock, f"pid {os.getpid()} since {since}")
         logs = project / "results" / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
         log_path = logs / f"{stamp}.log"
+        if nested:  # kept beside the log: the run's record of what it was given
+            overrides = logs / f"{stamp}.config.yaml"
+            write_text(overrides, yaml.safe_dump(nested, sort_keys=False))
+            configfiles.append(str(overrides))
         before = _latest(project)
         base = [*_snakemake_cmd(), "--snakefile", str(snakefile), "--directory", str(project)]
         cmd = [*base, "--rerun-incomplete", "--printshellcmds", "--nocolor"]
@@ -121,24 +369,61 @@ def update(args: argparse.Namespace) -> int:
             cmd += ["--workflow-profile", args.workflow_profile]
         if args.cores or not args.workflow_profile:
             cmd += ["--cores", str(args.cores or os.cpu_count() or 1)]
-        if args.config:
-            cmd += ["--config", *args.config]
+        if configfiles:
+            cmd += ["--configfiles", *configfiles]
+        if plain:
+            cmd += ["--config", *plain]
         cmd += list(args.snakemake_args or [])
-        with open(log_path, "a", encoding="utf-8") as log:
-            rc, tail = _run_logged(cmd, project, log, echo=not args.quiet)
-            if rc != 0 and STALE_LOCK_TEXT in tail:
-                # We hold the project flock, so no other `livingreview update` runs here:
-                # Snakemake's lock is a leftover of an interrupted run. Remove it, retry once.
+        env = {**os.environ, RUN_ENV: str(project)}
+        with open(log_path, "a", encoding="utf-8") as log, _Forwarder() as forward:
+
+            def started(proc: subprocess.Popen) -> None:
+                _write_holder(lock, f"pid {os.getpid()} (Snakemake pid {proc.pid}) since {since}")
+
+            def run(command: list[str], echo: bool) -> tuple[int, str]:
+                return _run_logged(
+                    command,
+                    project,
+                    log,
+                    echo,
+                    env=env,
+                    pass_fds=(lock.fileno(),),
+                    forward=forward,
+                    started=started,
+                )
+
+            if alive := _previous_run_alive(project, log):
+                return alive
+            rc, tail = run(cmd, not args.quiet)
+            if rc != 0 and STALE_LOCK_TEXT in tail and forward.received is None:
+                # We hold the project flock and Snakemake inherits it, so no Snakemake of
+                # another update runs here. Snakemake's lock is a leftover of a killed run,
+                # unless a job of that run is still alive (its Snakemake was killed alone).
+                if alive := _previous_run_alive(project, log):
+                    return alive
                 log.write("Removing a stale Snakemake lock left by an interrupted run\n")
-                unlock = [*base, "--unlock"]
-                _run_logged(unlock, project, log, echo=False)
-                rc, tail = _run_logged(cmd, project, log, echo=not args.quiet)
-        if rc != 0:
-            print(
-                f"livingreview update: the workflow failed (exit {rc}); log: {log_path}",
-                file=sys.stderr,
+                run([*base, "--unlock"], False)
+                rc, tail = run(cmd, not args.quiet)
+        if forward.received is not None:
+            name = signal.Signals(forward.received).name
+            return _fail(
+                "update",
+                f"stopped by {name}; Snakemake finished or stopped its jobs and exited "
+                f"(exit {rc}); log: {log_path}",
+                128 + forward.received,
             )
-            return EXIT_FAILED
+        if rc != 0:
+            messages, bad_input = input_error_lines(tail)
+            if bad_input:
+                head = f"bad input, nothing was published (log: {log_path}):"
+            else:
+                head = f"the workflow failed (exit {rc}); log: {log_path}"
+            _fail("update", head)
+            for line in messages:  # the last lines on stderr: what cron mails show
+                print(line, file=sys.stderr)
+            if rc == EXIT_USAGE and not messages:  # Snakemake refused its arguments
+                return EXIT_USAGE
+            return EXIT_USAGE if bad_input else EXIT_FAILED
         after = _latest(project)
         results = project / "results"
         if after is None or after == before:
@@ -149,44 +434,125 @@ def update(args: argparse.Namespace) -> int:
         print(f"results: {results} (report: {results / 'report' / 'index.html'}; log: {log_path})")
         return EXIT_OK
     finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
+        with contextlib.suppress(OSError):
+            fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
 
 
-def verify(args: argparse.Namespace) -> int:
-    from .bundle import verify as verify_bundle
+def _previous_run_alive(project: Path, log: IO[str]) -> int:
+    """EXIT_LOCKED (with the message) while a process of an earlier update runs; else 0.
 
-    problems = verify_bundle(args.bundle)
+    Processes just sent SIGKILL (a killed run's process group) take a moment to
+    go; they get ``EXIT_GRACE_S`` seconds before the run counts as alive.
+    """
+    end = time.monotonic() + EXIT_GRACE_S
+    while (alive := _run_processes(project, exclude=os.getpid())) and time.monotonic() < end:
+        time.sleep(0.1)
+    if not alive:
+        return 0
+    log.write(f"Processes of a previous run still alive: {alive}\n")
+    return _fail(
+        "update",
+        f"processes of a previous update of {project} are still running "
+        f"(pids {', '.join(map(str, alive))}); Snakemake's lock is kept; "
+        f"exiting with code {EXIT_LOCKED}",
+        EXIT_LOCKED,
+    )
+
+
+def _open_lock(path: Path) -> IO[str]:
+    return open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
+
+
+def _write_holder(lock: IO[str], text: str) -> None:
+    """Record who holds the lock (printed by an update that finds it held)."""
+    with contextlib.suppress(OSError):
+        lock.seek(0)
+        lock.truncate()
+        lock.write(text + "\n")
+        lock.flush()
+
+
+def verify(args: argparse.Namespace) -> int:
+    from . import bundle
+
+    if args.all:
+        folder = Path(args.bundle) if args.bundle else Path(args.directory) / "results" / "bundles"
+        if not folder.is_dir():
+            return _fail("verify", f"{folder}: no such bundles folder")
+        problems = bundle.verify_all(folder)
+        what, ok = folder, "every version and the chain verify"
+    else:
+        if not args.bundle:
+            return _fail("verify", "name a bundle folder, or use --all")
+        if not Path(args.bundle).is_dir():
+            return _fail("verify", f"{args.bundle}: no such bundle folder")
+        problems = bundle.verify(args.bundle)
+        what, ok = Path(args.bundle), "all checksums match"
     if problems:
-        print(f"{args.bundle}: {len(problems)} problem(s)", file=sys.stderr)
+        print(f"{what}: {len(problems)} problem(s)", file=sys.stderr)
         for p in problems:
             print(f"  {p}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.bundle}: all checksums match")
+    print(f"{what}: {ok}")
     return EXIT_OK
 
 
-def status(args: argparse.Namespace) -> int:
-    import yaml
+def _load_config(path: Path) -> dict[str, Any]:
+    """The project's config as a mapping; a LivingReviewError naming the file otherwise."""
+    from .errors import InputError
 
+    try:
+        with open(path, encoding="utf-8") as fh:
+            config = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise InputError(path, "a config file (none there)") from None
+    except OSError as exc:
+        raise InputError(path, f"a readable config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "valid YAML"
+        raise InputError(
+            path, f"valid YAML ({problem})", row=mark.line + 1 if mark else None
+        ) from None
+    if not isinstance(config, dict):
+        raise InputError(path, "a mapping of config keys", got=type(config).__name__)
+    return config
+
+
+def status(args: argparse.Namespace) -> int:
     from .errors import LivingReviewError
     from .screening import format_status
     from .screening import status as screening_status
 
     project = Path(args.directory)
-    with open(project / args.configfile, encoding="utf-8") as fh:
-        config = yaml.safe_load(fh)
+    configfile = project / args.configfile
     try:
+        config = _load_config(configfile)
         st = screening_status(config, workdir=project)
     except LivingReviewError as exc:
-        print(f"livingreview status: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("status", str(exc).replace("\n", " "))
+    except (KeyError, TypeError, AttributeError) as exc:
+        key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+        detail = f"key {key!r} missing" if key else "a key has the wrong type"
+        return _fail("status", f"{configfile}: {detail} (see config/README.md)")
     sys.stdout.write(format_status(st))
     from .records import withdrawal_warnings
 
     for line in withdrawal_warnings(project / "results" / "records" / "summary.json"):
         print(f"warning: {line}")
     return EXIT_OK
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("livingreview")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"livingreview {_version()}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="{update,verify,status}")
     up = sub.add_parser(
         "update",
@@ -214,7 +581,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="a Snakemake profile to run with, e.g. profiles/slurm for a SLURM cluster",
     )
-    up.add_argument("--config", nargs="+", metavar="KEY=VALUE", help="passed to snakemake --config")
+    up.add_argument(
+        "--configfile",
+        metavar="FILE",
+        help="a config file (relative to the project) merged over config/config.yaml, "
+        "key by key; its keys win",
+    )
+    up.add_argument(
+        "--config",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="override config keys; dots name nested keys (search.mode=live); "
+        "values are read as YAML (3, 0.9, true, text)",
+    )
     up.add_argument(
         "-q", "--quiet", action="store_true", help="write Snakemake's output only to the log"
     )
@@ -222,8 +601,18 @@ def build_parser() -> argparse.ArgumentParser:
         "snakemake_args", nargs=argparse.REMAINDER, help="after --: extra snakemake arguments"
     )
     up.set_defaults(func=update)
-    ver = sub.add_parser("verify", help="recompute every checksum of a published bundle")
-    ver.add_argument("bundle", help="a folder under results/bundles/")
+    ver = sub.add_parser(
+        "verify", help="recompute every checksum of a published bundle (or of all, --all)"
+    )
+    ver.add_argument(
+        "bundle", nargs="?", help="a folder under results/bundles/ (with --all: the bundles folder)"
+    )
+    ver.add_argument(
+        "--all",
+        action="store_true",
+        help="verify every version and the chain of manifests from the first to LATEST",
+    )
+    ver.add_argument("-d", "--directory", default=".", help="project folder for --all (default: .)")
     ver.set_defaults(func=verify)
     st = sub.add_parser("status", help="screening workload per reviewer, conflicts, unscreened")
     st.add_argument("-d", "--directory", default=".", help="project folder (default: .)")
@@ -233,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # exits 2 on a usage error
     if getattr(args, "snakemake_args", None) and args.snakemake_args[0] == "--":
         args.snakemake_args = args.snakemake_args[1:]
     return args.func(args)

@@ -7,6 +7,11 @@ would look like a change in the evidence. Hence a fixed ``svg.hashsalt``, no
 ``Date`` in SVG metadata, no ``Software`` text chunk in PNG, text kept as SVG
 text (``svg.fonttype: none``, also much faster for large forest plots).
 
+Text from the data (citations, labels, database names) is never parsed as
+markup: ``text.parse_math`` and ``text.usetex`` are off in :data:`RC`, which
+every figure is drawn under, so ``$x^2$``, backslashes and braces in a
+citation are printed as they are (mathtext raised on some of them).
+
 Sign conventions are always drawn: each effect axis says on which side the
 intervention is favoured (``favourable_sign`` of the domain, see
 ``config.extraction.domains``). Risk-of-bias plots follow the layout and
@@ -31,6 +36,7 @@ from matplotlib.artist import Artist  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
+from matplotlib.markers import MarkerStyle  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 
 from . import dist  # noqa: E402
@@ -46,6 +52,9 @@ RC = {
     "xtick.labelsize": 8,
     "ytick.labelsize": 8,
     "path.simplify": False,
+    # Data text is plain text: no mathtext ("$...$") and no LaTeX, in any figure.
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 PNG_DPI = 150
 # A PNG taller than this is lowered in resolution: a forest plot of 1,500 studies
@@ -682,6 +691,14 @@ def rob_summary_plot(
 
 
 ROB_MARKERS = {"low": "P", "some concerns": "_", "high": "X", "no information": "$?$"}
+
+
+def _rob_marker(level: str) -> MarkerStyle:
+    """The symbol of a judgement; "?" is our own mathtext marker (constant, not data)."""
+    with matplotlib.rc_context({"text.parse_math": True}):
+        return MarkerStyle(ROB_MARKERS[level])
+
+
 TRAFFIC_LIGHT_PAGE = 60  # studies per traffic-light figure; more would not print legibly
 
 
@@ -729,7 +746,7 @@ def _traffic_light_page(
                 continue
             xs, ys = zip(*xy, strict=True)
             ax.scatter(xs, ys, s=260, color=ROB_COLOURS[lev], edgecolors="black", linewidths=0.5)
-            ax.scatter(xs, ys, s=60, marker=ROB_MARKERS[lev], color="black", linewidths=1.2)
+            ax.scatter(xs, ys, s=60, marker=_rob_marker(lev), color="black", linewidths=1.2)
         short = [("Overall" if c == "rob_overall" else c.replace("rob_d", "D")) for c in cols]
         ax.set_xticks(range(len(cols)), short)
         ax.xaxis.tick_top()

@@ -59,6 +59,8 @@ ABSTRACT = f"=1+1 abstract {SCRIPT} {ONERROR} {JS_URL}"
 JOURNAL = "@Journal of =Formulas"
 AUTHOR = "-Minus"
 CITATION = f"Wang et al. (2019) {SCRIPT}{ONERROR} {JS_URL}"
+#: A citation matplotlib would read as mathtext (an unknown command raised in the RoB figure).
+MATH_CITATION = r"Kumar $\notacommand$ {x} \ (2020)"
 NOTE = f'=HYPERLINK("http://evil.example","note") {SCRIPT}'
 COUNTRY = "=cmd|' /C calc'!A0"
 RESOLUTION_NOTE = "@SUM(A1:A9) agreed"
@@ -150,6 +152,8 @@ def make_project(dest: Path) -> Path:
                 row["citation"] = CITATION
                 if who == "dave":
                     row["country"] = COUNTRY
+            if row["study_id"] == "kumar2020":
+                row["citation"] = MATH_CITATION
 
         _rewrite_csv(root / "extraction" / "studies" / f"{who}.csv", edit)
     _rewrite_csv(

@@ -169,3 +169,159 @@ def test_a_file_written_but_not_rehashed_is_refused(tmp_path):
     with pytest.raises(RuntimeError, match="late.txt"):
         bundle._rehash(tmp_path, files, ())
     assert bundle._rehash(tmp_path, files, ("late.txt",)) == bundle._files(tmp_path)
+
+
+# --------------------------------------------------------------------------- bundles you can prove
+
+
+def _rezip(zip_path, change):
+    """Rewrite ``zip_path`` with ``change(entries)`` applied, and its checksum line to match."""
+    with zipfile.ZipFile(zip_path) as zf:
+        entries = {name: zf.read(name) for name in zf.namelist()}
+    change(entries)
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    sidecar = zip_path.with_name(zip_path.name + ".sha256")
+    lines = sidecar.read_text().splitlines()
+    lines[0] = f"{bundle.sha256_file(zip_path)}  {zip_path.name}"
+    sidecar.write_text("\n".join(lines) + "\n")
+
+
+def test_verify_fails_when_the_zip_differs_from_the_folder(project):
+    root, results = project
+    res = _publish(root, results)
+    zip_path = results / "bundles" / f"{res.version}.zip"
+    v = res.version
+
+    def edit(entries):
+        entries[f"{v}/effects.csv"] = b"study_id,yi\nx,9\n"
+        entries[f"{v}/extra.csv"] = b"a\n"
+        del entries[f"{v}/config.yaml"]
+
+    _rezip(zip_path, edit)
+    problems = bundle.verify(res.path)
+    assert f"{v}.zip: effects.csv differs between the zip and the folder" in problems
+    assert f"{v}.zip: extra.csv is in the zip but not in the folder" in problems
+    assert f"{v}.zip: config.yaml is in the folder but not in the zip" in problems
+    assert len(problems) == 3  # the checksum file matches the new zip: only the entries tell
+
+
+def test_verify_fails_without_the_checksum_file_or_the_zip(project):
+    root, results = project
+    res = _publish(root, results)
+    sidecar = results / "bundles" / f"{res.version}.zip.sha256"
+    sidecar.unlink()
+    assert bundle.verify(res.path) == [
+        f"{res.version}.zip.sha256: missing (the zip's checksum cannot be checked)"
+    ]
+    (results / "bundles" / f"{res.version}.zip").unlink()
+    assert bundle.verify(res.path) == [f"{res.version}.zip: missing"]
+
+
+def _edit_manifest(b, change):
+    path = b / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.chmod(0o644)
+    path.write_text(json.dumps(manifest, indent=2))
+
+
+@pytest.mark.parametrize("rel", ["/etc/passwd", "../../outside.txt", "report/../../outside.txt"])
+def test_verify_refuses_manifest_paths_outside_the_bundle(project, rel):
+    root, results = project
+    res = _publish(root, results)
+    outside = results / "outside.txt"
+    outside.write_text("not part of the bundle")
+    sha = bundle.sha256_file(outside if not rel.startswith("/") else "/etc/passwd")
+    _edit_manifest(res.path, lambda m: m["files"].update({rel: sha}))
+    problems = bundle.verify(res.path)
+    assert f"{rel}: listed in the manifest but outside the bundle" in problems
+
+
+def test_verify_refuses_a_symbolic_link_leaving_the_bundle(project):
+    root, results = project
+    res = _publish(root, results)
+    target = res.path / "effects.csv"
+    target.chmod(0o644)
+    target.unlink()
+    target.symlink_to(results / "effects" / "effects.csv")  # same bytes, outside the bundle
+    problems = bundle.verify(res.path)
+    assert "effects.csv: listed in the manifest but outside the bundle" in problems
+    assert "effects.csv: a symbolic link (a bundle holds only files)" in problems
+
+
+def test_verify_finds_an_edited_manifest(project):
+    root, results = project
+    res = _publish(root, results)
+    _edit_manifest(res.path, lambda m: m.update(title="A different review"))
+    problems = bundle.verify(res.path)
+    assert (
+        "manifest.json: sha256 does not match " + f"{res.version}.zip.sha256 (edited?)" in problems
+    )
+    assert f"{res.version}.zip: manifest.json differs between the zip and the folder" in problems
+
+
+def _three_versions(root, results):
+    made = []
+    for i, date in enumerate(("2026-11-21", "2026-11-22", "2026-11-23")):
+        make_results(root, n_studies=6 + i, shift=0.2 * i)  # the report's figures stay
+        made.append(_publish(root, results, date=date))
+    assert [r.version for r in made] == ["2026-11-21.1", "2026-11-22.1", "2026-11-23.1"]
+    return made
+
+
+def test_versions_are_chained_and_verify_all_checks_the_chain(project):
+    root, results = project
+    first, second, third = _three_versions(root, results)
+    bundles = results / "bundles"
+    assert bundle.verify_all(bundles) == []
+    m2 = json.loads((second.path / "manifest.json").read_text())
+    assert m2["previous_manifest_sha256"] == bundle.sha256_file(first.path / "manifest.json")
+    assert (
+        json.loads((first.path / "manifest.json").read_text())["previous_manifest_sha256"] is None
+    )
+    sidecar = (bundles / "2026-11-21.1.zip.sha256").read_text()
+    assert (
+        f"{bundle.sha256_file(first.path / 'manifest.json')}  2026-11-21.1/manifest.json" in sidecar
+    )
+    # a consistent forgery of version 1 (manifest, zip and checksum file rewritten together)
+    _edit_manifest(first.path, lambda m: m.update(title="Rewritten history"))
+    forged = (first.path / "manifest.json").read_bytes()
+    _rezip(bundles / "2026-11-21.1.zip", lambda e: e.update({"2026-11-21.1/manifest.json": forged}))
+    text = (bundles / "2026-11-21.1.zip.sha256").read_text().splitlines()
+    text[1] = f"{bundle.sha256_file(first.path / 'manifest.json')}  2026-11-21.1/manifest.json"
+    (bundles / "2026-11-21.1.zip.sha256").write_text("\n".join(text) + "\n")
+    assert bundle.verify(first.path) == []  # alone it looks intact ...
+    assert bundle.verify_all(bundles) == [  # ... but the next version recorded the original
+        "2026-11-22.1: checksum of 2026-11-21.1's manifest differs from the one recorded"
+    ]
+
+
+def test_verify_all_finds_a_removed_version_and_a_stale_latest(project):
+    root, results = project
+    _first, second, _third = _three_versions(root, results)
+    bundles = results / "bundles"
+    shutil.rmtree(second.path)
+    problems = bundle.verify_all(bundles)
+    assert any(
+        p.startswith("2026-11-23.1: manifest names 2026-11-22.1 as the previous version")
+        for p in problems
+    )
+    (bundles / "LATEST").write_text("2026-11-21.1\n")
+    assert any(p.startswith("LATEST: names 2026-11-21.1") for p in bundle.verify_all(bundles))
+
+
+def test_version_names_increase_when_the_clock_goes_back(project, tmp_path):
+    root, results = project
+    first = _publish(root, results, date="2026-11-22")
+    make_results(root, n_studies=7, shift=0.6)
+    second = _publish(root, results, date="2026-11-20")  # the clock went back two days
+    assert second.changed and second.version == "2026-11-22.2"
+    assert bundle._version_key(second.version) > bundle._version_key(first.version)
+    assert json.loads((second.path / "manifest.json").read_text())["date"] == "2026-11-20"
+    assert bundle.verify_all(results / "bundles") == []
+    (tmp_path / "b" / "2026-12-31.4.zip").parent.mkdir()
+    (tmp_path / "b" / "2026-12-31.4.zip").write_bytes(b"")  # a zip whose folder was removed
+    assert bundle.next_version(tmp_path / "b", "2026-01-01") == "2026-12-31.5"
+    assert bundle.next_version(tmp_path / "b", "2027-01-01") == "2027-01-01.1"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,7 +133,7 @@ def test_update_with_a_profile_leaves_the_cores_to_it(tmp_path, monkeypatch):
     (tmp_path / "Snakefile").write_text("rule all:\n    input: []\n")
     seen = []
 
-    def fake_run(cmd, cwd, log, echo):
+    def fake_run(cmd, cwd, log, echo, **_kw):
         seen.append(list(cmd))
         return 0, ""
 
@@ -140,3 +143,306 @@ def test_update_with_a_profile_leaves_the_cores_to_it(tmp_path, monkeypatch):
     assert seen[-1][seen[-1].index("--workflow-profile") + 1] == "profiles/slurm"
     assert cli.main(["update", "-d", str(tmp_path), "--cores", "3"]) == 0
     assert seen[-1][seen[-1].index("--cores") + 1] == "3"
+
+
+# --------------------------------------------------------------------------- the lock covers the whole run
+
+
+def _holder(project: Path, pid: int) -> int:
+    """Snakemake's pid (the child of ``livingreview update`` ``pid``), once it has started."""
+    end = time.monotonic() + 30
+    while not (kids := Path(f"/proc/{pid}/task/{pid}/children").read_text().split()):
+        assert time.monotonic() < end, "Snakemake never started"
+        time.sleep(0.1)
+    return int(kids[0])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pids, timeout: float = 90) -> None:
+    end = time.monotonic() + timeout
+    while any(_alive(p) for p in pids):
+        assert time.monotonic() < end, f"still running: {[p for p in pids if _alive(p)]}"
+        time.sleep(0.2)
+
+
+def test_sigterm_of_the_update_pid_stops_snakemake_before_the_lock_is_released(tmp_path):
+    project = _project(tmp_path, sleep=6)
+    run = _update(project)
+    _wait_for(project / "results" / "slow.txt")
+    snake = _holder(project, run.pid)
+    assert f"pid {run.pid} (Snakemake pid {snake})" in (project / cli.LOCK_FILE).read_text()
+    os.kill(run.pid, signal.SIGTERM)  # what the lock message names: `kill <pid>`
+    second = _update(project)
+    out2, err2 = second.communicate(timeout=60)
+    assert second.returncode == cli.EXIT_LOCKED, (out2, err2)  # not run beside it
+    out, err = run.communicate(timeout=90)
+    assert run.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM" in err
+    assert not _alive(snake)  # livingreview waited for Snakemake
+    with pytest.raises(ProcessLookupError):
+        os.killpg(run.pid, 0)  # nothing of the run is left in its process group
+    assert (project / "results" / "slow.txt").read_text() == "done\n"  # job finished, not cut
+    again = _update(project)
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0 and out.startswith("no change"), (out, err)
+
+
+def test_sigkill_of_the_update_pid_keeps_the_lock_until_snakemake_ends(tmp_path):
+    project = _project(tmp_path, sleep=8)
+    run = _update(project)
+    _wait_for(project / "results" / "slow.txt")
+    snake = _holder(project, run.pid)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    assert _alive(snake)  # Snakemake goes on: it inherited the locked file
+    second = _update(project)
+    out2, err2 = second.communicate(timeout=60)
+    assert second.returncode == cli.EXIT_LOCKED, (out2, err2)
+    assert f"Snakemake pid {snake}" in err2
+    assert (project / ".snakemake" / "locks").is_dir() and any(
+        (project / ".snakemake" / "locks").iterdir()
+    )  # Snakemake's own lock was not removed under it
+    _wait_gone([snake])
+    assert (project / "results" / "slow.txt").read_text() == "done\n"
+    third = _update(project)
+    out, err = third.communicate(timeout=120)
+    assert third.returncode == 0 and out.startswith("no change"), (out, err)
+
+
+def test_no_unlock_while_a_job_of_a_killed_snakemake_still_runs(tmp_path):
+    """Snakemake killed alone leaves its lock and a running job: that lock is not stale."""
+    project = _project(tmp_path, sleep=15)
+    snakefile = (project / "Snakefile").read_text()  # the job writes to its log, not to us
+    (project / "Snakefile").write_text(snakefile.replace('shell: "', 'shell: "exec >{log} 2>&1; '))
+    run = _update(project)
+    _wait_for(project / "results" / "slow.txt")
+    snake = _holder(project, run.pid)
+    os.kill(snake, signal.SIGKILL)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == cli.EXIT_FAILED, err
+    orphans = cli._run_processes(project.resolve(), exclude=os.getpid())
+    assert orphans  # the job's shell and its sleep, now children of init
+    second = _update(project)
+    out2, err2 = second.communicate(timeout=120)
+    assert second.returncode == cli.EXIT_LOCKED, (out2, err2)
+    assert "processes of a previous update" in err2 and str(orphans[0]) in err2
+    assert any((project / ".snakemake" / "locks").iterdir())  # kept
+    _wait_gone(orphans)
+    third = _update(project)
+    out3, err3 = third.communicate(timeout=120)
+    assert third.returncode == 0, (out3, err3)  # now the lock is stale: removed, job rerun
+    assert (project / "results" / "slow.txt").read_text() == "done\n"
+
+
+# --------------------------------------------------------------------------- messages
+
+FAILING_JOB = """
+rule all:
+    output: "results/x.txt"
+    log: "results/logs/x.log"
+    script: "job.py"
+"""
+JOB = """
+from livingreview.errors import InputError, InputErrors
+raise InputErrors([
+    InputError("resources/a.csv", "a number", row=3, column="n", got="7_69"),
+    InputError("resources/b.csv", "yes or no", row=4, column="d", got="maybe"),
+])
+"""
+MESSAGE = [
+    "2 problem(s) in input files:",
+    "  resources/a.csv, row 3, column 'n': expected a number, got '7_69'",
+    "  resources/b.csv, row 4, column 'd': expected yes or no, got 'maybe'",
+]
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_bad_input_exits_2_with_the_file_row_column_lines_last(tmp_path, quiet):
+    (tmp_path / "Snakefile").write_text(FAILING_JOB)
+    (tmp_path / "job.py").write_text(JOB)
+    cmd = [sys.executable, "-m", "livingreview.cli", "update", "-d", str(tmp_path), "-c", "1"]
+    proc = subprocess.run([*cmd, *(["--quiet"] if quiet else [])], capture_output=True, text=True)
+    assert proc.returncode == cli.EXIT_USAGE == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[-3:] == MESSAGE  # what cron mails end with
+    assert len(lines) == 4 and "bad input, nothing was published" in lines[0]
+    assert "Traceback" not in proc.stderr
+    log = next((tmp_path / "results" / "logs").glob("*.log")).read_text()
+    assert "Traceback" in log and MESSAGE[1] in log  # the traceback stays in the log
+    if quiet:
+        assert proc.stdout == ""
+
+
+def test_other_pipeline_errors_exit_1_with_their_message_last(tmp_path):
+    (tmp_path / "Snakefile").write_text(FAILING_JOB)
+    (tmp_path / "job.py").write_text(
+        "from livingreview.pubmed import FetchFailedError\n"
+        "raise FetchFailedError('efetch failed 3 times: HTTP 500')\n"
+    )
+    run = _update(tmp_path)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == cli.EXIT_FAILED
+    assert err.splitlines()[-1] == "efetch failed 3 times: HTTP 500"
+
+
+def test_input_error_lines_ignore_what_is_not_ours():
+    text = "\n".join(
+        [
+            "builtins.ValueError: no",
+            "livingreview.nosuchmodule.Error: no",
+            "livingreview.errors.InputError: f.csv, row 2, column 'x': expected y",
+            "RuleException:",
+            "livingreview.errors.InputError: f.csv, row 2, column 'x': expected y",  # twice
+        ]
+    )
+    assert cli.input_error_lines(text) == (["f.csv, row 2, column 'x': expected y"], True)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_config_error_of_the_real_workflow_exits_2_naming_the_key(tmp_path):
+    for item in ("Snakefile", "workflow", "config", "scripts", "profiles"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp_path / item)
+    run = _update(tmp_path, "--config", "analysis.min_k=x")  # a dotted key, checked by the schema
+    out, err = run.communicate(timeout=180)
+    assert run.returncode == 2, err
+    lines = err.splitlines()
+    assert "config/config.yaml" in lines[1] and "does not match" in lines[1]
+    assert "On instance['analysis']['min_k']:" in lines and lines[-1].strip() == "'x'"
+    assert "Traceback" not in err and "File " not in err
+
+
+def test_status_with_a_broken_config_gives_one_line(tmp_path, capsys):
+    config = tmp_path / "config" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text("inputs:\n  root: [resources\nscreening: {}\n")
+    assert cli.main(["status", "-d", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(config) in err and "row 3" in err
+    config.write_text("- just\n- a list\n")
+    assert cli.main(["status", "-d", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    records = tmp_path / "results" / "records" / "records.csv"
+    records.parent.mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "data" / "screening" / "records.csv", records)
+    config.write_text("review: {title: x}\n")
+    assert cli.main(["status", "-d", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'inputs' missing" in err
+    config.write_text("inputs: 3\n")
+    assert cli.main(["status", "-d", str(tmp_path)]) == 2
+    assert "wrong type" in capsys.readouterr().err
+    assert cli.main(["status", "-d", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_unwritable_lock_gives_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "Snakefile").write_text("rule all:\n    input: []\n")
+    (tmp_path / "results" / ".update.lock").mkdir(parents=True)  # not a file: cannot be opened
+    run = _update(tmp_path)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 2 and err.count("\n") == 1, err
+    assert "cannot open the project lock" in err and "Traceback" not in err
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    (tmp_path / "results" / ".update.lock").rmdir()
+    monkeypatch.setattr(cli, "_open_lock", denied)
+    assert cli.main(["update", "-d", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Permission denied" in err
+
+
+# --------------------------------------------------------------------------- usability
+
+DUMP_CONFIG = """
+import json
+
+configfile: "config/config.yaml"
+
+rule all:
+    output: "results/config.json"
+    run:
+        with open(output[0], "w") as fh:
+            json.dump(config, fh, sort_keys=True)
+"""
+
+
+def test_dotted_config_keys_and_configfile_reach_snakemake_nested(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(
+        "search: {mode: offline, email: a@b.org}\nanalysis: {min_k: 3, level: 0.95}\nname: x\n"
+    )
+    (tmp_path / "config" / "other.yaml").write_text("analysis: {level: 0.9}\n")
+    (tmp_path / "Snakefile").write_text(DUMP_CONFIG)
+    run = _update(
+        tmp_path,
+        "--configfile",
+        "config/other.yaml",
+        "--config",
+        "search.mode=live",
+        "analysis.min_k=2",
+        "name=y",
+    )
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    got = json.loads((tmp_path / "results" / "config.json").read_text())
+    assert got == {
+        "search": {"mode": "live", "email": "a@b.org"},
+        "analysis": {"min_k": 2, "level": 0.9},
+        "name": "y",
+    }
+
+
+def test_usage_errors_exit_2_and_version(tmp_path, capsys):
+    (tmp_path / "Snakefile").write_text("rule all:\n    input: []\n")
+    for argv in (
+        ["update", "-d", str(tmp_path), "--config", "search.mode"],  # no value
+        ["update", "-d", str(tmp_path), "--config", "1bad=3"],
+        ["update", "-d", str(tmp_path), "--configfile", "missing.yaml"],
+        ["verify"],
+        ["verify", str(tmp_path / "nothing")],
+    ):
+        assert cli.main(argv) == 2, argv
+        assert capsys.readouterr().err.count("\n") == 1, argv
+    for argv in (["frobnicate"], ["update", "--no-such-option"], []):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(argv)
+        assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0
+    assert (
+        capsys.readouterr().out.strip()
+        == f"livingreview {importlib.metadata.version('livingreview')}"
+    )
+
+
+def test_verify_all_cli_checks_every_version_and_the_chain(tmp_path, capsys):
+    from results_fixture import CONFIG, make_results
+
+    from livingreview import bundle
+
+    results = make_results(tmp_path, n_studies=3)
+    bundle.publish(results, results / "bundles", CONFIG, date="2026-11-21")
+    make_results(tmp_path, n_studies=4)
+    second = bundle.publish(results, results / "bundles", CONFIG, date="2026-11-22").path
+    assert cli.main(["verify", "--all", "-d", str(tmp_path)]) == 0
+    assert "every version and the chain verify" in capsys.readouterr().out
+    (results / "bundles" / "2026-11-21.1.zip.sha256").unlink()
+    (second / "effects.csv").chmod(0o644)
+    (second / "effects.csv").write_text("changed\n")
+    assert cli.main(["verify", "--all", str(results / "bundles")]) == 1
+    err = capsys.readouterr().err
+    assert "2026-11-21.1: 2026-11-21.1.zip.sha256: missing" in err
+    assert "2026-11-22.1: effects.csv: sha256" in err

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 SLURM_DEFAULT_MIN_JOB_AGE = 300  # seconds; slurm.conf(5)
@@ -63,6 +64,9 @@ def test_network_and_publishing_rules_are_local(repo):
 
 
 def test_snakemake_accepts_the_profile(repo, tmp_path):
+    pytest.importorskip(
+        "snakemake_executor_plugin_slurm", reason="the SLURM plugin is the `cluster` extra"
+    )
     for item in ("Snakefile", "workflow", "config", "scripts", "resources", "profiles"):
         src = repo / item
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp_path / item)

@@ -30,6 +30,7 @@ from hostile_project import (
     CITATION,
     COUNTRY,
     FIXTURES,
+    MATH_CITATION,
     NOTE,
     RESOLUTION_NOTE,
     SECRET,
@@ -39,6 +40,7 @@ from hostile_project import (
     server,
 )
 from lxml import etree
+from test_prisma import counts as prisma_counts
 from test_report import _chrome, _chromium
 
 from livingreview import extraction, pubmed, screening
@@ -349,3 +351,92 @@ def test_spreadsheet_exports_neutralise_formulas(run: Run) -> None:
     assert (
         COUNTRY in text["discrepancies.csv"] and "'" + RESOLUTION_NOTE in text["discrepancies.csv"]
     )
+
+
+# --------------------------------------------------------------------------- figures
+
+# Text matplotlib would read as markup: mathtext (one raised "Unknown symbol" and
+# crashed the risk-of-bias figure), TeX commands, braces, a lone dollar, backslashes.
+MARKUP = [r"$x^2$ trial", r"Smith $\frac{1}{2}$ {c}", r"Ng $\notacommand$", r"a\b {x} $5"]
+
+
+def _svg_texts(path: Path) -> str:
+    """The SVG's text elements (figures keep text as SVG text), entities decoded, NBSP as space.
+
+    Comments are left out: matplotlib writes the unparsed string into one.
+    """
+    svg = re.sub(r"<!--.*?-->", "", path.read_text(encoding="utf-8"), flags=re.S)
+    return html.unescape(svg).replace("\u00a0", " ")
+
+
+def _stratum_rows(texts: list[str]) -> tuple:
+    import pandas as pd
+
+    k = len(texts)
+    data = pd.DataFrame(
+        {
+            "study_id": [f"s{i}" for i in range(k)],
+            "citation": texts,
+            "yi": [-0.5 + 0.1 * i for i in range(k)],
+            "vi": [0.04 + 0.01 * i for i in range(k)],
+        }
+    )
+    pooled = {
+        "stratum": "domain-x", "k": k, "estimate": -0.4, "se": 0.1, "ci_low": -0.6,
+        "ci_high": -0.2, "pval": 0.001, "tau2": 0.01, "i2": 20.0, "q": 5.0, "q_pval": 0.2,
+        "pi_low": -0.8, "pi_high": 0.0, "method": "REML", "test": "z", "level": 0.95,
+        "measure": "SMD", "reported": True, "favourable_sign": "negative",
+    }  # fmt: skip
+    return data, pooled
+
+
+def _figure(kind: str, text: str, tmp_path: Path) -> tuple[list[Path], list[str]]:
+    """Draw figure ``kind`` with ``text`` in every place data text goes; (files, strings drawn)."""
+    import pandas as pd
+
+    from livingreview import plots, prisma
+
+    data, pooled = _stratum_rows([text, "B 2020", "C 2021", "D 2022"])
+    title, row = "Title " + text, "Row " + text
+    if kind == "forest":
+        return plots.forest_plot(data, dict(pooled, label=title), tmp_path / "f"), [text, title]
+    if kind == "funnel":
+        return plots.funnel_plot(data, pooled, None, tmp_path / "f", label=title), [title]
+    if kind in ("domain summary", "overview"):
+        rows = [dict(pooled, label=row), {"label": "Other " + text, "k": 2, "reported": False}]
+        make = (
+            plots.domain_summary_plot if kind == "domain summary" else plots.platform_overview_plot
+        )
+        return make(rows, tmp_path / "s", title=title), [row, "Other " + text, title]
+    rob = pd.DataFrame({"study_id": ["a", "b"], "citation": [text, "B 2020"]})
+    for col in plots.ROB_DOMAINS:
+        rob[col] = ["low", "no information"]
+    if kind == "rob traffic light":
+        return plots.rob_traffic_light_plot(rob, tmp_path / "rob"), [text]
+    if kind == "rob summary":  # draws no text from the data; it must still draw
+        return plots.rob_summary_plot(rob, tmp_path / "rob_summary"), []
+    assert kind == "prisma"
+    reasons = {row: 1, "not an RCT": 1, "wrong intervention": 1}
+    flow = prisma_counts(identified={text: 5, "pubmed": 24}, fulltext_excluded=reasons)
+    return prisma.write_prisma(flow, tmp_path / "prisma"), [text, row]
+
+
+FIGURES = ["forest", "funnel", "domain summary", "overview", "rob traffic light", "prisma"]
+
+
+@pytest.mark.parametrize("text", MARKUP)
+@pytest.mark.parametrize("kind", [*FIGURES, "rob summary"])
+def test_figures_print_markup_from_the_data_as_plain_text(kind, text, tmp_path: Path) -> None:
+    written, drawn = _figure(kind, text, tmp_path)
+    assert sorted(p.suffix for p in written) == [".png", ".svg"]
+    assert all(p.stat().st_size > 0 for p in written)
+    svg = _svg_texts(written[0])
+    for string in drawn:  # each place holds the string as given, not rendered as math
+        assert string in svg, (kind, string)
+
+
+def test_the_workflow_draws_a_mathtext_citation_as_text(run: Run) -> None:
+    """End to end: the RoB figure of the live run shows the citation as typed."""
+    svgs = sorted((run.project / "results" / "report").rglob("rob_traffic_light*.svg"))
+    assert svgs, "no traffic-light figure"
+    assert any(MATH_CITATION in _svg_texts(p) for p in svgs)

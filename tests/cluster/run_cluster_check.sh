@@ -34,7 +34,7 @@ trap 'exit 130' INT TERM
 
 start=$SECONDS
 "$HERE/local_slurm.sh" install
-# Plugin present? (the `cluster` extra of pyproject.toml; `make test` installs it)
+# Plugin present? (the `cluster` extra of pyproject.toml; `make cluster` installs it)
 "$PY" -c 'import snakemake_executor_plugin_slurm' ||
     { echo "[cluster-check] snakemake-executor-plugin-slurm missing: pip install -e '.[cluster]'" >&2; exit 1; }
 timeout -s KILL 120 "$HERE/local_slurm.sh" up
