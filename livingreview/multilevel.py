@@ -73,7 +73,7 @@ class _Group:
     y: np.ndarray  # (nb, n)
     X: np.ndarray  # (nb, n, p)
     V: np.ndarray  # (nb, n, n)
-    G: list[np.ndarray]  # per component, broadcastable to (nb, n, n)
+    G: list[Any]  # per component: "ones" (J), "eye" (I) or an array broadcastable to (nb, n, n)
 
 
 @dataclass
@@ -92,11 +92,12 @@ class _Eval:
 
 
 def _trial_codes(trial: Any, k: int) -> tuple[np.ndarray, list[Any]]:
-    t = pd.Series(list(trial) if not isinstance(trial, pd.Series) else trial.to_numpy())
-    if len(t) != k:
-        raise ValueError(f"trial has {len(t)} entries for {k} effects")
-    if t.isna().any():
-        raise ValueError(f"effect {int(np.flatnonzero(t.isna().to_numpy())[0])}: trial is missing")
+    t = trial.to_numpy() if isinstance(trial, pd.Series) else np.asarray(trial)
+    if t.ndim != 1 or t.size != k:
+        raise ValueError(f"trial has {t.size} entries for {k} effects")
+    missing = pd.isna(t)
+    if missing.any():
+        raise ValueError(f"effect {int(np.flatnonzero(missing)[0])}: trial is missing")
     codes, uniques = pd.factorize(t, sort=False)
     return codes.astype(np.int64), list(uniques)
 
@@ -124,6 +125,69 @@ def _groups(
     return out
 
 
+_SMALL = 8  # blocks up to this size are factorised by vectorised loops over the batch
+
+
+def _chol_inv(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Batched lower Cholesky factor L, inverse W and log-determinant of SPD blocks.
+
+    LAPACK is called once per block by ``np.linalg``; for many small blocks
+    the factorisation is written as n^3/3 vector operations over the batch
+    instead, which is ~10x faster at n = 5. Raises LinAlgError when a block is
+    not positive definite.
+    """
+    nb, n, _ = M.shape
+    if n > _SMALL or nb < 64:
+        L = np.linalg.cholesky(M)
+        W = np.linalg.inv(M)
+        W = (W + np.swapaxes(W, 1, 2)) / 2
+        return L, W, 2 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+    Mt = np.ascontiguousarray(M.transpose(1, 2, 0))  # (n, n, nb): contiguous vectors
+    Lt = np.zeros_like(Mt)
+    for j in range(n):
+        d = Mt[j, j] - (Lt[j, :j] ** 2).sum(axis=0) if j else Mt[j, j].copy()
+        if not np.all(d > 0):
+            raise np.linalg.LinAlgError("block not positive definite")
+        Lt[j, j] = np.sqrt(d)
+        for i in range(j + 1, n):
+            acc = Mt[i, j] - (Lt[i, :j] * Lt[j, :j]).sum(axis=0) if j else Mt[i, j]
+            Lt[i, j] = acc / Lt[j, j]
+    Lit = np.zeros_like(Mt)  # L^-1, lower triangular
+    for i in range(n):
+        Lit[i, i] = 1 / Lt[i, i]
+        for j in range(i):
+            Lit[i, j] = -(Lt[i, j:i] * Lit[j:i, j]).sum(axis=0) / Lt[i, i]
+    Wt = np.einsum("kib,kjb->ijb", Lit, Lit)  # L^-T L^-1
+    logdet = 2 * float(np.log(np.diagonal(Lt)).sum())
+    return Lt.transpose(2, 0, 1), np.ascontiguousarray(Wt.transpose(2, 0, 1)), logdet
+
+
+def _gmul(G: Any, Z: np.ndarray) -> np.ndarray:
+    """G @ Z for a component G: "ones" (J), "eye" (I) or an array broadcastable to blocks."""
+    if isinstance(G, str):
+        if G == "eye":
+            return Z
+        return np.broadcast_to(Z.sum(axis=1, keepdims=True), Z.shape)
+    return G @ Z
+
+
+def _gadd(M: np.ndarray, t: float, G: Any) -> None:
+    """M += t G in place."""
+    if isinstance(G, str):
+        if G == "eye":
+            n = M.shape[1]
+            M[:, np.arange(n), np.arange(n)] += t
+        else:
+            M += t
+    else:
+        M += t * G
+
+
+def _xtx(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """sum over blocks of A_b' B_b for (nb, n, p) and (nb, n, q) arrays."""
+    return np.einsum("bni,bnj->ij", A, B)
+
+
 def _evaluate(theta: np.ndarray, groups: list[_Group], p: int, k: int, reml: bool) -> _Eval:
     """Likelihood, score and information at theta, accumulated group by group."""
     XWX = np.zeros((p, p))
@@ -131,15 +195,14 @@ def _evaluate(theta: np.ndarray, groups: list[_Group], p: int, k: int, reml: boo
     logdet = 0.0
     Ws, Ls, WXs = [], [], []
     for g in groups:
-        M = g.V + sum(t * G for t, G in zip(theta, g.G, strict=True))
-        M = np.broadcast_to(M, g.V.shape)
-        L = np.linalg.cholesky(M)  # LinAlgError when M is not positive definite
-        logdet += 2 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
-        W = np.linalg.inv(M)
-        W = (W + np.swapaxes(W, 1, 2)) / 2
+        M = g.V.copy()
+        for t, G in zip(theta, g.G, strict=True):
+            _gadd(M, t, G)
+        L, W, ld = _chol_inv(M)
+        logdet += ld
         WX = W @ g.X
-        XWX += np.einsum("bni,bnj->ij", g.X, WX)
-        XWy += np.einsum("bni,bn->i", WX, g.y)
+        XWX += _xtx(g.X, WX)
+        XWy += _xtx(WX, g.y[:, :, None])[:, 0]
         Ws.append(W)
         Ls.append(L)
         WXs.append(WX)
@@ -147,7 +210,7 @@ def _evaluate(theta: np.ndarray, groups: list[_Group], p: int, k: int, reml: boo
     B = (B + B.T) / 2
     b = B @ XWy
     K = len(theta)
-    rs, Wrs = [], []
+    rs = []
     rss = 0.0
     trWG = np.zeros(K)
     C = np.zeros((K, p, p))  # X'W G_k W X
@@ -157,26 +220,24 @@ def _evaluate(theta: np.ndarray, groups: list[_Group], p: int, k: int, reml: boo
     uWu = np.zeros((K, K))
     XWu = np.zeros((K, p))
     for g, W, WX in zip(groups, Ws, WXs, strict=True):
-        r = g.y - np.einsum("bnp,p->bn", g.X, b)
-        Wr = np.einsum("bnm,bm->bn", W, r)
+        r = g.y - g.X @ b
+        Wr = (W @ r[:, :, None])[:, :, 0]
         rss += float((r * Wr).sum())
-        shape = W.shape
-        A = [np.broadcast_to(W @ G, shape) for G in g.G]  # W G_k
-        E = [np.broadcast_to(G, shape) @ WX for G in g.G]  # G_k W X
-        u = [np.einsum("bnm,bm->bn", np.broadcast_to(G, shape), Wr) for G in g.G]  # G_k W r
+        A = [np.swapaxes(_gmul(G, W), 1, 2) for G in g.G]  # W G_k = (G_k W)'
+        E = [_gmul(G, WX) for G in g.G]  # G_k W X
+        u = [_gmul(G, Wr[:, :, None]) for G in g.G]  # G_k W r, (nb, n, 1)
         WE = [W @ e for e in E]
-        Wu = [np.einsum("bnm,bm->bn", W, x) for x in u]
+        Wu = [W @ x for x in u]
         for i in range(K):
-            trWG[i] += float(np.einsum("bnn->", A[i]))
-            C[i] += np.einsum("bni,bnj->ij", WX, E[i])
-            yPGPy[i] += float((Wr * u[i]).sum())
-            XWu[i] += np.einsum("bnp,bn->p", WX, u[i])
+            trWG[i] += float(np.trace(A[i], axis1=1, axis2=2).sum())
+            C[i] += _xtx(WX, E[i])
+            yPGPy[i] += float((Wr * u[i][:, :, 0]).sum())
+            XWu[i] += _xtx(WX, u[i])[:, 0]
             for j in range(i, K):
-                T[i, j] += float(np.einsum("bij,bji->", A[i], A[j]))
-                D[i, j] += np.einsum("bni,bnj->ij", E[i], WE[j])
+                T[i, j] += float((A[i] * np.swapaxes(A[j], 1, 2)).sum())
+                D[i, j] += _xtx(E[i], WE[j])
                 uWu[i, j] += float((u[i] * Wu[j]).sum())
         rs.append(r)
-        Wrs.append(Wr)
     for i in range(K):
         for j in range(i):
             T[i, j], D[i, j], uWu[i, j] = T[j, i], D[j, i].T, uWu[j, i]
@@ -185,8 +246,8 @@ def _evaluate(theta: np.ndarray, groups: list[_Group], p: int, k: int, reml: boo
         trPG = trWG - np.einsum("ij,kji->k", B, C)
         BC = np.einsum("ij,kjl->kil", B, C)
         trPGPG = T - 2 * np.einsum("ij,klji->kl", B, D) + np.einsum("kij,lji->kl", BC, BC)
-        sign, ldXWX = np.linalg.slogdet(XWX)
-        sign0, ldXX = np.linalg.slogdet(sum(np.einsum("bni,bnj->ij", g.X, g.X) for g in groups))
+        ldXWX = np.linalg.slogdet(XWX)[1]
+        ldXX = np.linalg.slogdet(sum(_xtx(g.X, g.X) for g in groups))[1]
         ll = -0.5 * ((k - p) * _LOG2PI + logdet + ldXWX - ldXX + rss)
     else:
         trPG = trWG
@@ -583,8 +644,7 @@ def fit(
         raise ValueError(f"k = {k} effects leave no degrees of freedom for {p} coefficients")
 
     def components(rows: np.ndarray) -> list[np.ndarray]:
-        n = rows.shape[1]
-        return [np.ones((n, n)), np.eye(n)]
+        return ["ones", "eye"]
 
     groups = _groups(codes, y, X, take, components)
     nonneg = np.array([True, True])
