@@ -145,13 +145,26 @@ ref$konstantopoulos_year <- c(case(
   function(ctrl) rma.mv(yi, vi, mods = ~ yc, random = ~ 1 | district / school, data = dk, control = ctrl),
   dk$district, mods = cbind(yc)
 ), list(method = "REML", test = "z"))
-# profile-likelihood CIs of both variance components (tight fit)
+# profile-likelihood CIs of both variance components: with confint's root-finding
+# tolerance tightened (control = list(tol = 1e-12): "profile") and with its defaults
+# ("profile_defaults", ~3e-4 relative off). metafor cannot find the upper bound of the
+# school component (null).
 res_k <- rma.mv(yi, vi, random = ~ 1 | district / school, data = dk, control = tight)
-ci1 <- confint(res_k, sigma2 = 1, control = list(vc.min = 0, eptol = 1e-12))
-ci2 <- confint(res_k, sigma2 = 2, control = list(vc.min = 0, eptol = 1e-12))
+pci <- function(j, ...) vec(confint(res_k, sigma2 = j, ...)$random[1, ])
 ref$konstantopoulos_REML$profile <- list(
-  sigma2_trial = vec(ci1$random[1, ]), sigma2_effect = vec(ci2$random[1, ])
+  sigma2_trial = pci(1, control = list(tol = 1e-12)),
+  sigma2_effect = pci(2, control = list(tol = 1e-12))
 )
+ref$konstantopoulos_REML$profile_defaults <- list(sigma2_trial = pci(1), sigma2_effect = pci(2))
+
+# Egger-type test for dependent effects: the standard error as moderator, CR2 test of the
+# slope (livingreview.multilevel_stratum.egger_multilevel)
+sei <- sqrt(dk$vi)
+ref$konstantopoulos_sei <- c(case(
+  "konstantopoulos sei", dk,
+  function(ctrl) rma.mv(yi, vi, mods = ~ sei, random = ~ 1 | district / school, data = dk, control = ctrl),
+  dk$district, mods = cbind(sei = sei)
+), list(method = "REML", test = "z"))
 
 # ---------------------------------------------------------------- assink2016
 da <- dat.assink2016
