@@ -188,6 +188,18 @@ def _xtx(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.einsum("bni,bnj->ij", A, B)
 
 
+def _check_pd(groups: list[_Group], codes: np.ndarray, trials: list[Any]) -> None:
+    """Every trial's sampling covariance block must be positive definite."""
+    for g in groups:
+        ok = np.linalg.eigvalsh(g.V)[:, 0] > 0
+        if not ok.all():
+            row = int(g.rows[np.flatnonzero(~ok)[0], 0])
+            raise ValueError(
+                f"the sampling covariance of trial '{trials[codes[row]]}' (effects "
+                f"{sorted(g.rows[np.flatnonzero(~ok)[0]].tolist())}) is not positive definite"
+            )
+
+
 def _evaluate(theta: np.ndarray, groups: list[_Group], p: int, k: int, reml: bool) -> _Eval:
     """Likelihood, score and information at theta, accumulated group by group."""
     XWX = np.zeros((p, p))
@@ -647,6 +659,7 @@ def fit(
         return ["ones", "eye"]
 
     groups = _groups(codes, y, X, take, components)
+    _check_pd(groups, codes, trials)
     nonneg = np.array([True, True])
     single = all(g.rows.shape[1] == 1 for g in groups)
     fixed = np.array([False, single])
@@ -739,6 +752,7 @@ def fit_multivariate(
         return out
 
     groups = _groups(codes, y, X, take, components)
+    _check_pd(groups, codes, trials)
     nonneg = np.array([a == b for a, b in pairs])
     start = np.array([scale if a == b else 0.0 for a, b in pairs])
     theta, ev, conv, it = _optimise(groups, p, k, meth == "REML", start, nonneg, scale)

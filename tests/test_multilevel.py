@@ -393,3 +393,13 @@ def test_docstring_examples_run(module) -> None:
     import doctest
 
     assert doctest.testmod(module).failed == 0
+
+
+def test_covariance_block_not_positive_definite_is_refused() -> None:
+    V = covariance.BlockDiagonal.from_blocks(
+        [[0, 1], [2, 3]], [[[0.1, 0.2], [0.2, 0.1]], [[0.1, 0.0], [0.0, 0.1]]]
+    )
+    with pytest.raises(
+        ValueError, match=r"trial 'a' \(effects \[0, 1\]\) is not positive definite"
+    ):
+        multilevel.fit([0.1, 0.2, 0.3, 0.4], V, trial=["a", "a", "b", "b"])
