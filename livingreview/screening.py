@@ -151,12 +151,23 @@ def reviewer_name(path: str | Path) -> str:
     so that names never carry path tricks or spaces into outputs.
     """
     path = Path(path)
-    name = re.split(r"[-_]", path.stem, maxsplit=1)[0].lower()
-    if not NAME_RE.match(name):
+    stem = path.stem
+    name = re.split(r"[-_]", stem, maxsplit=1)[0].lower()
+    # fullmatch over the whole name (NAME_RE.match's '$' also matches before a
+    # trailing newline: 'bob\n.csv' became a second reviewer 'bob\n'), and the
+    # rest of the stem printable without spaces at either end
+    if not NAME_RE.fullmatch(name):
         raise InputError(
             path,
             "a file name starting with the reviewer's name in lower-case letters and digits "
             "(e.g. alice.csv or alice-batch2.xlsx), then optionally '-' or '_' and anything",
+            got=path.name,
+        )
+    rest = stem[len(name) :]
+    if not rest.isprintable() or rest != rest.rstrip():
+        raise InputError(
+            path,
+            "a file name without line breaks, tabs or trailing spaces after the reviewer's name",
             got=path.name,
         )
     return name
@@ -237,9 +248,9 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series("", index=frame.index)
 
 
-def _read_filled(path: Path, schema: dict[str, Any]) -> pd.DataFrame:
+def _read_filled(path: Path, schema: dict[str, Any], sheet: str | None = None) -> pd.DataFrame:
     """Read a sheet, drop rows with neither decision nor reason, validate the rest."""
-    frame = read_sheet(path)
+    frame = read_sheet(path, sheet=sheet)
     keep = (_column(frame, "decision") != "") | (_column(frame, "reason") != "")
     return validate_frame(frame[keep].reset_index(drop=True), schema, path)
 
@@ -278,6 +289,7 @@ def read_decisions(
     record_ids: set[str],
     exclusion_reasons: Sequence[str],
     schema_dir: str | Path | None = None,
+    xlsx_sheet: str | None = None,
 ) -> tuple[list[Decision], list[Decision], list[InputError]]:
     """Read reviewer sheets and adjudication.csv; return (reviewer rows, adjudication rows, errors).
 
@@ -319,7 +331,7 @@ def read_decisions(
                 errors.append(exc)
                 continue
         try:
-            frame = _read_filled(path, schema)
+            frame = _read_filled(path, schema, xlsx_sheet)
         except InputError as exc:
             errors.append(exc)
             continue
@@ -506,7 +518,7 @@ def merge(
     record_ids = set(records["record_id"])
     sheets = list(sheets)
     rows, adjudications, errors = read_decisions(
-        sheets, screening_dir, record_ids, reasons, schema_dir
+        sheets, screening_dir, record_ids, reasons, schema_dir, screening_config.get("xlsx_sheet")
     )
     raise_collected(errors)
     log.info(
