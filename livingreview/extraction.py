@@ -65,7 +65,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -85,6 +84,7 @@ from .sheets import (
     coerce_cell,
     load_schema,
     load_sheet_columns,
+    person_name,
     read_rows,
 )
 
@@ -151,16 +151,11 @@ NOT_SELECTED_COLUMNS = (
 
 def extractor_name(path: str | Path) -> str:
     """The extractor of a sheet: its file stem up to the first '-' or '_', lower-cased."""
-    path = Path(path)
-    name = re.split(r"[-_]", path.stem, maxsplit=1)[0].lower()
-    if not re.fullmatch(r"[a-z0-9]+", name):
-        raise InputError(
-            path,
-            "a file name starting with the extractor's name in letters and digits, "
-            "optionally followed by '-' or '_' and anything (e.g. alice-2025.csv)",
-            got=path.name,
-        )
-    return name
+    return person_name(
+        path,
+        "a file name starting with the extractor's name in letters and digits, "
+        "optionally followed by '-' or '_' and anything (e.g. alice-2025.csv)",
+    )
 
 
 def sheet_paths(root: str | Path, kind: str) -> list[Path]:

@@ -35,7 +35,6 @@ Rules (the lead may copy them into docs/contracts.md and config/README.md):
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ import pandas as pd
 
 from .errors import InputError, LivingReviewError, raise_collected
 from .io import read_json, write_csv, write_json
-from .sheets import ROW, load_schema, read_sheet, validate_frame
+from .sheets import ROW, load_schema, person_name, read_sheet, validate_frame
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,6 @@ STAGES = ("title_abstract", "full_text")
 STAGE_LABELS = {"title_abstract": "title/abstract", "full_text": "full text"}
 DECISIONS = ("include", "exclude", "maybe")
 STATUSES = ("included", "excluded", "conflict", "awaiting", "unscreened")
-NAME_RE = re.compile(r"^[a-z0-9]+$")
 SHEET_SUFFIXES = (".csv", ".xlsx")
 ADJUDICATION = "adjudication.csv"
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
@@ -150,27 +148,11 @@ def reviewer_name(path: str | Path) -> str:
     Raises InputError naming the file when the name is not ``[a-z0-9]+``,
     so that names never carry path tricks or spaces into outputs.
     """
-    path = Path(path)
-    stem = path.stem
-    name = re.split(r"[-_]", stem, maxsplit=1)[0].lower()
-    # fullmatch over the whole name (NAME_RE.match's '$' also matches before a
-    # trailing newline: 'bob\n.csv' became a second reviewer 'bob\n'), and the
-    # rest of the stem printable without spaces at either end
-    if not NAME_RE.fullmatch(name):
-        raise InputError(
-            path,
-            "a file name starting with the reviewer's name in lower-case letters and digits "
-            "(e.g. alice.csv or alice-batch2.xlsx), then optionally '-' or '_' and anything",
-            got=path.name,
-        )
-    rest = stem[len(name) :]
-    if not rest.isprintable() or rest != rest.rstrip():
-        raise InputError(
-            path,
-            "a file name without line breaks, tabs or trailing spaces after the reviewer's name",
-            got=path.name,
-        )
-    return name
+    return person_name(
+        path,
+        "a file name starting with the reviewer's name in lower-case letters and digits "
+        "(e.g. alice.csv or alice-batch2.xlsx), then optionally '-' or '_' and anything",
+    )
 
 
 def _ignored(path: Path) -> bool:

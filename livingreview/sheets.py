@@ -33,6 +33,29 @@ _TRUE = {"yes", "y", "true", "1"}
 _FALSE = {"no", "n", "false", "0"}
 
 
+PERSON_RE = re.compile(r"[a-z0-9]+")  # a reviewer's or extractor's name, matched as a whole
+
+
+def person_name(path: str | Path, expected: str) -> str:
+    """The person a sheet belongs to: its file stem up to the first '-' or '_', lower-cased.
+
+    The name must match :data:`PERSON_RE` as a whole (``re.match`` with ``$``
+    also matched before a trailing newline: ``bob\\n.csv`` became a second
+    reviewer ``bob\\n``), and the rest of the stem must hold no line break, tab
+    or trailing space. ``expected`` is the message for a bad name.
+    """
+    path = Path(path)
+    name = re.split(r"[-_]", path.stem, maxsplit=1)[0].lower()
+    if not PERSON_RE.fullmatch(name):
+        raise InputError(path, expected, got=path.name)
+    rest = path.stem[len(name) :]
+    if not rest.isprintable() or rest != rest.rstrip():
+        raise InputError(
+            path, "a file name without line breaks, tabs or trailing spaces", got=path.name
+        )
+    return name
+
+
 def load_schema(path: str | Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
