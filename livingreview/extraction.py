@@ -65,7 +65,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -85,6 +84,7 @@ from .sheets import (
     coerce_cell,
     load_schema,
     load_sheet_columns,
+    person_name,
     read_rows,
 )
 
@@ -151,16 +151,11 @@ NOT_SELECTED_COLUMNS = (
 
 def extractor_name(path: str | Path) -> str:
     """The extractor of a sheet: its file stem up to the first '-' or '_', lower-cased."""
-    path = Path(path)
-    name = re.split(r"[-_]", path.stem, maxsplit=1)[0].lower()
-    if not re.fullmatch(r"[a-z0-9]+", name):
-        raise InputError(
-            path,
-            "a file name starting with the extractor's name in letters and digits, "
-            "optionally followed by '-' or '_' and anything (e.g. alice-2025.csv)",
-            got=path.name,
-        )
-    return name
+    return person_name(
+        path,
+        "a file name starting with the extractor's name in letters and digits, "
+        "optionally followed by '-' or '_' and anything (e.g. alice-2025.csv)",
+    )
 
 
 def sheet_paths(root: str | Path, kind: str) -> list[Path]:
@@ -315,7 +310,9 @@ def _posix_path(file: str, root: Path | None) -> str:
 # --------------------------------------------------------------------------- reading
 
 
-def _load(paths: Sequence[str | Path], schema: dict[str, Any]) -> list[dict[str, Any]]:
+def _load(
+    paths: Sequence[str | Path], schema: dict[str, Any], sheet: str | None = None
+) -> list[dict[str, Any]]:
     """Every row of every sheet as a dict of typed values plus _row, _file, _extractor."""
     rows: list[dict[str, Any]] = []
     errors: list[InputError] = []
@@ -323,7 +320,7 @@ def _load(paths: Sequence[str | Path], schema: dict[str, Any]) -> list[dict[str,
     for path in paths:
         try:
             name = extractor_name(path)
-            columns = load_sheet_columns(path, schema, cache=cache)
+            columns = load_sheet_columns(path, schema, cache=cache, sheet=sheet)
         except InputErrors as exc:
             errors.extend(exc.errors)
             continue
@@ -573,6 +570,114 @@ def _check_outcomes(
             )
         else:
             seen[key] = r
+    return errors
+
+
+# Plausibility bounds (config extraction.plausibility; the schema declares the same
+# defaults, tests/test_sheets.py checks they agree). docs/contracts.md explains each.
+PLAUSIBILITY: dict[str, Any] = {"max_abs_smd": 5.0, "nonnegative_means": True}
+
+
+def plausibility(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config["extraction"]["plausibility"]`` over :data:`PLAUSIBILITY`."""
+    return {**PLAUSIBILITY, **(config.get("plausibility") or {})}
+
+
+def _check_plausible(
+    outcomes: Mapping[tuple, Merged], studies: Mapping[tuple, Merged], limits: Mapping[str, Any]
+) -> list[InputError]:
+    """Numbers that are valid one by one but cannot be true together.
+
+    Checked on the merged values (agreed by the extractors, or resolved), so a
+    slip of one extractor that a resolution corrects stops nothing, and a
+    field still unresolved is left to the resolution. Named at the first
+    extractor's row, or at the resolution's row when the value was resolved.
+
+    * n1 + n2 above the study's ``n_total``: the analysed arms cannot hold more
+      people than were randomised.
+    * ``nonnegative_means`` (form ``means``, final values of measures that cannot
+      be negative, e.g. HbA1c, weight, scores): a sample of n values >= 0 with
+      mean m >= 0 has SD <= m sqrt(n) (all of n m on one person; sample SD with
+      n - 1), so an SD (or SE sqrt(n)) above m sqrt(n) is impossible; typically a
+      variance, a confidence interval or a misplaced decimal.
+    """
+    errors: list[InputError] = []
+
+    def error(m: Merged, col: str, expected: str) -> InputError:
+        where = m.resolved_from.get(col)
+        if where is not None:
+            file, row = where.rsplit(":", 1)
+            return InputError(file, expected, row=int(row), column="value", got=m.values[col])
+        first = m.rows[0]
+        return InputError(first[FILE], expected, row=first[ROW], column=col, got=m.values[col])
+
+    def known(m: Merged, *cols: str) -> bool:
+        return all(m.values.get(c) is not None and m.values.get(c) is not UNRESOLVED for c in cols)
+
+    for m in outcomes.values():
+        study = studies.get((m.key[0],))
+        if study is not None and known(study, "n_total") and known(m, "n1", "n2"):
+            n1, n2, total = m.values["n1"], m.values["n2"], study.values["n_total"]
+            if n1 + n2 > total:
+                first = study.rows[0]
+                col = "n1" if n1 >= n2 else "n2"
+                errors.append(
+                    error(
+                        m,
+                        col,
+                        f"n1 + n2 at most the study's n_total = {fmt(total)} ({first[FILE]} row "
+                        f"{first[ROW]}); n1 + n2 = {fmt(n1 + n2)}",
+                    )
+                )
+                continue
+        if not limits["nonnegative_means"] or m.values.get("form") != "means":
+            continue
+        for arm in (1, 2):
+            if not known(m, f"m{arm}", f"n{arm}"):
+                continue
+            mean, n = m.values[f"m{arm}"], m.values[f"n{arm}"]
+            if mean < 0:
+                continue
+            for col in (f"sd{arm}", f"se{arm}"):
+                if not known(m, col):
+                    continue
+                is_sd = col.startswith("sd")
+                value, limit = m.values[col], mean * math.sqrt(n) if is_sd else mean
+                if value > limit * (1 + REL_TOL):
+                    errors.append(
+                        error(
+                            m,
+                            col,
+                            f"{'an SD' if is_sd else 'an SE'} at most {fmt(round(limit, 4))}: a "
+                            f"measure that cannot be negative with mean m{arm} = {fmt(mean)} over "
+                            f"n{arm} = {fmt(n)} has SD <= m*sqrt(n) (a variance or CI instead? if "
+                            "the measure can be negative, set extraction.plausibility."
+                            "nonnegative_means: false)",
+                        )
+                    )
+                    break
+    return errors
+
+
+def _check_effect_sizes(effects: Sequence[Effect], limits: Mapping[str, Any]) -> list[InputError]:
+    """An SMD beyond ``max_abs_smd`` is almost always a misread number: stop, naming the rows."""
+    bound = float(limits["max_abs_smd"])
+    errors: list[InputError] = []
+    for e in effects:
+        if e.measure != "SMD" or e.yi is None or not abs(e.yi) > bound:
+            continue
+        first = e.merged.rows[0]
+        form = e.merged.values.get("form")
+        errors.append(
+            InputError(
+                first[FILE],
+                f"numbers giving an SMD within +-{fmt(bound)} (extraction.plausibility."
+                f"max_abs_smd); {key_text(e.merged.key)} gives SMD = {e.yi:.3g} from form {form}: "
+                "check the means, SDs and n (a misplaced decimal, an SE for an SD?)",
+                row=first[ROW],
+                column="md" if form in MD_FORMS else "m1",
+            )
+        )
     return errors
 
 
@@ -1310,13 +1415,14 @@ def run(
     }
     root_path = Path(root) if root is not None else None
 
-    study_rows = _load(study_files, schemas["studies"])
+    xlsx_sheet = config.get("xlsx_sheet")
+    study_rows = _load(study_files, schemas["studies"], xlsx_sheet)
     from .records import read_aliases  # here: the Snakefile imports this module at start-up
 
     earlier = read_aliases(aliases)
     for r in study_rows:
         r["record_id"] = earlier.get(r.get("record_id"), r.get("record_id"))
-    outcome_rows = _load(outcome_files, schemas["outcomes"])
+    outcome_rows = _load(outcome_files, schemas["outcomes"], xlsx_sheet)
     _check_studies(study_rows, settings)
     study_ids = {r["study_id"] for r in study_rows}
     raise_collected(_check_outcomes(outcome_rows, settings, study_ids))
@@ -1349,10 +1455,13 @@ def run(
     res = _load_resolutions(resolutions, schemas, settings)
     disc = _apply_resolutions({"studies": studies, "outcomes": outcomes}, res)
     _recheck_merged(outcomes, studies, settings)
+    limits = plausibility(config)
+    raise_collected(_check_plausible(outcomes, studies, limits))
 
     screening = _included(decisions)
     screening = {**{o: screening[n] for o, n in earlier.items() if n in screening}, **screening}
     evaluated = _evaluate(outcomes, studies, settings, screening, Path(decisions).name)
+    raise_collected(_check_effect_sizes(evaluated, limits))
 
     groups: dict[tuple[str, str], list[Effect]] = {}
     for e in evaluated:

@@ -35,7 +35,6 @@ Rules (the lead may copy them into docs/contracts.md and config/README.md):
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ import pandas as pd
 from .errors import InputError, LivingReviewError, raise_collected
 from .io import read_json, write_csv, write_json
 from .records import alias_map
-from .sheets import ROW, load_schema, read_sheet, validate_frame
+from .sheets import ROW, load_schema, person_name, read_sheet, validate_frame
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,6 @@ STAGES = ("title_abstract", "full_text")
 STAGE_LABELS = {"title_abstract": "title/abstract", "full_text": "full text"}
 DECISIONS = ("include", "exclude", "maybe")
 STATUSES = ("included", "excluded", "conflict", "awaiting", "unscreened")
-NAME_RE = re.compile(r"^[a-z0-9]+$")
 SHEET_SUFFIXES = (".csv", ".xlsx")
 ADJUDICATION = "adjudication.csv"
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
@@ -151,16 +149,11 @@ def reviewer_name(path: str | Path) -> str:
     Raises InputError naming the file when the name is not ``[a-z0-9]+``,
     so that names never carry path tricks or spaces into outputs.
     """
-    path = Path(path)
-    name = re.split(r"[-_]", path.stem, maxsplit=1)[0].lower()
-    if not NAME_RE.match(name):
-        raise InputError(
-            path,
-            "a file name starting with the reviewer's name in lower-case letters and digits "
-            "(e.g. alice.csv or alice-batch2.xlsx), then optionally '-' or '_' and anything",
-            got=path.name,
-        )
-    return name
+    return person_name(
+        path,
+        "a file name starting with the reviewer's name in lower-case letters and digits "
+        "(e.g. alice.csv or alice-batch2.xlsx), then optionally '-' or '_' and anything",
+    )
 
 
 def _ignored(path: Path) -> bool:
@@ -238,9 +231,9 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series("", index=frame.index)
 
 
-def _read_filled(path: Path, schema: dict[str, Any]) -> pd.DataFrame:
+def _read_filled(path: Path, schema: dict[str, Any], sheet: str | None = None) -> pd.DataFrame:
     """Read a sheet, drop rows with neither decision nor reason, validate the rest."""
-    frame = read_sheet(path)
+    frame = read_sheet(path, sheet=sheet)
     keep = (_column(frame, "decision") != "") | (_column(frame, "reason") != "")
     return validate_frame(frame[keep].reset_index(drop=True), schema, path)
 
@@ -280,6 +273,7 @@ def read_decisions(
     exclusion_reasons: Sequence[str],
     schema_dir: str | Path | None = None,
     aliases: Mapping[str, str] | None = None,
+    xlsx_sheet: str | None = None,
 ) -> tuple[list[Decision], list[Decision], list[InputError]]:
     """Read reviewer sheets and adjudication.csv; return (reviewer rows, adjudication rows, errors).
 
@@ -321,7 +315,7 @@ def read_decisions(
                 errors.append(exc)
                 continue
         try:
-            frame = _read_filled(path, schema)
+            frame = _read_filled(path, schema, xlsx_sheet)
         except InputError as exc:
             errors.append(exc)
             continue
@@ -508,7 +502,13 @@ def merge(
     record_ids = set(records["record_id"])
     sheets = list(sheets)
     rows, adjudications, errors = read_decisions(
-        sheets, screening_dir, record_ids, reasons, schema_dir, alias_map(records)
+        sheets,
+        screening_dir,
+        record_ids,
+        reasons,
+        schema_dir,
+        alias_map(records),
+        screening_config.get("xlsx_sheet"),
     )
     raise_collected(errors)
     log.info(

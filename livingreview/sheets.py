@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -33,36 +33,63 @@ _TRUE = {"yes", "y", "true", "1"}
 _FALSE = {"no", "n", "false", "0"}
 
 
+PERSON_RE = re.compile(r"[a-z0-9]+")  # a reviewer's or extractor's name, matched as a whole
+
+
+def person_name(path: str | Path, expected: str) -> str:
+    """The person a sheet belongs to: its file stem up to the first '-' or '_', lower-cased.
+
+    The name must match :data:`PERSON_RE` as a whole (``re.match`` with ``$``
+    also matched before a trailing newline: ``bob\\n.csv`` became a second
+    reviewer ``bob\\n``), and the rest of the stem must hold no line break, tab
+    or trailing space. ``expected`` is the message for a bad name.
+    """
+    path = Path(path)
+    name = re.split(r"[-_]", path.stem, maxsplit=1)[0].lower()
+    if not PERSON_RE.fullmatch(name):
+        raise InputError(path, expected, got=path.name)
+    rest = path.stem[len(name) :]
+    if not rest.isprintable() or rest != rest.rstrip():
+        raise InputError(
+            path, "a file name without line breaks, tabs or trailing spaces", got=path.name
+        )
+    return name
+
+
 def load_schema(path: str | Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
 
-def read_sheet(path: str | Path) -> pd.DataFrame:
+def read_sheet(path: str | Path, *, sheet: str | None = None) -> pd.DataFrame:
     """Read a CSV (UTF-8, comma-separated) or XLSX sheet as text cells.
 
     Returns a frame of strings ('' for empty cells) with a ``_row`` column
     holding the spreadsheet row number and a ``_file`` column. Blank lines are
     skipped. A UTF-8 byte-order mark (Excel's "CSV UTF-8") is accepted.
     """
-    names, data, numbers = read_rows(path)
+    names, data, numbers = read_rows(path, sheet=sheet)
     frame = pd.DataFrame(data, columns=names, dtype=object)
     frame[ROW] = numbers
     frame[FILE] = str(Path(path))
     return frame
 
 
-def read_rows(path: str | Path) -> tuple[list[str], list[list[str]], list[int]]:
+def read_rows(
+    path: str | Path, *, sheet: str | None = None
+) -> tuple[list[str], list[list[str]], list[int]]:
     """:func:`read_sheet` without the DataFrame: (column names, cells per row, row numbers).
 
     Cells are stripped text, every row as long as the header; blank rows are
     skipped, and the header is checked (delimiter, empty or duplicated names).
+    ``sheet`` names the worksheet of an .xlsx file (config ``xlsx_sheet``); without
+    it the workbook must hold data on its active sheet only.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise InputError(path, "a .csv or .xlsx file", got=path.suffix)
-    header, rows = _read_xlsx(path) if suffix == ".xlsx" else _read_csv(path)
+    header, rows = _read_xlsx(path, sheet) if suffix == ".xlsx" else _read_csv(path)
     return _clean_rows(path, header, rows)
 
 
@@ -70,58 +97,163 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    utf16 = _utf16_kind(raw)
+    if utf16:
+        raise InputError(
+            path,
+            f"UTF-8 text (save the sheet as 'CSV UTF-8'); this file is {utf16}, as Excel's "
+            "'Unicode Text' and some exports write",
+            row=1,
+        )
     if not raw.strip():
         raise InputError(path, "a header row followed by data rows, but the file is empty", row=1)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
         raise InputError(
             path,
             "UTF-8 text (save the sheet as 'CSV UTF-8'); found a byte that is not UTF-8, "
             "as Latin-1/Windows-1252 files have",
-            row=line,
+            row=_record_of(raw[: exc.start].decode("utf-8")),
             got=raw[exc.start : exc.start + 1].decode("latin-1"),
         ) from None
+    # Rows are counted in records, as a spreadsheet shows them: a quoted cell with
+    # line breaks is one row (csv.reader's line_num counts physical lines), and a
+    # blank line is an (empty) row.
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[tuple[int, list[str]]] = []
     try:
-        records = [(reader.line_num, r) for r in reader]
+        for record in reader:
+            records.append((len(records) + 1, record))
     except csv.Error as exc:
-        raise InputError(path, f"well-formed CSV ({exc})", row=reader.line_num) from None
-    # csv.reader's line_num is the physical line where a record *ends*; for the
-    # usual one-line records that is the spreadsheet row.
+        raise InputError(path, f"well-formed CSV ({exc})", row=len(records) + 1) from None
     header = records[0][1]
-    return header, [(num, r) for num, r in records[1:]]
+    return header, records[1:]
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _utf16_kind(raw: bytes) -> str | None:
+    """'UTF-16' (with its byte order) when ``raw`` looks UTF-16 encoded, else None."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 (" + ("little" if raw[:1] == b"\xff" else "big") + "-endian, with a BOM)"
+    head = raw[:200]
+    if len(head) >= 4 and head.count(b"\x00") >= len(head) // 4:
+        return "UTF-16 (no BOM; every other byte is zero)"
+    return None
+
+
+def _record_of(prefix: str) -> int:
+    """The spreadsheet row (CSV record, header = 1) in which text ``prefix`` ends."""
+    return sum(1 for _ in csv.reader(io.StringIO(prefix + "x", newline="")))
+
+
+def _read_xlsx(
+    path: Path, sheet: str | None = None
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and rows of the workbook's one data sheet (see :func:`_pick_sheet`).
+
+    Read twice: once for the values Excel cached, once for the formulas, so
+    that a formula no program has calculated (its cell would read as empty)
+    is an error rather than a missing value; a merged cell is an error too
+    (only its first cell holds the value, the others read as empty).
+    """
     import openpyxl
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        values = openpyxl.load_workbook(path, data_only=True)
+        formulas = openpyxl.load_workbook(path, data_only=False)
     except Exception as exc:  # openpyxl raises many types for a broken file
         raise InputError(path, f"a readable .xlsx workbook ({exc})") from None
-    try:
-        sheet = book.worksheets[0]
-        rows = [
-            (i, [_xlsx_cell(v) for v in row])
-            for i, row in enumerate(sheet.iter_rows(values_only=True), start=1)
-        ]
-    finally:
-        book.close()
-    if not rows or not any(c for c in rows[0][1]):
-        raise InputError(path, "a header row in the first row of the first sheet", row=1)
-    header = rows[0][1]
+    ws = _pick_sheet(path, values, sheet)
+    raw = [list(row) for row in ws.iter_rows(values_only=True)]
+    if not raw or not any(v is not None and str(v).strip() for v in raw[0]):
+        raise InputError(path, f"a header row in the first row of sheet '{ws.title}'", row=1)
+    header = [_xlsx_cell(v) for v in raw[0]]
     while header and header[-1] == "":
         header = header[:-1]
+
+    def column(index: int) -> str:
+        name = header[index].strip() if index < len(header) else ""
+        return name or openpyxl.utils.get_column_letter(index + 1)
+
+    for merged in sorted(ws.merged_cells.ranges, key=lambda r: (r.min_row, r.min_col)):
+        raise InputError(
+            path,
+            f"one value per cell; cells {merged.coord} of sheet '{ws.title}' are merged "
+            "(unmerge them and fill every cell)",
+            row=merged.min_row,
+            column=column(merged.min_col - 1),
+        )
+    for row in formulas[ws.title].iter_rows():
+        for cell in row:
+            if cell.data_type == "f" and raw[cell.row - 1][cell.column - 1] is None:
+                raise InputError(
+                    path,
+                    "a value; the cell holds a formula no spreadsheet program has calculated "
+                    "(open and save the workbook in Excel or LibreOffice, or type the value)",
+                    row=cell.row,
+                    column=column(cell.column - 1),
+                    got=str(cell.value),
+                )
+    rows = [(i, [_xlsx_cell(v) for v in row]) for i, row in enumerate(raw, start=1)]
     return header, rows[1:]
+
+
+def _pick_sheet(path: Path, book: Any, sheet: str | None) -> Any:
+    """The worksheet to read: the one the config names, else the active one if unambiguous.
+
+    Without a configured name a workbook must hold data on one sheet only,
+    and that sheet must be the active, visible one: reading the first sheet
+    while the team typed into another (or into a hidden copy) would silently
+    read stale rows.
+    """
+    names = book.sheetnames
+    if sheet is not None:
+        if sheet not in names:
+            raise InputError(
+                path,
+                f"a sheet named '{sheet}' (the configured xlsx_sheet); sheets: {', '.join(names)}",
+            )
+        return book[sheet]
+    filled = [ws.title for ws in book.worksheets if _has_data(ws)]
+    if len(filled) > 1:
+        raise InputError(
+            path,
+            "data on one sheet only, or the sheet to read named in the config (xlsx_sheet); "
+            f"sheets with data: {', '.join(filled)}",
+        )
+    first = book.worksheets[0]
+    if first.sheet_state != "visible":
+        raise InputError(
+            path,
+            f"a visible first sheet, or the sheet to read named in the config (xlsx_sheet); "
+            f"the first sheet '{first.title}' is {first.sheet_state}",
+        )
+    active = book.active
+    if filled and active.title != filled[0]:
+        raise InputError(
+            path,
+            f"the data on the active sheet '{active.title}'; it is on sheet '{filled[0]}' "
+            "(save the workbook with that sheet selected, or name it in the config: xlsx_sheet)",
+        )
+    return active
+
+
+def _has_data(ws: Any) -> bool:
+    return any(
+        v is not None and str(v).strip() != ""
+        for row in ws.iter_rows(values_only=True)
+        for v in row
+    )
 
 
 def _xlsx_cell(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        # plain decimal notation (str() gives '1e-05'), the grammar of parse_number
+        return np.format_float_positional(value, trim="-")
     if hasattr(value, "isoformat"):
         return value.isoformat()[:10] if getattr(value, "hour", 0) == 0 else value.isoformat()
     return str(value)
@@ -192,6 +324,7 @@ def load_sheet_columns(
     schema: dict[str, Any] | str | Path,
     *,
     cache: dict[tuple[str, str], Any] | None = None,
+    sheet: str | None = None,
 ) -> dict[str, list[Any]]:
     """:func:`load_sheet` as plain Python columns: ``{column: values}``, None for empty.
 
@@ -201,7 +334,7 @@ def load_sheet_columns(
     """
     if not isinstance(schema, dict):
         schema = load_schema(schema)
-    names, data, numbers = read_rows(path)
+    names, data, numbers = read_rows(path, sheet=sheet)
     cells = [list(column) for column in zip(*data, strict=True)] or [[] for _ in names]
     columns = {n: c for n, c in zip(names, cells, strict=True) if n not in (ROW, FILE)}
     return validate_columns(columns, numbers, schema, path, cache=cache)
@@ -506,21 +639,69 @@ def _coercer(spec: dict[str, Any]) -> Callable[[str], Any]:
     return _as_text
 
 
+# The one grammar of a number in a sheet (docs/contracts.md, "Numbers in sheets"):
+# an optional sign (- or the typographic minus U+2212; + is allowed), ASCII digits
+# with at most one decimal point, nothing else. Python's float()/int() accept far
+# more ("7_69" is 769, " 1e5", "nan", "infinity", non-ASCII digits), each a silent
+# misread of what a person typed.
+NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_THOUSANDS_RE = re.compile(r"[+-]?[0-9]{1,3}(?:[,'\u00a0\u202f ][0-9]{3})+(?:\.[0-9]*)?")
+_EXPONENT_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
+_NOT_FINITE = {"nan", "inf", "infinity", "+inf", "-inf", "+infinity", "-infinity", "na", "n/a"}
+NUMBER_EXPECTED = "a number (use a point as decimal separator)"
+
+
+def parse_number(raw: str) -> float:
+    """A sheet cell's text as a float under the one number grammar, else ValueError saying why.
+
+    Examples
+    --------
+    >>> parse_number("-7.69"), parse_number("\u22120.5"), parse_number(".5")
+    (-7.69, -0.5, 0.5)
+    >>> parse_number("7_69")
+    Traceback (most recent call last):
+    ...
+    ValueError: a number of digits with an optional sign and decimal point (no '_' inside)
+    """
+    text = raw.replace("\u2212", "-")
+    if NUMBER_RE.fullmatch(text):
+        return float(text)
+    raise ValueError(_number_problem(text))
+
+
+def _number_problem(text: str) -> str:
+    """What is wrong with a cell that is not a number under :data:`NUMBER_RE`."""
+    if text.strip().lower() in _NOT_FINITE:
+        return "a finite number (nan, inf and NA are not numbers; leave the cell empty)"
+    if _THOUSANDS_RE.fullmatch(text):
+        return "a number without thousands separators (write 1234, not 1,234 or 1 234)"
+    if "," in text:
+        return NUMBER_EXPECTED
+    if "_" in text:
+        return "a number of digits with an optional sign and decimal point (no '_' inside)"
+    if _EXPONENT_RE.fullmatch(text):
+        return "a number in plain decimal notation (write 100000 or 0.00001, not 1e5 or 1e-5)"
+    if re.search(r"\s", text):
+        return "a number without spaces inside"
+    if re.match(r"[+-]{2}", text) or re.search(r"[0-9.][+-]", text):
+        return "a number with at most one sign, in front (got a sign twice or inside)"
+    if any(c.isdigit() and not "0" <= c <= "9" for c in text):
+        return "a number written with the digits 0-9"
+    return NUMBER_EXPECTED
+
+
 def _to_number(raw: str) -> float:
-    try:
-        value = float(raw.replace("\u2212", "-"))
-    except ValueError:
-        raise ValueError("a number (use a point as decimal separator)") from None
-    if not math.isfinite(value):
-        raise ValueError("a finite number")
-    return value
+    return parse_number(raw)
 
 
 def _to_integer(raw: str) -> int:
     try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError("a whole number") from None
+        value = parse_number(raw)
+    except ValueError as exc:
+        expected = str(exc)
+        raise ValueError(
+            "a whole number" if expected == NUMBER_EXPECTED else f"a whole number: {expected}"
+        ) from None
     if not value.is_integer():
         raise ValueError("a whole number")
     return int(value)

@@ -33,7 +33,7 @@ OUTCOME_HEADER = (
     "study_id,domain,outcome,timepoint_weeks,form,favourable,"
     "m1,sd1,se1,n1,m2,sd2,se2,n2,md,ci_low,ci_high,se,p,events1,events2"
 )
-STUDY = "s1,101,Study 2020,individual,,,wechat,24,100"
+STUDY = "s1,101,Study 2020,individual,,,wechat,24,120"
 DECISIONS = "record_id,stage,status\n101,full_text,included\n102,full_text,included\n"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -15,6 +17,7 @@ from livingreview.sheets import (
     describe_error,
     load_sheet,
     load_sheet_columns,
+    parse_number,
     read_sheet,
 )
 
@@ -202,3 +205,147 @@ def test_fast_check_agrees_with_jsonschema(spec):
     if set(spec) <= {"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
                      "enum", "pattern", "description"}:  # fmt: skip
         assert fast is not None  # the sheet schemas' keywords never need jsonschema
+
+
+# --------------------------------------------------------------------------- number grammar
+
+ACCEPTED = {"7.69": 7.69, "-7.69": -7.69, "\u22120.5": -0.5, "+3": 3.0, ".5": 0.5, "5.": 5.0,
+            "007": 7.0, "0": 0.0, "123456789012": 123456789012.0}  # fmt: skip
+REJECTED = {
+    "7_69": "no '_' inside",  # float() reads 769
+    "1,039": "without thousands separators",
+    "1 039": "without thousands separators",
+    "1\u00a0039": "without thousands separators",
+    "1'039": "without thousands separators",
+    "7,69": "use a point as decimal separator",
+    "1e5": "plain decimal notation",
+    "1E-5": "plain decimal notation",
+    "nan": "a finite number",
+    "-inf": "a finite number",
+    "Infinity": "a finite number",
+    "NA": "a finite number",
+    "+-1": "at most one sign",
+    "--1": "at most one sign",
+    "1-": "at most one sign",
+    "7. 69": "without spaces inside",
+    "\u0667": "the digits 0-9",  # float() reads Arabic-Indic digits
+    "\uff17": "the digits 0-9",  # and full-width ones
+    "1.2.3": "use a point as decimal separator",
+    "0x10": "use a point as decimal separator",
+    "": "use a point as decimal separator",
+}
+
+
+@pytest.mark.parametrize("text", list(ACCEPTED))
+def test_number_grammar_accepts(text):
+    assert parse_number(text) == ACCEPTED[text]
+
+
+@pytest.mark.parametrize("text", list(REJECTED))
+def test_number_grammar_rejects_what_float_would_misread(text):
+    with pytest.raises(ValueError, match=re.escape(REJECTED[text])):
+        parse_number(text)
+
+
+def test_integer_cells_follow_the_grammar(tmp_path):
+    path = write(tmp_path, "record_id,decision,n\n1,include,3_9\n2,include,40.0\n3,include,1e2\n")
+    with pytest.raises(InputErrors) as info:
+        load_sheet(path, SCHEMA)
+    text = str(info.value)
+    assert "row 2, column 'n': expected a whole number: a number of digits" in text
+    assert "row 4, column 'n': expected a whole number: a number in plain decimal notation" in text
+    assert "row 3" not in text  # 40.0 is the whole number 40
+
+
+# --------------------------------------------------------------------------- CSV rows and encodings
+
+
+def test_rows_count_records_not_physical_lines(tmp_path):
+    text = 'record_id,decision,note\n1,include,"two\nlines"\n\n2,include,"a\r\nb\nc"\n3,inclued,\n'
+    with pytest.raises(InputError, match=r"row 5, column 'decision'"):
+        load_sheet(write(tmp_path, text), SCHEMA)
+    assert list(read_sheet(write(tmp_path, text))[ROW]) == [2, 4, 5]
+
+
+def test_latin1_byte_after_a_multiline_cell_names_its_record(tmp_path):
+    raw = 'record_id,decision,note\n1,include,"a\nb\nc"\n2,include,caf\u00e9\n'.encode("latin-1")
+    with pytest.raises(InputError, match=r"row 3: expected UTF-8 text"):
+        read_sheet(write(tmp_path, raw))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "kind"),
+    [("utf-16", "little-endian, with a BOM"), ("utf-16-le", "no BOM"), ("utf-16-be", "no BOM")],
+)
+def test_utf16_is_named(tmp_path, encoding, kind):
+    path = write(tmp_path, "record_id,decision\n1,include\n", encoding=encoding)
+    with pytest.raises(
+        InputError, match=rf"row 1: expected UTF-8 text .* this file is UTF-16 \({kind}"
+    ):
+        read_sheet(path)
+
+
+# --------------------------------------------------------------------------- XLSX
+
+
+def _book(tmp_path, sheets, active=0, hidden=(), merge=None, name="bob.xlsx"):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for i, (title, rows) in enumerate(sheets):
+        ws = wb.create_sheet(title)
+        for r in rows:
+            ws.append(r)
+        if i in hidden:
+            ws.sheet_state = "hidden"
+    if merge:
+        wb.worksheets[0].merge_cells(merge)
+    wb.active = active
+    for i, ws in enumerate(wb.worksheets):
+        ws.sheet_view.tabSelected = i == active
+    path = tmp_path / name
+    wb.save(path)
+    return path
+
+
+ROWS = [["record_id", "decision"], [101, "include"], [102, "maybe"]]
+
+
+def test_xlsx_reads_the_active_sheet_when_it_alone_has_data(tmp_path):
+    path = _book(tmp_path, [("empty", []), ("Decisions", ROWS)], active=1)
+    assert list(read_sheet(path)["record_id"]) == ["101", "102"]
+
+
+def test_xlsx_with_several_filled_sheets_needs_the_configured_name(tmp_path):
+    path = _book(tmp_path, [("Decisions", ROWS), ("old", ROWS[:2])])
+    with pytest.raises(InputError, match="sheets with data: Decisions, old"):
+        read_sheet(path)
+    assert list(read_sheet(path, sheet="old")["record_id"]) == ["101"]
+    with pytest.raises(InputError, match="a sheet named 'new'"):
+        read_sheet(path, sheet="new")
+
+
+def test_xlsx_hidden_first_sheet_and_inactive_data_are_refused(tmp_path):
+    hidden = _book(tmp_path, [("h", []), ("Decisions", ROWS)], active=1, hidden=(0,), name="a.xlsx")
+    with pytest.raises(InputError, match="the first sheet 'h' is hidden"):
+        read_sheet(hidden)
+    inactive = _book(tmp_path, [("Sheet1", []), ("Decisions", ROWS)], active=0, name="b.xlsx")
+    with pytest.raises(InputError, match="the data on the active sheet 'Sheet1'"):
+        read_sheet(inactive)
+
+
+def test_xlsx_uncalculated_formula_and_merged_cells_name_row_and_column(tmp_path):
+    formula = _book(tmp_path, [("S", [*ROWS, [103, '=IF(1,"include","maybe")']])], name="f.xlsx")
+    with pytest.raises(InputError, match=r"row 4, column 'decision': expected a value; the cell"):
+        read_sheet(formula)
+    merged = _book(tmp_path, [("S", ROWS)], merge="B2:B3", name="m.xlsx")
+    with pytest.raises(InputError, match=r"row 2, column 'decision': expected one value per cell"):
+        read_sheet(merged)
+
+
+def test_xlsx_numbers_are_written_in_plain_notation(tmp_path):
+    path = _book(
+        tmp_path, [("S", [["record_id", "sd"], ["1", 0.00001], ["2", 1.5e20], ["3", 2.5]])]
+    )
+    assert list(read_sheet(path)["sd"]) == ["0.00001", "150000000000000000000", "2.5"]

@@ -6,7 +6,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from livingreview import contract
+from livingreview.config_check import check_config_files, check_inputs
 
+check_config_files(workflow.configfiles)  # duplicate keys, alias bombs
 try:
     validate(config, schema="../schemas/config.schema.yaml")
 except WorkflowError as exc:
@@ -22,6 +24,7 @@ except WorkflowError as exc:
         f"{sources} (with any --config overrides) does not match "
         f"workflow/schemas/config.schema.yaml: {exc}{hint}"
     ) from None
+check_inputs(config, ", ".join(map(str, workflow.configfiles)) or "the configuration")
 
 
 wildcard_constraints:
