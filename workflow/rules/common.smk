@@ -54,14 +54,8 @@ def only(mapping, keys):
 
 # What each stage reads of the configuration, passed to its rule as params so that
 # a changed key reruns exactly the jobs that use it (ARCHITECTURE.md). The domain
-# labels are shown by stratify and the report only; the priorities used by extraction only.
-EXTRACTION_PARAMS = dict(
-    EXTRACTION,
-    domains={
-        d: only(spec, ("type", "favourable_sign", "priority"))
-        for d, spec in EXTRACTION["domains"].items()
-    },
-)
+# labels are shown by stratify and the report only; the priorities used by extraction
+# only (EXTRACTION_PARAMS, in extraction.smk).
 STRATIFY_DOMAINS = {
     d: only(spec, ("label", "type", "favourable_sign"))
     for d, spec in EXTRACTION["domains"].items()

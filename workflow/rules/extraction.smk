@@ -2,6 +2,17 @@
 # one effect per trial and domain (livingreview.extraction; docs/contracts.md).
 from livingreview.extraction import input_files as extraction_input_files
 
+# What extraction reads of the configuration: everything under `extraction` except
+# the domain labels (shown by stratify and the report only), so relabelling a domain
+# does not rerun it.
+EXTRACTION_PARAMS = dict(
+    config["extraction"],
+    domains={
+        d: {k: v for k, v in spec.items() if k in ("type", "favourable_sign", "priority")}
+        for d, spec in config["extraction"]["domains"].items()
+    },
+)
+
 
 rule extraction:
     input:
