@@ -8,7 +8,11 @@ from livingreview.extraction import input_files as extraction_input_files
 EXTRACTION_PARAMS = dict(
     config["extraction"],
     domains={
-        d: {k: v for k, v in spec.items() if k in ("type", "favourable_sign", "priority")}
+        d: {
+            k: v
+            for k, v in spec.items()
+            if k in ("type", "favourable_sign", "priority")
+        }
         for d, spec in config["extraction"]["domains"].items()
     },
 )
