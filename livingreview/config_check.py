@@ -114,19 +114,20 @@ def check_config_files(paths: Iterable[str | Path]) -> None:
 
 def check_inputs(
     config: Mapping[str, Any],
-    source: str = "the configuration",
+    configfiles: Iterable[str | Path] = (),
     *,
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Check ``inputs.root`` and its ``search/`` folder exist, and that no input is mid-copy.
 
-    ``source`` names the config file(s) in messages. A file under the folders
+    ``configfiles`` are named in messages. A file under the folders
     people fill (:data:`HUMAN_FOLDERS`) modified less than
     ``inputs.quiet_period_s`` seconds ago may still be being copied or saved:
     the check waits until that period has passed once, and if a file changed
     again meanwhile the run stops ("retry in N s") before anything is read.
     """
+    source = ", ".join(map(str, configfiles)) or "the configuration"
     inputs = config.get("inputs") or {}
     root = Path(str(inputs.get("root", "")))
     if not root.is_dir():

@@ -574,7 +574,7 @@ def _check_outcomes(
 
 
 # Plausibility bounds (config extraction.plausibility; the schema declares the same
-# defaults, tests/test_sheets.py checks they agree). docs/contracts.md explains each.
+# defaults, tests/test_config_check.py checks they agree). docs/contracts.md explains each.
 PLAUSIBILITY: dict[str, Any] = {"max_abs_smd": 5.0, "nonnegative_means": True}
 
 

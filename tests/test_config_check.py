@@ -78,7 +78,7 @@ def test_inputs_root_and_its_search_folder_must_exist(
     _root(tmp_path)
     check_inputs({"inputs": {"root": "in", "quiet_period_s": 0}})
     with pytest.raises(InputError, match="inputs.root to be an existing folder") as info:
-        check_inputs({"inputs": {"root": "ni"}}, "config/config.yaml")
+        check_inputs({"inputs": {"root": "ni"}}, ["config/config.yaml"])
     assert info.value.file == "config/config.yaml" and info.value.got == "ni"
     with pytest.raises(InputError, match=r"a search/ folder inside inputs.root \(in/screening/"):
         check_inputs({"inputs": {"root": "in/screening"}})

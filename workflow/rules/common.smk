@@ -24,7 +24,9 @@ except WorkflowError as exc:
         f"{sources} (with any --config overrides) does not match "
         f"workflow/schemas/config.schema.yaml: {exc}{hint}"
     ) from None
-check_inputs(config, ", ".join(map(str, workflow.configfiles)) or "the configuration")
+# input folders and quiet period: once per run, not again in every cluster job
+if workflow.is_main_process:
+    check_inputs(config, workflow.configfiles)
 
 
 wildcard_constraints:
