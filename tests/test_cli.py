@@ -446,3 +446,17 @@ def test_verify_all_cli_checks_every_version_and_the_chain(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "2026-11-21.1: 2026-11-21.1.zip.sha256: missing" in err
     assert "2026-11-22.1: effects.csv: sha256" in err
+
+
+def test_update_names_the_line_of_a_config_that_is_not_yaml(tmp_path):
+    """Snakemake's own message names neither the file nor the line."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text("search:\n  mode: [live\nx: 1\n")
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config/config.yaml"\nrule all:\n    input: []\n'
+    )
+    run = _update(tmp_path)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 2, err
+    last = err.splitlines()[-1]
+    assert last.startswith(f"{tmp_path / 'config' / 'config.yaml'}, row 3: expected valid YAML")
