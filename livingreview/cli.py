@@ -124,7 +124,9 @@ class _Forwarder:
             return
         if signum == signal.SIGINT and _terminal_sent_it():
             return
-        self.proc.send_signal(signal.SIGINT if again else signum)
+        # Snakemake stops gracefully on SIGTERM; SIGHUP would kill it outright, leaving its jobs.
+        first = signal.SIGTERM if signum == signal.SIGHUP else signum
+        self.proc.send_signal(signal.SIGINT if again else first)
 
 
 def _terminal_sent_it() -> bool:
@@ -175,7 +177,7 @@ def _run_logged(
     if forward is not None:
         forward.proc = proc
         if forward.received is not None:  # a signal arrived before the child existed
-            proc.send_signal(forward.received)
+            proc.send_signal(signal.SIGTERM)
     seen: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     assert proc.stdout is not None
     for line in proc.stdout:
