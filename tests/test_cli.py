@@ -63,7 +63,7 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
 
 
 def test_second_concurrent_update_exits_75(tmp_path):
-    project = _project(tmp_path, sleep=4)
+    project = _project(tmp_path, sleep=12)
     first = _update(project)
     _wait_for(project / "results" / "slow.txt")  # the first run is inside its job now
     second = _update(project)
@@ -173,7 +173,7 @@ def _wait_gone(pids, timeout: float = 90) -> None:
 
 
 def test_sigterm_of_the_update_pid_stops_snakemake_before_the_lock_is_released(tmp_path):
-    project = _project(tmp_path, sleep=6)
+    project = _project(tmp_path, sleep=20)
     run = _update(project)
     _wait_for(project / "results" / "slow.txt")
     snake = _holder(project, run.pid)
@@ -195,7 +195,7 @@ def test_sigterm_of_the_update_pid_stops_snakemake_before_the_lock_is_released(t
 
 
 def test_sigkill_of_the_update_pid_keeps_the_lock_until_snakemake_ends(tmp_path):
-    project = _project(tmp_path, sleep=8)
+    project = _project(tmp_path, sleep=20)
     run = _update(project)
     _wait_for(project / "results" / "slow.txt")
     snake = _holder(project, run.pid)
@@ -218,7 +218,7 @@ def test_sigkill_of_the_update_pid_keeps_the_lock_until_snakemake_ends(tmp_path)
 
 def test_no_unlock_while_a_job_of_a_killed_snakemake_still_runs(tmp_path):
     """Snakemake killed alone leaves its lock and a running job: that lock is not stale."""
-    project = _project(tmp_path, sleep=15)
+    project = _project(tmp_path, sleep=20)
     snakefile = (project / "Snakefile").read_text()  # the job writes to its log, not to us
     (project / "Snakefile").write_text(snakefile.replace('shell: "', 'shell: "exec >{log} 2>&1; '))
     run = _update(project)
