@@ -43,6 +43,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL
 LOCK_FILE = "results/.update.lock"
+DEFAULT_CONFIG = "config/config.yaml"  # the Snakefile's configfile
 STALE_LOCK_TEXT = "cannot be locked"  # Snakemake's LockException message
 # Set in Snakemake's environment (and so in every job's): finds a run's processes.
 RUN_ENV = "LIVINGREVIEW_UPDATE_OF"
@@ -123,7 +124,9 @@ class _Forwarder:
             return
         if signum == signal.SIGINT and _terminal_sent_it():
             return
-        self.proc.send_signal(signal.SIGINT if again else signum)
+        # Snakemake stops gracefully on SIGTERM; SIGHUP would kill it outright, leaving its jobs.
+        first = signal.SIGTERM if signum == signal.SIGHUP else signum
+        self.proc.send_signal(signal.SIGINT if again else first)
 
 
 def _terminal_sent_it() -> bool:
@@ -174,7 +177,7 @@ def _run_logged(
     if forward is not None:
         forward.proc = proc
         if forward.received is not None:  # a signal arrived before the child existed
-            proc.send_signal(forward.received)
+            proc.send_signal(signal.SIGTERM)
     seen: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -314,6 +317,8 @@ def parse_overrides(entries: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
 
 
 def update(args: argparse.Namespace) -> int:
+    from .errors import LivingReviewError
+
     project = Path(args.directory).resolve()
     snakefile = project / "Snakefile"
     if not snakefile.is_file():
@@ -328,6 +333,15 @@ def update(args: argparse.Namespace) -> int:
         if not configfile.is_file():
             return _fail("update", f"--configfile {args.configfile}: no such file in {project}")
         configfiles.append(str(configfile))
+    # Snakemake says only "Config file is not valid JSON or YAML": name the file and line.
+    for path in [project / DEFAULT_CONFIG, *map(Path, configfiles)]:
+        try:
+            if path.is_file():
+                _load_config(path)
+        except LivingReviewError as exc:
+            _fail("update", "bad input, nothing was published:")
+            print(exc, file=sys.stderr)
+            return EXIT_USAGE
     lock_path = project / LOCK_FILE
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -616,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver.set_defaults(func=verify)
     st = sub.add_parser("status", help="screening workload per reviewer, conflicts, unscreened")
     st.add_argument("-d", "--directory", default=".", help="project folder (default: .)")
-    st.add_argument("--configfile", default="config/config.yaml")
+    st.add_argument("--configfile", default=DEFAULT_CONFIG)
     st.set_defaults(func=status)
     return parser
 

@@ -63,7 +63,7 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
 
 
 def test_second_concurrent_update_exits_75(tmp_path):
-    project = _project(tmp_path, sleep=4)
+    project = _project(tmp_path, sleep=12)
     first = _update(project)
     _wait_for(project / "results" / "slow.txt")  # the first run is inside its job now
     second = _update(project)
@@ -173,7 +173,7 @@ def _wait_gone(pids, timeout: float = 90) -> None:
 
 
 def test_sigterm_of_the_update_pid_stops_snakemake_before_the_lock_is_released(tmp_path):
-    project = _project(tmp_path, sleep=6)
+    project = _project(tmp_path, sleep=20)
     run = _update(project)
     _wait_for(project / "results" / "slow.txt")
     snake = _holder(project, run.pid)
@@ -195,7 +195,7 @@ def test_sigterm_of_the_update_pid_stops_snakemake_before_the_lock_is_released(t
 
 
 def test_sigkill_of_the_update_pid_keeps_the_lock_until_snakemake_ends(tmp_path):
-    project = _project(tmp_path, sleep=8)
+    project = _project(tmp_path, sleep=20)
     run = _update(project)
     _wait_for(project / "results" / "slow.txt")
     snake = _holder(project, run.pid)
@@ -218,7 +218,7 @@ def test_sigkill_of_the_update_pid_keeps_the_lock_until_snakemake_ends(tmp_path)
 
 def test_no_unlock_while_a_job_of_a_killed_snakemake_still_runs(tmp_path):
     """Snakemake killed alone leaves its lock and a running job: that lock is not stale."""
-    project = _project(tmp_path, sleep=15)
+    project = _project(tmp_path, sleep=20)
     snakefile = (project / "Snakefile").read_text()  # the job writes to its log, not to us
     (project / "Snakefile").write_text(snakefile.replace('shell: "', 'shell: "exec >{log} 2>&1; '))
     run = _update(project)
@@ -446,3 +446,17 @@ def test_verify_all_cli_checks_every_version_and_the_chain(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "2026-11-21.1: 2026-11-21.1.zip.sha256: missing" in err
     assert "2026-11-22.1: effects.csv: sha256" in err
+
+
+def test_update_names_the_line_of_a_config_that_is_not_yaml(tmp_path):
+    """Snakemake's own message names neither the file nor the line."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text("search:\n  mode: [live\nx: 1\n")
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config/config.yaml"\nrule all:\n    input: []\n'
+    )
+    run = _update(tmp_path)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 2, err
+    last = err.splitlines()[-1]
+    assert last.startswith(f"{tmp_path / 'config' / 'config.yaml'}, row 3: expected valid YAML")
