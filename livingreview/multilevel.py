@@ -882,7 +882,7 @@ def profile_ci(res: MultilevelResult, component: str, level: float | None = None
     est = float(theta[j])
     lo = 0.0
     if est > 0 and prof(0.0) < 0:
-        lo = _root(prof, 0.0, est, 1e-10 * est)
+        lo = float(_root(prof, 0.0, est, 1e-10 * est))
     hi_b = max(est, scale) * 2
     for _ in range(60):
         if prof(hi_b) < 0:
@@ -890,5 +890,5 @@ def profile_ci(res: MultilevelResult, component: str, level: float | None = None
         hi_b *= 2
     else:
         return ProfileCI(component, est, lo, float("inf"), level)
-    hi = _root(prof, est, hi_b, 1e-10 * est)
+    hi = float(_root(prof, est, hi_b, 1e-10 * est))
     return ProfileCI(component, est, lo, hi, level)
