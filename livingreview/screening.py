@@ -124,6 +124,29 @@ class ScreeningResult:
 
 
 @dataclass(frozen=True)
+class Settings:
+    """``config["screening"]``, parsed once at the stage's door."""
+
+    allow_single_reviewer: bool = False
+    exclusion_reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | Settings) -> Settings:
+        if isinstance(cfg, Settings):
+            return cfg
+        if "stages" in cfg:  # a key of older configurations, read by nothing
+            raise LivingReviewError(
+                "screening.stages is no longer a setting: delete it from the configuration. "
+                "Screening always has two stages, title/abstract then full text "
+                "(<inputs.root>/screening/title_abstract/ and full_text/)."
+            )
+        return cls(
+            allow_single_reviewer=bool(cfg.get("allow_single_reviewer", False)),
+            exclusion_reasons=tuple(cfg.get("exclusion_reasons") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class ScreeningStatus:
     """What ``livingreview status`` prints: work waiting for each person."""
 
@@ -487,7 +510,7 @@ def merge(
     records: pd.DataFrame,
     sheets: Iterable[str | Path],
     screening_dir: str | Path,
-    screening_config: Mapping[str, Any],
+    screening_config: Mapping[str, Any] | Settings,
     summary: Mapping[str, Any] | None = None,
     schema_dir: str | Path | None = None,
 ) -> ScreeningResult:
@@ -497,8 +520,8 @@ def merge(
     row and column) when any sheet is wrong; nothing is written then.
     """
     summary = summary or {}
-    reasons = list(screening_config.get("exclusion_reasons") or [])
-    single = bool(screening_config.get("allow_single_reviewer", False))
+    settings = Settings.from_config(screening_config)
+    reasons, single = list(settings.exclusion_reasons), settings.allow_single_reviewer
     record_ids = set(records["record_id"])
     sheets = list(sheets)
     rows, adjudications, errors = read_decisions(

@@ -570,3 +570,15 @@ def test_rule_reruns_when_a_sheet_is_added(root, tmp_path):
     row = decisions[(decisions["record_id"] == rid(15)) & (decisions["stage"] == "title_abstract")]
     assert row[["status", "rule"]].values.tolist() == [["included", "agreement"]]
     assert (out / "decisions.csv").read_bytes() != first
+
+
+def test_settings_parsed_once_and_old_stages_key_rejected() -> None:
+    """screening.stages was required but read by nothing (issue 13, defect 4): now it is refused."""
+    from livingreview.errors import LivingReviewError
+    from livingreview.screening import Settings
+
+    settings = Settings.from_config({"allow_single_reviewer": True, "exclusion_reasons": ["x"]})
+    assert settings == Settings(allow_single_reviewer=True, exclusion_reasons=("x",))
+    assert Settings.from_config(settings) is settings
+    with pytest.raises(LivingReviewError, match="screening.stages is no longer a setting"):
+        Settings.from_config({**CONFIG, "stages": ["title_abstract", "full_text"]})

@@ -32,7 +32,7 @@ def run(workdir: Path, *args: str) -> str:
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,  # a full run of the demo takes 3 minutes alone, 15 on a loaded machine
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
@@ -277,10 +277,11 @@ def test_every_extraction_key_reruns_extraction(project: Path, key: str) -> None
     assert "extraction" in _planned(project)
 
 
-def test_a_domain_label_reruns_strata_and_report_not_extraction(project: Path) -> None:
+def test_a_domain_label_reruns_strata_not_extraction(project: Path) -> None:
     _edit_config(project, "label: Diabetes knowledge", "label: Knowledge of diabetes")
     planned = _planned(project)
-    assert "stratify" in planned and "report" in planned
+    # the report (params: the labels) is below the checkpoint, planned once stratify ran
+    assert "stratify" in planned
     assert "extraction" not in planned  # extraction does not use labels
 
 
