@@ -129,6 +129,7 @@ class Settings:
 
     allow_single_reviewer: bool = False
     exclusion_reasons: tuple[str, ...] = ()
+    xlsx_sheet: str | None = None  # the worksheet to read in .xlsx sheets (None: the active one)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | Settings) -> Settings:
@@ -143,6 +144,7 @@ class Settings:
         return cls(
             allow_single_reviewer=bool(cfg.get("allow_single_reviewer", False)),
             exclusion_reasons=tuple(cfg.get("exclusion_reasons") or ()),
+            xlsx_sheet=cfg.get("xlsx_sheet"),
         )
 
 
@@ -531,7 +533,7 @@ def merge(
         reasons,
         schema_dir,
         alias_map(records),
-        screening_config.get("xlsx_sheet"),
+        settings.xlsx_sheet,
     )
     raise_collected(errors)
     log.info(
