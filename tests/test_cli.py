@@ -274,7 +274,7 @@ def test_bad_input_exits_2_with_the_file_row_column_lines_last(tmp_path, quiet):
     assert lines[-3:] == MESSAGE  # what cron mails end with
     assert len(lines) == 4 and "bad input, nothing was published" in lines[0]
     assert "Traceback" not in proc.stderr
-    log = next((tmp_path / "results" / "logs").glob("*.log")).read_text()
+    log = next((tmp_path / "results" / "logs").glob("[0-9]*T[0-9]*.log")).read_text()
     assert "Traceback" in log and MESSAGE[1] in log  # the traceback stays in the log
     if quiet:
         assert proc.stdout == ""
