@@ -52,6 +52,10 @@ FUNNEL_OUTPUTS = {
 # Every file a stratum folder may hold; anything else in it is stale.
 STRATUM_FILES = (DATA_FILE, *STRATUM_OUTPUTS.values(), *FUNNEL_OUTPUTS.values())
 
+# One meta-regression per domain stratum, plus `overall` (every continuous domain).
+METAREG_DIR = "results/metareg"
+METAREG_OVERALL = "overall"
+
 # Files of results/ a version publishes as they are: source (under results/) -> path in the bundle.
 # Besides these: report/**, metareg/*.json, strata/<stratum>/<STRATUM_FILES>, config.yaml.
 BUNDLE_FILES = {
@@ -117,6 +121,12 @@ def stratum_outputs(k: int, min_k_funnel: int) -> dict[str, str]:
 def stratum_files(k: int, min_k_funnel: int) -> tuple[str, ...]:
     """Every file a stratum folder holds once the workflow ran (``data.csv`` included)."""
     return (DATA_FILE, *stratum_outputs(k, min_k_funnel).values())
+
+
+def metareg_names(index: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The meta-regressions of a ``strata.json`` index: each domain's, then ``overall``."""
+    domains = sorted(str(v["domain"]) for v in index.values() if v["kind"] == "domain")
+    return [*domains, METAREG_OVERALL]
 
 
 def published_config(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .contract import STRATUM_FILES, STRATUM_RE, parse_stratum, stratum_files, stratum_name
+from .contract import (
+    STRATUM_FILES,
+    STRATUM_RE,
+    metareg_names,
+    parse_stratum,
+    stratum_files,
+    stratum_name,
+)
 from .contract import STRATUM_PATTERN as STRATUM_PATTERN  # re-exported: older callers
 from .errors import InputError, raise_collected
 from .io import write_bytes
@@ -364,6 +371,23 @@ def _remove_stale(folder: Path, k: int, min_k_funnel: int | None) -> None:
     for path in sorted(folder.iterdir()):
         if path.is_file() and not path.name.startswith(".") and path.name not in keep:
             path.unlink()
+
+
+def remove_stale_metareg(metareg_dir: str | Path, index_path: str | Path) -> list[str]:
+    """Delete ``<metareg_dir>/<name>.json`` of domains that no longer have a stratum.
+
+    A domain whose effects all went (a narrower time window, a removed domain)
+    has no meta-regression job any more; its old result must not be reported
+    or published. Returns the names removed.
+    """
+    folder = Path(metareg_dir)
+    if not folder.is_dir():
+        return []
+    keep = set(metareg_names(json.loads(Path(index_path).read_text(encoding="utf-8"))))
+    stale = sorted(p for p in folder.glob("*.json") if p.stem not in keep)
+    for path in stale:
+        path.unlink()
+    return [p.stem for p in stale]
 
 
 ROB_COLUMNS = [

@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from livingreview.strata import stratify, write_rob_table
+from livingreview.strata import remove_stale_metareg, stratify, write_rob_table
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
@@ -19,6 +19,8 @@ try:
         min_k_funnel=snakemake.params.min_k_funnel,
     )
     logging.info("strata rewritten (content changed): %s", ", ".join(changed) or "none")
+    removed = remove_stale_metareg(snakemake.params.metareg_dir, snakemake.output.index)
+    logging.info("stale meta-regressions removed: %s", ", ".join(removed) or "none")
     if write_rob_table(snakemake.input.studies, snakemake.params.rob_table):
         logging.info("RoB table rewritten: %s", snakemake.params.rob_table)
 except Exception:

@@ -302,3 +302,27 @@ def test_rob_table_keeps_judgements_sorted_and_is_rewritten_only_on_change(tmp_p
     studies.loc[0, "rob_d1"] = "high"
     write_csv(studies, path, text_columns=("citation",))
     assert strata.write_rob_table(path, out) is True
+
+
+def test_meta_regression_of_a_domain_without_stratum_is_removed(
+    effects: pd.DataFrame, tmp_path
+) -> None:
+    """A domain whose effects all went keeps no meta-regression to be reported or published."""
+    src = tmp_path / "effects.csv"
+    out = tmp_path / "s"
+    metareg = tmp_path / "metareg"
+    metareg.mkdir()
+    for name in ("glycemic", "knowledge", "complications", "overall"):
+        (metareg / f"{name}.json").write_text("{}")
+    effects[effects["domain"] != "knowledge"].to_csv(src, index=False)
+    stratify(src, out, out / "strata.json", DOMAINS, PLATFORMS)
+
+    removed = strata.remove_stale_metareg(metareg, out / "strata.json")
+
+    assert removed == ["knowledge"]
+    assert sorted(p.stem for p in metareg.glob("*.json")) == [
+        "complications",
+        "glycemic",
+        "overall",
+    ]
+    assert strata.remove_stale_metareg(tmp_path / "none", out / "strata.json") == []

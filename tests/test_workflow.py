@@ -32,7 +32,7 @@ def run(workdir: Path, *args: str) -> str:
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,  # a full run of the demo takes 3 minutes alone, 15 on a loaded machine
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]

@@ -24,13 +24,14 @@ checkpoint stratify:
         platform_overview=ANALYSIS["platform_overview"],
         min_k_funnel=ANALYSIS["min_k_funnel"],
         rob_table=ROB_TABLE,
+        metareg_dir=contract.METAREG_DIR,
     script:
         "../../scripts/stratify.py"
 
 
 # One job per stratum writes all of its files: each job is a fresh Python
 # process, so separate pooled/forest/egger jobs would triple the start-up cost.
-# Strata with k >= min_k_funnel also get egger.json and funnel.svg; the
+# Strata with k >= min_k_funnel also get the funnel files (livingreview.contract); the
 # protocol forbids them below that, and a rule cannot have optional outputs,
 # so `stratum_funnel` is preferred (ruleorder) wherever its input exists and
 # `stratum` serves the rest (see funnel_data in common.smk).
@@ -77,7 +78,7 @@ rule metareg:
     input:
         data=metareg_data,
     output:
-        "results/metareg/{domain}.json",
+        f"{contract.METAREG_DIR}/{{domain}}.json",
     log:
         "results/logs/analysis/metareg/{domain}.log",
     benchmark:

@@ -129,7 +129,7 @@ STRATUM_PARAMS = dict(
 def metareg_data(wildcards):
     """data.csv of one domain stratum, or of every continuous domain for `overall`."""
     info = strata_info()
-    if wildcards.domain == "overall":
+    if wildcards.domain == contract.METAREG_OVERALL:
         names = [
             s
             for s, v in info.items()
@@ -160,9 +160,7 @@ def stratum_outputs(name, info):
 
 
 def metareg_names():
-    info = strata_info()
-    domains = sorted(v["domain"] for v in info.values() if v["kind"] == "domain")
-    return domains + ["overall"]
+    return contract.metareg_names(strata_info())
 
 
 def analysis_outputs(wildcards=None):
@@ -171,7 +169,7 @@ def analysis_outputs(wildcards=None):
     files = [STRATA_INDEX]
     for name in sorted(info):
         files += stratum_outputs(name, info[name])
-    files += expand("results/metareg/{domain}.json", domain=metareg_names())
+    files += expand(f"{contract.METAREG_DIR}/{{domain}}.json", domain=metareg_names())
     files.append("results/design_check.json")
     return files
 
