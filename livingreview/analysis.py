@@ -19,6 +19,12 @@ every stratum:
   (MacKinnon & White 1985), t tests on n - 2 df as R's
   ``lmtest::coeftest(fit, vcov = sandwich::vcovHC(fit, type = "HC3"))``.
 
+The ``analysis`` configuration reaches this module once, as an
+:class:`AnalysisSettings` built from a rule's params; every output of a
+stratum comes from one fitted result (``meta.fit``) and its verbs, so the
+estimator, test and level cannot differ between pooled.json, loo.csv,
+influence.csv, the influence refit and egger.json.
+
 Floats are rounded to 12 significant digits so that files are byte-identical
 for identical inputs whatever the BLAS summation order.
 """
@@ -215,7 +221,9 @@ class AnalysisSettings:
     moderators: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        meta._check_method(self.method, self.test, self.level)
+        method, test = meta._check_method(self.method, self.test, self.level)
+        object.__setattr__(self, "method", method)  # canonical spelling: "reml" -> "REML"
+        object.__setattr__(self, "test", test)
         for name in ("min_k", "min_k_funnel", "influence_exclude"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -259,3 +259,8 @@ def test_meta_regression_without_effects_is_not_reported() -> None:
         "reported": False,
         "reason": "no effects in this review",
     }
+
+
+def test_settings_spelling_is_canonical() -> None:
+    settings = AnalysisSettings.from_params({"method": "reml", "test": "KNHA"})
+    assert (settings.method, settings.test) == ("REML", "knha")
