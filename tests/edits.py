@@ -152,7 +152,11 @@ def edit_domain(rng: random.Random, project: Path) -> Edit:
     config = _config(project)
     name = rng.choice(sorted(config["extraction"]["domains"]))
     domain = config["extraction"]["domains"][name]
-    what = rng.choice(["label", "favourable_sign", "priority"])
+    what = rng.choice(["label", "favourable_sign", "priority", "label", "type"])
+    if what == "type":  # the sheets' forms no longer fit: the run must stop on bad input
+        domain["type"] = {"continuous": "binary", "binary": "continuous"}[domain["type"]]
+        _save_config(project, config)
+        return Edit("extraction.domains.type", f"domain {name}: type -> {domain['type']}", True)
     if what == "label":
         domain["label"] = domain["label"] + rng.choice([" (revised)", " outcomes", "!"])
     elif what == "favourable_sign":

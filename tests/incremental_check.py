@@ -101,7 +101,7 @@ def new_project(dest: Path, inputs_from: Path | None = None) -> Path:
     return dest
 
 
-def run(project: Path, *args: str, timeout: int = 1200) -> tuple[int, str]:
+def run(project: Path, *args: str, timeout: int = 3600) -> tuple[int, str]:
     proc = subprocess.run(
         [str(SNAKEMAKE), "--cores", "2", *args],
         cwd=project,

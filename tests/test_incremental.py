@@ -42,6 +42,13 @@ def baseline(tmp_path_factory) -> tuple[Path, Path]:
     return work, base / "snapshot"
 
 
+def _restore(baseline: tuple[Path, Path]) -> Path:
+    work, snapshot = baseline
+    shutil.rmtree(work)
+    shutil.copytree(snapshot, work, symlinks=True)
+    return work
+
+
 @pytest.mark.parametrize("group", range(GROUPS))
 def test_incremental_equals_clean(group: int, baseline: tuple[Path, Path], tmp_path: Path) -> None:
     """Three edits drawn with seed ``group``, applied in three orders: each order equals clean."""
@@ -56,13 +63,6 @@ def test_incremental_equals_clean(group: int, baseline: tuple[Path, Path], tmp_p
         report.append(describe(seq))
         assert not seq.problems, "\n".join(report)
         assert len(seq.steps) == EDITS
-
-
-def _restore(baseline: tuple[Path, Path]) -> Path:
-    work, snapshot = baseline
-    shutil.rmtree(work)
-    shutil.copytree(snapshot, work, symlinks=True)
-    return work
 
 
 def test_removed_sheet_holds_the_version_until_removals_are_allowed(
