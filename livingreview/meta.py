@@ -1639,26 +1639,7 @@ def meta_regression(
     """
     y, v = _check_data(yi, vi)
     meth, t = _check_method(method, test, level)
-    if isinstance(mods, pd.DataFrame):
-        terms = [str(c) for c in mods.columns]
-        Z = mods.to_numpy(dtype=float)
-    else:
-        Z = np.asarray(mods, dtype=float)
-        if Z.ndim == 1:
-            Z = Z[:, None]
-        terms = [f"x{j + 1}" for j in range(Z.shape[1])]
-    if names is not None:
-        terms = [str(n) for n in names]
-    if Z.ndim != 2 or Z.shape[0] != y.size:
-        raise ValueError(f"mods must have one row per study ({y.size}), got shape {Z.shape}")
-    if len(terms) != Z.shape[1]:
-        raise ValueError(f"{len(terms)} names for {Z.shape[1]} moderators")
-    bad = np.argwhere(~np.isfinite(Z))
-    if bad.size:
-        i, j = bad[0]
-        raise ValueError(
-            f"study {i}: moderator '{terms[j]}' must be a finite number (got {float(Z[i, j])!r})"
-        )
+    Z, terms = moderator_matrix(mods, y.size, names)
     X = np.column_stack([np.ones(y.size), Z])
     k, p = X.shape
     if meth != "FE" and k <= p:
@@ -1692,3 +1673,38 @@ def meta_regression(
         qm=c.qm, qm_df=c.qm_df, qm_pval=c.qm_pval, qe=c.qe, qe_df=k - p, qe_pval=c.qe_pval,
         method=meth, test=c.test, level=level, converged=c.converged,
     )  # fmt: skip
+
+
+def moderator_matrix(
+    mods: Any, n: int, names: Sequence[str] | None = None, unit: str = "study"
+) -> tuple[np.ndarray, list[str]]:
+    """Moderators as an n x m float matrix and their names, checked once for every model.
+
+    ``mods`` is a DataFrame (its column names are the terms), an array (terms
+    ``x1``, ``x2``, ...) or None (no moderators); ``names`` overrides the terms.
+    Raises ValueError naming the ``unit`` (study, effect) and the moderator of
+    the first value that is not finite.
+    """
+    if mods is None:
+        Z, terms = np.zeros((n, 0)), []
+    elif isinstance(mods, pd.DataFrame):
+        terms = [str(c) for c in mods.columns]
+        Z = mods.to_numpy(dtype=float)
+    else:
+        Z = np.asarray(mods, dtype=float)
+        if Z.ndim == 1:
+            Z = Z[:, None]
+        terms = [f"x{j + 1}" for j in range(Z.shape[1])]
+    if names is not None:
+        terms = [str(name) for name in names]
+    if Z.ndim != 2 or Z.shape[0] != n:
+        raise ValueError(f"mods must have one row per {unit} ({n}), got shape {Z.shape}")
+    if len(terms) != Z.shape[1]:
+        raise ValueError(f"{len(terms)} names for {Z.shape[1]} moderators")
+    bad = np.argwhere(~np.isfinite(Z))
+    if bad.size:
+        i, j = bad[0]
+        raise ValueError(
+            f"{unit} {i}: moderator '{terms[j]}' must be a finite number (got {float(Z[i, j])!r})"
+        )
+    return Z, terms

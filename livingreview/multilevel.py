@@ -52,6 +52,7 @@ import pandas as pd
 
 from . import dist
 from .covariance import BlockDiagonal
+from .meta import moderator_matrix
 
 __all__ = ["MultilevelResult", "ProfileCI", "fit", "fit_multivariate", "profile_ci"]
 
@@ -438,27 +439,7 @@ def _check_common(
         raise ValueError(f"test must be 'z' or 't'; got {test!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level!r}")
-    if mods is None:
-        Z = np.zeros((y.size, 0))
-        terms: list[str] = []
-    elif isinstance(mods, pd.DataFrame):
-        terms = [str(c) for c in mods.columns]
-        Z = mods.to_numpy(dtype=float)
-    else:
-        Z = np.asarray(mods, dtype=float)
-        if Z.ndim == 1:
-            Z = Z[:, None]
-        terms = [f"x{j + 1}" for j in range(Z.shape[1])]
-    if names is not None:
-        terms = [str(n) for n in names]
-    if Z.ndim != 2 or Z.shape[0] != y.size:
-        raise ValueError(f"mods must have one row per effect ({y.size}), got shape {Z.shape}")
-    if len(terms) != Z.shape[1]:
-        raise ValueError(f"{len(terms)} names for {Z.shape[1]} moderators")
-    bad2 = np.argwhere(~np.isfinite(Z))
-    if bad2.size:
-        i, j = bad2[0]
-        raise ValueError(f"effect {i}: moderator '{terms[j]}' must be a finite number")
+    Z, terms = moderator_matrix(mods, y.size, names, unit="effect")
     X = np.column_stack([np.ones(y.size), Z])
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise ValueError("the model matrix is not of full rank (collinear or constant moderators)")

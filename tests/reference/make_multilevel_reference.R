@@ -23,30 +23,7 @@ suppressPackageStartupMessages({
 
 out_file <- file.path("tests", "reference", "multilevel_reference.json")
 
-# ---------------------------------------------------------------- minimal JSON writer (no jsonlite)
-num <- function(x) ifelse(is.na(x) | !is.finite(x), "null", sprintf("%.17g", x))
-to_json <- function(x) {
-  if (is.null(x)) return("null")
-  if (is.list(x)) {
-    nm <- names(x)
-    items <- vapply(x, to_json, character(1))
-    if (is.null(nm)) return(paste0("[", paste(items, collapse = ","), "]"))
-    return(paste0("{", paste(sprintf("\"%s\":%s", nm, items), collapse = ","), "}"))
-  }
-  if (is.factor(x)) x <- as.character(x)
-  if (is.character(x)) {
-    s <- sprintf("\"%s\"", gsub("\"", "\\\\\"", x))
-    return(if (length(x) == 1) s else paste0("[", paste(s, collapse = ","), "]"))
-  }
-  if (is.logical(x)) {
-    s <- ifelse(is.na(x), "null", ifelse(x, "true", "false"))
-    return(if (length(x) == 1) s else paste0("[", paste(s, collapse = ","), "]"))
-  }
-  x <- as.numeric(x)
-  if (length(x) == 1) return(num(x))
-  paste0("[", paste(num(x), collapse = ","), "]")
-}
-vec <- function(x) as.list(as.numeric(x))  # always an array
+source(file.path("tests", "reference", "json_writer.R"))  # to_json, num, vec
 mat <- function(m) lapply(seq_len(nrow(m)), function(i) vec(m[i, ]))
 
 tight <- list(rel.tol = 1e-12, iter.max = 10000, eval.max = 10000)
