@@ -51,6 +51,9 @@ EXIT_GRACE_S = 3.0  # for the processes of a run killed just before this one sta
 TAIL_LINES = 2000  # of Snakemake's output, searched for the messages of failed jobs
 ERROR_LINE = re.compile(r"^(livingreview(?:\.\w+)+): (.*)$")
 CONFIG_ERROR = "does not match workflow/schemas/config.schema.yaml"  # workflow/rules/common.smk
+# An error of ours raised while Snakemake parses the workflow (config checks in common.smk):
+# Snakemake prints the bare class name, then the message, then the stack.
+STARTUP_ERROR = re.compile(r'^(\w+) in file ".*", line \d+:$')
 KEY_RE = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*")
 
 EPILOG = """\
@@ -240,18 +243,39 @@ def input_error_lines(output: str) -> tuple[list[str], bool]:
             block += itertools.takewhile(lambda x: x.startswith("  "), lines[i + 1 :])
         elif CONFIG_ERROR in line:
             bad_input = True
-            block = [line]
-            for x in lines[i + 1 :]:
-                if x.startswith("  File ") or x.startswith(("[", "WorkflowError")):
-                    break
-                block.append(x)
-            while block and not block[-1].strip():
-                block.pop()
+            block = [line, *_message_after(lines, i)]
+        elif (startup := _startup_error(line)) is not None:
+            bad_input |= startup
+            block = _message_after(lines, i)
         else:
             continue
         if block not in found:
             found.append(block)
     return [x for block in found for x in block], bad_input
+
+
+def _message_after(lines: Sequence[str], i: int) -> list[str]:
+    """The message lines Snakemake prints after line ``i``, up to the stack or its next entry."""
+    block: list[str] = []
+    for x in lines[i + 1 :]:
+        if x.startswith("  File ") or x.startswith(("[", "WorkflowError")):
+            break
+        block.append(x)
+    while block and not block[-1].strip():
+        block.pop()
+    return block
+
+
+def _startup_error(line: str) -> bool | None:
+    """For Snakemake's ``<Class> in file ...`` line: True for our bad-input errors,
+    False for another error of ours, None when the class is not ours."""
+    from . import errors
+
+    m = STARTUP_ERROR.match(line)
+    cls = _error_class(f"livingreview.errors.{m.group(1)}") if m else None
+    if cls is None:
+        return None
+    return issubclass(cls, errors.InputError | errors.InputErrors)
 
 
 def _error_class(name: str) -> type | None:

@@ -321,6 +321,33 @@ def test_config_error_of_the_real_workflow_exits_2_naming_the_key(tmp_path):
     assert "Traceback" not in err and "File " not in err
 
 
+def test_config_check_at_start_up_exits_2_with_its_message(tmp_path):
+    """A check that raises InputError while Snakemake parses the workflow (common.smk):
+    a duplicated key in the config file, named by file, row and column."""
+    for item in ("Snakefile", "workflow", "config", "scripts", "profiles"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp_path / item)
+    shutil.copytree(REPO / "resources" / "demo", tmp_path / "resources" / "demo")
+    config = tmp_path / "config" / "config.yaml"
+    text = config.read_text()
+    assert "\n  min_k: 3" in text
+    config.write_text(text.replace("\n  min_k: 3", "\n  min_k: 3\n  min_k: 2", 1))
+    run = _update(tmp_path, "--quiet")
+    out, err = run.communicate(timeout=180)
+    assert run.returncode == 2, err
+    lines = err.splitlines()
+    assert "bad input, nothing was published" in lines[0]
+    assert lines[-1].startswith("config/config.yaml, row ") and "column 'min_k'" in lines[-1]
+    assert "Traceback" not in err and "File " not in err
+
+
+def test_start_up_errors_that_are_not_ours_are_not_bad_input():
+    text = 'NameError in file "/x/common.smk", line 3:\nname \'y\' is not defined\n  File "/x"'
+    assert cli.input_error_lines(text) == ([], False)
+    text = "InputError in file \"/x/common.smk\", line 3:\nc.yaml, row 2, column 'k': expected z\n"
+    assert cli.input_error_lines(text) == (["c.yaml, row 2, column 'k': expected z"], True)
+
+
 def test_status_with_a_broken_config_gives_one_line(tmp_path, capsys):
     config = tmp_path / "config" / "config.yaml"
     config.parent.mkdir()
