@@ -79,6 +79,8 @@ RUN_KEYS = (
     ("search", "batch_size"),
     ("search", "max_retries"),
     ("search", "timeout_s"),
+    ("search", "max_retry_after_s"),
+    ("inputs", "quiet_period_s"),
 )
 
 # Whole sections that say how to run or publish (publish.allow_removals is for one run).
