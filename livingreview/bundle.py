@@ -65,6 +65,7 @@ from . import provenance, report
 from .contract import BUNDLE_FILES, STRATUM_FILES, published_config
 from .errors import InputError
 from .io import atomic_write, read_json, sha256_file, write_json, write_text
+from .report_settings import ReportSettings
 
 VERSION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
 LATEST = "LATEST"
@@ -356,6 +357,7 @@ def publish(
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles))
     try:
         _assemble(results, stage, config)
+        shown = ReportSettings.from_config(config)  # what the report renders of it
         content = _files(stage)
         fp = fingerprint(content)
         prev = latest(bundles)
@@ -403,7 +405,7 @@ def publish(
             html = report.render_index(
                 results,
                 stage / "report",
-                config,
+                shown,
                 strata=report.read_strata(results),
                 figures=figures,
                 tables=tables,
@@ -414,7 +416,7 @@ def publish(
                 provenance_info=manifest,
             )
             write_text(stage / "report" / "index.html", html)
-        title = manifest["title"] or "Living systematic review"
+        title = shown.title
         files = _rehash(stage, content, ("CHANGES.md", "report/index.html"))
         write_json(stage / "ro-crate-metadata.json", _rocrate(stage, files, version, date, title))
         manifest["files"] = _rehash(stage, files, ("ro-crate-metadata.json",))
