@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from . import provenance
+from .grade import GRADE_DOMAINS
 from .io import atomic_write, read_json, write_csv, write_text
 from .report_settings import ReportSettings
 
@@ -483,6 +484,43 @@ def _figure(made: Mapping[str, list[Path]], key: str, caption: str) -> str:
     )
 
 
+def _certainty_section(results: Path) -> str:
+    """Summary of findings and, per outcome, each GRADE domain: suggestion, decision, who decided."""
+    parts = ['<h2 id="certainty">Certainty of evidence (GRADE)</h2>']
+    sof_path, ratings = results / "grade" / "sof.csv", _read_json(results / "grade" / "grade.json")
+    if not sof_path.is_file() or not isinstance(ratings, dict):
+        return parts[0] + '<p class="muted">No certainty ratings in this run.</p>'
+    sof = pd.read_csv(sof_path, keep_default_na=False, dtype=str)
+    sof["certainty"] = (sof["symbols"] + " " + sof["certainty"]).str.strip()
+    columns = {"outcome": "Outcome", "studies": "Studies", "participants": "Participants",
+               "effect": "Relative / standardised effect", "absolute": "Absolute effect or "
+               "interpretation", "certainty": "Certainty", "footnotes": "Reasons for rating down"}  # fmt: skip
+    parts.append(html_table(sof[list(columns)].rename(columns=columns),
+                            caption="Summary of findings (participants: each trial once)"))  # fmt: skip
+    rows = [
+        (
+            r.get("label") or domain,
+            gd.replace("_", " "),
+            r["domains"][gd]["suggested"],
+            r["domains"][gd]["final"],
+            r["domains"][gd]["final_reason"],
+            r["domains"][gd]["decided_by"],
+        )  # fmt: skip
+        for domain, r in (ratings.get("outcomes") or {}).items()
+        for gd in GRADE_DOMAINS
+    ]
+    if rows:
+        frame = pd.DataFrame(rows, columns=["Outcome", "GRADE domain", "Suggested", "Final",
+                                            "Reason", "Decided by"])  # fmt: skip
+        parts.append(html_table(frame, caption="GRADE domains: the software's suggestion and the "
+                                "team's decision (grade/adjudication.csv)"))  # fmt: skip
+    parts.append(
+        '<p><a href="../grade/sof.csv">sof.csv</a> &middot; <a href="../grade/grade.json">'
+        "grade.json</a> (suggestions, rules and facts)</p>"
+    )
+    return "".join(parts)
+
+
 def _kv_table(pairs: Iterable[tuple[Any, Any]]) -> str:
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in pairs)
     return f"<table><tbody>{rows}</tbody></table>"
@@ -535,7 +573,8 @@ def render_index(
     s.append(f"<p><strong>{e(version_text)}</strong>{' &middot; ' + e(date) if date else ''}</p>")
     s.append(
         '<nav><a href="#search">Search</a><a href="#prisma">PRISMA</a><a href="#changes">Changes</a>'
-        '<a href="#results">Results</a><a href="#strata">Strata</a><a href="#rob">Risk of bias</a>'
+        '<a href="#results">Results</a><a href="#certainty">Certainty</a>'
+        '<a href="#strata">Strata</a><a href="#rob">Risk of bias</a>'
         '<a href="#provenance">Provenance</a></nav>'
     )
     # search and counts
@@ -629,6 +668,7 @@ def render_index(
                 for k, v in sorted(design.items())
             )
         )
+    s.append(_certainty_section(results))
     # strata
     s.append('<h2 id="strata">Strata</h2>')
     st = strata_table(strata)
