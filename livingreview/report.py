@@ -484,6 +484,34 @@ def _figure(made: Mapping[str, list[Path]], key: str, caption: str) -> str:
     )
 
 
+def _news_html(news: Mapping[str, Any]) -> str:
+    """What's new in this version: change types, and per outcome whether the conclusion changed."""
+    from .whats_new import state_text
+
+    rows = [
+        (
+            (o["new"] or o["old"] or {}).get("label", o["domain"]),
+            "changed" if o["conclusion_changed"] else ("new" if news["previous"] is None else "unchanged"),
+            "; ".join(o["reasons"]),
+            state_text(o["old"]) if news["previous"] is not None else "",
+            state_text(o["new"]),
+        )
+        for o in news["outcomes"]
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["Outcome", "Conclusion", "Why", "Before", "Now"])
+    kinds = ", ".join(news["change_types"]) or "none"
+    rules = "; ".join(news["conclusion_rules"])
+    removed = "".join(
+        f"<li>{e(r['study_id'])}: {e(r['why'])}</li>" for r in news["studies_removed"]
+    )
+    return (
+        f'<h2 id="whats-new">What\'s new in this version</h2><p>Type of change: {e(kinds)}.</p>'
+        + html_table(frame, caption=f"Conclusions, judged by pre-specified rules: {rules}")
+        + (f"<p>Studies removed:</p><ul>{removed}</ul>" if removed else "")
+        + '<p><a href="../whats_new.json">whats_new.json</a></p>'
+    )
+
+
 def _certainty_section(results: Path) -> str:
     """Summary of findings and, per outcome, each GRADE domain: suggestion, decision, who decided."""
     parts = ['<h2 id="certainty">Certainty of evidence (GRADE)</h2>']
@@ -558,8 +586,13 @@ def render_index(
     changes: Mapping[str, Any] | None = None,
     previous: str | None = None,
     provenance_info: Mapping[str, Any] | None = None,
+    news: Mapping[str, Any] | None = None,
 ) -> str:
-    """The HTML of ``index.html`` (links are relative to the report folder)."""
+    """The HTML of ``index.html`` (links are relative to the report folder).
+
+    ``news``: the version's ``whats_new.json`` (the bundle passes it; the working
+    copy has none, as it is not a version).
+    """
     results = Path(results)
     settings = ReportSettings.from_config(config)
     title = settings.title
@@ -629,6 +662,8 @@ def render_index(
                 flat.append((k, v))
         s.append(_kv_table(flat))
     # changes
+    if news is not None:
+        s.append(_news_html(news))
     s.append('<h2 id="changes">Changes since the last version</h2>')
     s.append(_changes_html(changes, previous))
     # results
