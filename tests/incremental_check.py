@@ -14,8 +14,9 @@ What is compared, and what may legitimately differ (named here, nowhere else):
   fingerprint); ``manifest.json`` except ``MANIFEST_PER_VERSION`` fields and
   the checksums of the per-version files; ``ro-crate-metadata.json`` except
   the version, date and per-version file entries; ``report/index.html`` with
-  the version name, date and "changes since the last version" section taken
-  out; ``CHANGES.md`` is not compared (it describes the way here).
+  the version name, date, "what's new" and "changes since the last version"
+  sections taken out; ``CHANGES.md`` and ``whats_new.json`` are not compared
+  (they describe the way here).
   When the last incremental run published nothing (its edits changed nothing
   a reader sees), the newest bundle holds the inputs of an earlier version:
   then the input checksums (manifest ``inputs``, the report's input table)
@@ -49,7 +50,7 @@ from typing import Any
 import yaml
 from edits import CONFIG, ROOT, Edit, random_edit
 
-from livingreview.bundle import AUDIT
+from livingreview.bundle import AUDIT, PER_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = REPO / ".venv" / "bin" / "snakemake"
@@ -71,7 +72,7 @@ RESULT_GLOBS = (
 )
 FIGURE_SUFFIXES = (".svg", ".png")
 MANIFEST_PER_VERSION = ("version", "date", "previous", "previous_manifest_sha256", "files")
-PER_VERSION_FILES = ("CHANGES.md", "manifest.json", "ro-crate-metadata.json", "report/index.html")
+PER_VERSION_FILES = tuple(sorted(PER_VERSION))  # CHANGES.md, whats_new.json, manifest, ...
 HOLD_FLAG = "publish={allow_removals: true}"
 
 
@@ -222,7 +223,7 @@ def _figures(project: Path) -> set[str]:
 
 def _index_text(path: Path, version: str, date: str, with_inputs: bool) -> str:
     text = path.read_text(encoding="utf-8")
-    text = re.sub(r'<h2 id="changes">.*?(?=<h2)', "", text, flags=re.S)
+    text = re.sub(r'<h2 id="(?:whats-new|changes)">.*?(?=<h2)', "", text, flags=re.S)
     if not with_inputs:
         text = re.sub(r"<tr><td>[^<]*</td><td>[0-9a-f]{64}</td></tr>\n?", "", text)
     return text.replace(version, "<version>").replace(date, "<date>")
