@@ -22,3 +22,7 @@ rule all:
     default_target: True
     input:
         get_final_output,
+
+
+onsuccess:
+    deliver_alerts()

@@ -462,6 +462,8 @@ def update(args: argparse.Namespace) -> int:
             if rc == EXIT_USAGE and not messages:  # Snakemake refused its arguments
                 return EXIT_USAGE
             return EXIT_USAGE if bad_input else EXIT_FAILED
+        for line in _deliver_alerts(project, [project / DEFAULT_CONFIG, *configfiles], plain):
+            print(f"livingreview alerts: {line}", file=sys.stderr)
         after = _latest(project)
         results = project / "results"
         if after is None or after == before:
@@ -475,6 +477,35 @@ def update(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):
             fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
+
+
+def _deliver_alerts(
+    project: Path, configfiles: Sequence[Path | str], plain: list[str]
+) -> list[str]:
+    """Alerts due after a successful run (livingreview.alerts), with the run's own configuration.
+
+    Snakemake calls no hook when it has nothing to do, so a failed alert would
+    wait for the next change; here it is retried on every update. The files
+    and ``--config`` entries are merged as Snakemake merges them, and the
+    schema's defaults filled in. Never raises: an alert never fails a run.
+    """
+    from snakemake.utils import update_config, validate
+
+    from .alerts import run_hook
+
+    try:
+        config: dict[str, Any] = {}
+        for path in configfiles:
+            update_config(config, _load_config(Path(path)))
+        for entry in plain:
+            key, _, raw = entry.partition("=")
+            update_config(config, {key: yaml.safe_load(raw)})
+        if ((config.get("alerts") or {}).get("when") or "never") == "never":
+            return []
+        validate(config, str(project / "workflow" / "schemas" / "config.schema.yaml"))
+        return run_hook(config, project / "results")
+    except Exception as exc:  # the run succeeded; say why no alert went out
+        return [f"not delivered: {type(exc).__name__}: {exc}"]
 
 
 def _previous_run_alive(project: Path, log: IO[str]) -> int:

@@ -90,8 +90,9 @@ RUN_KEYS = (
     ("inputs", "quiet_period_s"),
 )
 
-# Whole sections that say how to run or publish (publish.allow_removals is for one run).
-RUN_SECTIONS = ("publish",)
+# Whole sections that say how to run or publish (publish.allow_removals is for one run;
+# alerts say whom to tell, not what the review found).
+RUN_SECTIONS = ("publish", "alerts")
 
 
 def stratum_name(domain: str | None = None, platform: str | None = None) -> str:

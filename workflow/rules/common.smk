@@ -182,3 +182,14 @@ def get_final_output(wildcards=None):
         if rule_name in defined:
             files += list(getattr(rules, rule_name).output)
     return files
+
+
+def deliver_alerts():
+    """onsuccess: alerts due after a direct Snakemake run (`livingreview update` delivers itself)."""
+    import os
+
+    from livingreview.alerts import run_hook
+
+    if not os.environ.get("LIVINGREVIEW_UPDATE_OF"):
+        for line in run_hook(config):
+            print(f"livingreview alerts: {line}")
