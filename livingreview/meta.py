@@ -656,6 +656,21 @@ class MetaResult:
         """
         return _tau2_ci(self)
 
+    def cumul(self, order: Sequence[Any] | np.ndarray | None = None) -> pd.DataFrame:
+        """Cumulative meta-analysis in ``order`` (metafor ``cumul``); see
+        :func:`livingreview.cumulative.cumulative`.
+
+        Examples
+        --------
+        >>> from livingreview import meta
+        >>> res = meta.fit([0.1, 0.3, 0.35, 0.6], [0.02, 0.03, 0.01, 0.05])
+        >>> res.cumul(order=[4, 3, 2, 1])["k"].tolist()
+        [1, 2, 3, 4]
+        """
+        from .cumulative import cumulative
+
+        return cumulative(self, order)
+
     def without(self, labels: Sequence[Any]) -> MetaResult:
         """The same model refitted without the studies named by ``labels``.
 
