@@ -62,7 +62,7 @@ from typing import Any
 import yaml
 
 from . import provenance, report, whats_new
-from .contract import BUNDLE_FILES, STRATUM_FILES, published_config
+from .contract import BUNDLE_FILES, CUMULATIVE_DIR, STRATUM_FILES, published_config
 from .errors import InputError
 from .grade import GradeSettings
 from .io import atomic_write, read_json, sha256_file, write_json, write_text
@@ -164,6 +164,10 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
             _copy(results / src, stage / dst)
     for p in sorted((results / "metareg").glob("*.json")):
         _copy(p, stage / "metareg" / p.name)
+    cumulative = results / Path(CUMULATIVE_DIR).name
+    for p in sorted(cumulative.glob("*")) if cumulative.is_dir() else []:
+        if p.is_file():
+            _copy(p, stage / "cumulative" / p.name)
     for sdir in sorted(p for p in (results / "strata").glob("*") if p.is_dir()):
         for name in STRATUM_FILES:
             if (sdir / name).is_file():

@@ -61,9 +61,14 @@ METAREG_OVERALL = "overall"
 GRADE_DIR = "results/grade"
 GRADE_OUTPUTS = {"ratings": "grade.json", "sof": "sof.csv"}
 GRADE_ADJUDICATION = "grade/adjudication.csv"
+# Cumulative meta-analysis by publication year of each pooled domain: one table, and
+# one figure per domain (<domain>.svg/.png), all published.
+CUMULATIVE_DIR = "results/cumulative"
+CUMULATIVE_TABLE = "cumulative.csv"
 
 # Files of results/ a version publishes as they are: source (under results/) -> path in the bundle.
-# Besides these: report/**, metareg/*.json, strata/<stratum>/<STRATUM_FILES>, config.yaml.
+# Besides these: report/**, metareg/*.json, cumulative/*, strata/<stratum>/<STRATUM_FILES>,
+# config.yaml.
 BUNDLE_FILES = {
     "effects/effects.csv": "effects.csv",
     "extraction/studies.csv": "studies.csv",

@@ -10,14 +10,19 @@ stable). A step of one study follows metafor's k = 1 rules (tau^2 = 0, z test).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .meta import MetaResult, fit
 
-__all__ = ["CUMUL_COLUMNS", "cumulative"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .analysis import AnalysisSettings
+
+__all__ = ["CUMUL_COLUMNS", "by_year", "cumulative", "cumulative_review"]
 
 CUMUL_COLUMNS = ["added", "order", "k", "estimate", "se", "zval", "pval", "ci_low", "ci_high",
                  "q", "q_pval", "tau2", "i2", "h2"]  # fmt: skip
@@ -85,3 +90,51 @@ def cumulative(res: MetaResult, order: Sequence[Any] | np.ndarray | None = None)
             }  # fmt: skip
         )
     return pd.DataFrame(rows, columns=CUMUL_COLUMNS)
+
+
+def by_year(
+    data: pd.DataFrame, years: dict[str, int | None], settings: AnalysisSettings
+) -> pd.DataFrame:
+    """One stratum's cumulative meta-analysis by publication year (unknown years last).
+
+    ``data``: the stratum's ``data.csv`` rows (``study_id``, ``citation``,
+    ``yi``, ``vi``); ``years``: study_id -> year of its record.
+    """
+    citation = data["citation"].fillna("").astype(str)
+    labels = citation.where(citation != "", data["study_id"].astype(str))
+    res = fit(data["yi"], data["vi"], settings.method, settings.test, settings.level,
+              labels=list(labels))  # fmt: skip
+    keys = [years.get(str(s)) for s in data["study_id"]]
+    order = np.array([np.inf if y is None else float(y) for y in keys])
+    out = cumulative(res, order)
+    out["order"] = [None if not np.isfinite(o) else int(o) for o in out["order"]]
+    return out.rename(columns={"order": "year"})
+
+
+def cumulative_review(
+    strata_dir: Path, studies_csv: Path, records_csv: Path, settings: AnalysisSettings
+) -> pd.DataFrame:
+    """The stage's entry point: every reported domain stratum, by year; one frame with ``domain``."""
+    import json
+
+    studies = pd.read_csv(studies_csv, dtype=str, keep_default_na=False)
+    records = pd.read_csv(
+        records_csv, dtype=str, keep_default_na=False, usecols=["record_id", "year"]
+    )
+    year_of = {r: int(y) if y.isdigit() else None for r, y in zip(records["record_id"], records["year"], strict=True)}  # fmt: skip
+    years = {
+        s: year_of.get(r) for s, r in zip(studies["study_id"], studies["record_id"], strict=True)
+    }
+    index = json.loads((strata_dir / "strata.json").read_text(encoding="utf-8"))
+    frames = []
+    for name in sorted(n for n, v in index.items() if v["kind"] == "domain"):
+        pooled = json.loads((strata_dir / name / "pooled.json").read_text(encoding="utf-8"))
+        if not pooled.get("reported"):
+            continue
+        data = pd.read_csv(strata_dir / name / "data.csv", keep_default_na=False, na_values=[""])
+        frame = by_year(data, years, settings)
+        frame.insert(0, "domain", index[name]["domain"])
+        frame.insert(1, "measure", pooled.get("measure"))
+        frames.append(frame)
+    columns = ["domain", "measure", *[c if c != "order" else "year" for c in CUMUL_COLUMNS]]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

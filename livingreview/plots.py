@@ -534,6 +534,8 @@ def summary_plot(
     *,
     title: str,
     row_label: str = "label",
+    row_header: str = "Stratum",
+    footnote: str | None = None,
     formats: Sequence[str] = FORMATS,
 ) -> list[Path]:
     """Pooled estimate, CI and prediction interval per stratum, with k and I2.
@@ -569,7 +571,7 @@ def summary_plot(
                 extremes += [_num(r.get(x)) for x in ("ci_low", "ci_high", "pi_low", "pi_high")]
         ax.set_xlim(*_xlim(extremes or [-1.0, 1.0]))
         ax.axvline(0.0, color="black", lw=0.8)
-        ax_l.text(0.0, n + 0.6, "Stratum", fontweight="bold", va="center")
+        ax_l.text(0.0, n + 0.6, row_header, fontweight="bold", va="center")
         ax_r.text(0.02, n + 0.6, f"Estimate [{pct} CI]", fontweight="bold", va="center")
         ax_r.text(0.98, n + 0.6, "k    I\u00b2", fontweight="bold", va="center", ha="right")
         for yy, r in zip(ys, rows, strict=True):
@@ -602,15 +604,44 @@ def summary_plot(
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
         fig.suptitle(title, x=0.02, ha="left", fontweight="bold", y=1 - 0.1 / height)
-        fig.text(
-            0.02,
-            0.02,
+        footnote = footnote or (
             f"Black line: {pct} CI; grey band: {pct} prediction interval; "
-            f"NE: not estimated (k < {min_k}).",
-            fontsize=8,
+            f"NE: not estimated (k < {min_k})."
         )
+        fig.text(0.02, 0.02, footnote, fontsize=8)
         fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.5 / height, bottom=1.0 / height)
         return save_figure(fig, path, formats)
+
+
+def cumulative_plot(
+    rows: pd.DataFrame, path: str | Path, *, label: str, level: float, **kw: Any
+) -> list[Path]:
+    """Cumulative meta-analysis of one domain: the pooled estimate as each study was added."""
+    measure = str(rows["measure"].iloc[0]) if "measure" in rows and len(rows) else "SMD"
+
+    def name(added: Any, year: Any) -> str:
+        shown = "" if pd.isna(year) or f"({int(year)})" in str(added) else f" ({int(year)})"
+        return f"+ {added}{shown}"
+
+    items = [
+        {
+            "label": name(r.added, r.year),
+            "reported": True,
+            "estimate": r.estimate,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "k": r.k,
+            "i2": r.i2,
+            "measure": measure,
+            "level": level,
+        }  # fmt: skip
+        for r in rows.itertuples(index=False)
+    ]
+    note = f"Each row: the model refitted on the studies up to it; black line: {level * 100:g}% CI."
+    return summary_plot(
+        items, path, title=f"Cumulative meta-analysis by publication year: {label}",
+        row_header="Study added (year)", footnote=note, **kw,
+    )  # fmt: skip
 
 
 def domain_summary_plot(

@@ -512,6 +512,25 @@ def _news_html(news: Mapping[str, Any]) -> str:
     )
 
 
+def _cumulative_section(results: Path, settings: ReportSettings) -> str:
+    """Cumulative meta-analysis by publication year: one figure per pooled domain."""
+    folder = results / "cumulative"
+    figures = sorted(folder.glob("*.svg")) if folder.is_dir() else []
+    head = '<h2 id="cumulative">Cumulative meta-analysis by publication year</h2>'
+    if not figures:
+        return head + '<p class="muted">No pooled domain yet.</p>'
+    parts = [head, f"<p>The pooled estimate and {e(settings.ci_label)} as each study was added, "
+             "oldest first (metafor's <code>cumul</code>); table: "
+             '<a href="../cumulative/cumulative.csv">cumulative.csv</a>.</p>']  # fmt: skip
+    for svg in figures:
+        label = settings.domain_labels.get(svg.stem, svg.stem)
+        parts.append(
+            f'<figure><img src="../cumulative/{e(svg.name)}" alt="{e(label)}">'
+            f"<figcaption>{e(label)}</figcaption></figure>"
+        )
+    return "".join(parts)
+
+
 def _certainty_section(results: Path) -> str:
     """Summary of findings and, per outcome, each GRADE domain: suggestion, decision, who decided."""
     parts = ['<h2 id="certainty">Certainty of evidence (GRADE)</h2>']
@@ -607,6 +626,7 @@ def render_index(
     s.append(
         '<nav><a href="#search">Search</a><a href="#prisma">PRISMA</a><a href="#changes">Changes</a>'
         '<a href="#results">Results</a><a href="#certainty">Certainty</a>'
+        '<a href="#cumulative">Cumulative</a>'
         '<a href="#strata">Strata</a><a href="#rob">Risk of bias</a>'
         '<a href="#provenance">Provenance</a></nav>'
     )
@@ -704,6 +724,7 @@ def render_index(
             )
         )
     s.append(_certainty_section(results))
+    s.append(_cumulative_section(results, settings))
     # strata
     s.append('<h2 id="strata">Strata</h2>')
     st = strata_table(strata)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from livingreview import meta
@@ -38,3 +39,31 @@ def test_cumul_needs_one_key_per_study():
     res = meta.fit([0.1, 0.3, 0.35], [0.02, 0.03, 0.01])
     with pytest.raises(ValueError, match="one key per study"):
         res.cumul(order=[1, 2])
+
+
+def test_cumulative_review_orders_by_record_year_unknown_last(tmp_path):
+    from livingreview.analysis import AnalysisSettings
+    from livingreview.cumulative import cumulative_review
+
+    strata = tmp_path / "strata"
+    (strata / "domain-glycemic").mkdir(parents=True)
+    (strata / "domain-knowledge").mkdir()
+    (strata / "strata.json").write_text(json.dumps({
+        "domain-glycemic": {"kind": "domain", "domain": "glycemic"},
+        "domain-knowledge": {"kind": "domain", "domain": "knowledge"},
+    }))  # fmt: skip
+    (strata / "domain-glycemic" / "pooled.json").write_text('{"reported": true, "measure": "SMD"}')
+    (strata / "domain-knowledge" / "pooled.json").write_text('{"reported": false}')
+    (strata / "domain-glycemic" / "data.csv").write_text(
+        "study_id,citation,yi,vi\na,A (2020),0.1,0.02\nb,,0.3,0.03\nc,C (2018),0.35,0.01\n"
+    )
+    studies = tmp_path / "studies.csv"
+    studies.write_text("study_id,record_id\na,1\nb,2\nc,3\n")
+    records = tmp_path / "records.csv"
+    records.write_text("record_id,title,year\n1,x,2020\n2,y,\n3,z,2018\n")
+    out = cumulative_review(strata, studies, records, AnalysisSettings(method="DL"))
+    assert out["domain"].unique().tolist() == ["glycemic"]  # knowledge is not pooled
+    assert out["added"].tolist() == ["C (2018)", "A (2020)", "b"]  # no year: last; no citation: id
+    assert out["year"].tolist()[:2] == [2018, 2020] and pd.isna(out["year"].iloc[2])
+    expect = meta.fit([0.35, 0.1], [0.01, 0.02], "DL")
+    assert out["estimate"].iloc[1] == pytest.approx(expect.estimate, rel=1e-12)

@@ -103,6 +103,9 @@ def test_full_run_writes_every_stratum_output(project: Path) -> None:
     assert set(grade["outcomes"]) == reported
     sof = (baseline / "results/grade/sof.csv").read_text(encoding="utf-8").splitlines()
     assert len(sof) == 1 + len(domains)  # a row per outcome domain, pooled or not
+    cumul = pd.read_csv(baseline / "results/cumulative/cumulative.csv")
+    assert set(cumul["domain"]) == reported
+    assert {p.stem for p in (baseline / "results/cumulative").glob("*.svg")} == reported
 
 
 def _job_counts(out: str) -> dict[str, int]:

@@ -14,6 +14,7 @@ rule bundle:
         effects="results/effects/effects.csv",
         analyses=analysis_outputs,
         grade=list(GRADE_OUTPUT.values()),
+        cumulative=contract.CUMULATIVE_DIR,
     output:
         "results/bundles/published.json",
     log:

@@ -1,4 +1,4 @@
-# Certainty of evidence: a GRADE suggestion per outcome domain with its reasons, the
+# Living evidence. Certainty: a GRADE suggestion per outcome domain with its reasons, the
 # team's adjudication (<root>/grade/adjudication.csv) and the summary-of-findings
 # table (livingreview.grade). Reruns when a domain's pooled result, data or Egger
 # test, the grade settings or the adjudication sheet change.
@@ -42,3 +42,25 @@ rule grade:
         min_k_funnel=ANALYSIS["min_k_funnel"],
     script:
         "../../scripts/grade.py"
+
+
+rule cumulative:
+    input:
+        strata=grade_strata,
+        studies="results/extraction/studies.csv",
+        records="results/records/records.csv",
+    output:
+        directory(contract.CUMULATIVE_DIR),
+    log:
+        "results/logs/analysis/cumulative.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        method=ANALYSIS["method"],
+        test=ANALYSIS["test"],
+        level=ANALYSIS["level"],
+        labels={d: spec["label"] for d, spec in EXTRACTION["domains"].items()},
+    script:
+        "../../scripts/cumulative.py"

@@ -1,0 +1,35 @@
+"""Snakemake adapter: results/cumulative/ (table and one figure per domain; livingreview.cumulative)."""
+
+import logging
+from pathlib import Path
+
+from livingreview.analysis import CSV_FLOAT, AnalysisSettings
+from livingreview.contract import CUMULATIVE_TABLE
+from livingreview.cumulative import cumulative_review
+from livingreview.io import write_csv
+
+snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
+
+logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO)
+try:
+    settings = AnalysisSettings.from_params(dict(snakemake.params.items()))
+    out = Path(snakemake.output[0])
+    out.mkdir(parents=True, exist_ok=True)
+    table = cumulative_review(
+        Path(snakemake.input.strata[0]).parent,  # strata.json comes first
+        Path(snakemake.input.studies),
+        Path(snakemake.input.records),
+        settings,
+    )
+    write_csv(table, out / CUMULATIVE_TABLE, text_columns=["domain", "measure", "added"],
+              float_format=CSV_FLOAT)  # fmt: skip
+    if len(table):
+        from livingreview.plots import cumulative_plot
+
+        for domain, rows in table.groupby("domain", sort=True):
+            label = snakemake.params.labels.get(domain, domain)
+            cumulative_plot(rows, out / domain, label=label, level=settings.level)
+    logging.info("cumulative meta-analyses: %s", sorted(set(table["domain"])))
+except Exception:
+    logging.exception("cumulative meta-analysis failed")
+    raise
