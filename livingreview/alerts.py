@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .bundle import published_versions
 from .io import read_json, write_json
 
 __all__ = ["deliver", "due", "message_text", "run_hook"]
@@ -37,22 +38,6 @@ __all__ = ["deliver", "due", "message_text", "run_hook"]
 log = logging.getLogger(__name__)
 WHEN = ("conclusions_changed", "every_version", "never")
 SENT, FAILED, NOT_DUE, BEFORE = "sent", "failed", "not due", "published before alerts were set up"
-
-
-def _versions(bundles: Path) -> list[str]:
-    """Published versions, oldest first (the announced ones: LATEST's history)."""
-    from .bundle import VERSION_RE, latest
-
-    newest = latest(bundles)
-    if newest is None:
-        return []
-    names = [p.name for p in bundles.iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
-
-    def key(name: str) -> tuple[str, int]:
-        day, n = VERSION_RE.match(name).groups()  # type: ignore[union-attr]
-        return day, int(n)
-
-    return [n for n in sorted(names, key=key) if key(n) <= key(newest)]
 
 
 def due(news: Mapping[str, Any], when: str) -> bool:
@@ -179,7 +164,7 @@ def deliver(
     try:
         state = read_json(state_path) if state_path.is_file() else None
         before = json.dumps(state, sort_keys=True)
-        versions = _versions(bundles)
+        versions = published_versions(bundles)
         if state is None:  # alerts just set up: the history is not news
             state = {"versions": {v: {"status": BEFORE} for v in versions[:-1]}}
         stamp = now().isoformat(timespec="seconds")

@@ -65,7 +65,8 @@ from . import provenance, report, whats_new
 from .contract import BUNDLE_FILES, CUMULATIVE_DIR, STRATUM_FILES, published_config
 from .errors import InputError
 from .grade import GradeSettings
-from .io import atomic_write, read_json, sha256_file, write_json, write_text
+from .history import HISTORY_FILES, version_history
+from .io import atomic_write, read_json, sha256_file, write_csv, write_json, write_text
 from .report_settings import ReportSettings
 
 WHATS_NEW = "whats_new.json"
@@ -74,10 +75,12 @@ LATEST = "LATEST"
 MANIFEST = "manifest.json"
 # Files that differ between versions by construction; left out of the fingerprint.
 # whats_new.json compares with the previous version, so it is per version as CHANGES.md is.
+# The version history (livingreview.history) likewise.
 PER_VERSION = {
     "report/index.html",
     "CHANGES.md",
     WHATS_NEW,
+    *HISTORY_FILES,
     MANIFEST,
     "ro-crate-metadata.json",
 }
@@ -120,6 +123,21 @@ def latest(bundles: str | Path) -> str | None:
         return None
     name = path.read_text(encoding="utf-8").strip()
     return name if VERSION_RE.match(name) and (Path(bundles) / name).is_dir() else None
+
+
+def published_versions(bundles: str | Path) -> list[str]:
+    """Published versions, oldest first: the version folders up to the one ``LATEST`` names."""
+    bundles = Path(bundles)
+    newest = latest(bundles)
+    if newest is None:
+        return []
+
+    def key(name: str) -> tuple[str, int]:
+        day, n = VERSION_RE.match(name).groups()  # type: ignore[union-attr]
+        return day, int(n)
+
+    names = [p.name for p in bundles.iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
+    return [n for n in sorted(names, key=key) if key(n) <= key(newest)]
 
 
 def next_version(bundles: str | Path, date: str) -> str:
@@ -404,6 +422,7 @@ def publish(
             date=date,
         )
         write_json(stage / WHATS_NEW, news)
+        _write_history(bundles, stage, version, date)
         write_text(
             stage / "CHANGES.md",
             provenance.changes_markdown(
@@ -445,7 +464,9 @@ def publish(
             )
             write_text(stage / "report" / "index.html", html)
         title = shown.title
-        files = _rehash(stage, content, ("CHANGES.md", WHATS_NEW, "report/index.html"))
+        files = _rehash(
+            stage, content, ("CHANGES.md", WHATS_NEW, *HISTORY_FILES, "report/index.html")
+        )
         write_json(stage / "ro-crate-metadata.json", _rocrate(stage, files, version, date, title))
         manifest["files"] = _rehash(stage, files, ("ro-crate-metadata.json",))
         write_json(stage / MANIFEST, manifest)
@@ -464,6 +485,19 @@ def publish(
         if stage.exists():
             with contextlib.suppress(OSError):
                 shutil.rmtree(stage)
+
+
+def _write_history(bundles: Path, stage: Path, version: str, date: str) -> None:
+    """``history/``: every domain's estimate in each published version and in this one."""
+    from .plots import history_plot  # matplotlib: only when a version is published
+
+    table = version_history(bundles, published_versions(bundles), stage, version, date)
+    if not len(table):
+        return
+    out = stage / Path(HISTORY_FILES[0]).parent
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(table, stage / HISTORY_FILES[0], text_columns=["version", "date", "domain", "label"])
+    history_plot(table, out / "history")
 
 
 def _changes(

@@ -644,6 +644,45 @@ def cumulative_plot(
     )  # fmt: skip
 
 
+def history_plot(history: pd.DataFrame, path: str | Path, **kw: Any) -> list[Path]:
+    """Each domain's pooled estimate and CI in every published version (one panel per domain)."""
+    domains = list(dict.fromkeys(history["domain"]))
+    versions = list(dict.fromkeys(history["version"]))
+    n = max(len(domains), 1)
+    ncols = 2 if n > 1 else 1
+    nrows = math.ceil(n / ncols)
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(9.0, 0.6 + 2.4 * nrows))
+        for i, domain in enumerate(domains):
+            ax = fig.add_subplot(nrows, ncols, i + 1)
+            rows = history[(history["domain"] == domain) & history["reported"].astype(bool)]
+            measure = str(history.loc[history["domain"] == domain, "measure"].iloc[0])
+            x = [versions.index(v) for v in rows["version"]]
+            est, lo, hi = (
+                np.exp(rows[c].to_numpy(float)) if _is_ratio(measure) else rows[c].to_numpy(float)
+                for c in ("estimate", "ci_low", "ci_high")
+            )
+            ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="D", color="#c0392b",
+                        ecolor="black", elinewidth=1.2, capsize=2, markersize=4)  # fmt: skip
+            ax.axhline(1.0 if _is_ratio(measure) else 0.0, color="black", lw=0.8)
+            if _is_ratio(measure):
+                ax.set_yscale("log")
+            label = str(history.loc[history["domain"] == domain, "label"].iloc[0])
+            ax.set_title(label, fontsize=9, loc="left")
+            ax.set_xlim(-0.5, len(versions) - 0.5)
+            ax.set_xticks(range(len(versions)))
+            ax.set_xticklabels(versions if len(versions) <= 8 else
+                               [v if j % max(1, len(versions) // 8) == 0 else "" for j, v in enumerate(versions)],
+                               rotation=45, ha="right", fontsize=7)  # fmt: skip
+            ax.set_ylabel(_ratio_name(measure) if _is_ratio(measure) else measure, fontsize=8)
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+        fig.suptitle("Pooled estimate and CI in each published version", x=0.02, ha="left",
+                     fontweight="bold")  # fmt: skip
+        fig.tight_layout()
+        return save_figure(fig, path, kw.get("formats", FORMATS))
+
+
 def domain_summary_plot(
     pooled: Sequence[Mapping[str, Any]], path: str | Path, **kw: Any
 ) -> list[Path]:

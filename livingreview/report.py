@@ -484,6 +484,29 @@ def _figure(made: Mapping[str, list[Path]], key: str, caption: str) -> str:
     )
 
 
+def _history_html(path: Path) -> str:
+    """Version history: the figure and each domain's estimate per version."""
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    ratio = table["measure"].isin(["logRR", "logOR"])
+    cells = []
+    for row, is_ratio in zip(table.itertuples(index=False), ratio, strict=True):
+        if not row.reported:
+            cells.append(f"NE (k = {row.k})")
+            continue
+        f = (lambda x: f"{math.exp(x):.2f}") if is_ratio else (lambda x: f"{x:.2f}")
+        cells.append(f"{f(row.estimate)} [{f(row.ci_low)}, {f(row.ci_high)}] (k = {row.k})")
+    table["cell"] = cells
+    grid = table.pivot(index="version", columns="label", values="cell").reset_index()
+    return (
+        '<h2 id="history">Version history</h2>'
+        '<figure><img src="../history/history.svg" alt="Pooled estimate per version">'
+        "<figcaption>Pooled estimate and CI of each outcome domain in each published "
+        "version (ratios back-transformed)</figcaption></figure>"
+        + html_table(grid, caption="Estimate [CI] (k) per version")
+        + '<p><a href="../history/history.csv">history.csv</a></p>'
+    )
+
+
 def _news_html(news: Mapping[str, Any]) -> str:
     """What's new in this version: change types, and per outcome whether the conclusion changed."""
     from .whats_new import state_text
@@ -684,6 +707,9 @@ def render_index(
     # changes
     if news is not None:
         s.append(_news_html(news))
+    history = Path(out).parent / "history" / "history.csv"
+    if history.is_file():  # a published version (the bundle renders it): how the evidence moved
+        s.append(_history_html(history))
     s.append('<h2 id="changes">Changes since the last version</h2>')
     s.append(_changes_html(changes, previous))
     # results

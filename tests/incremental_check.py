@@ -223,7 +223,7 @@ def _figures(project: Path) -> set[str]:
 
 def _index_text(path: Path, version: str, date: str, with_inputs: bool) -> str:
     text = path.read_text(encoding="utf-8")
-    text = re.sub(r'<h2 id="(?:whats-new|changes)">.*?(?=<h2)', "", text, flags=re.S)
+    text = re.sub(r'<h2 id="(?:whats-new|history|changes)">.*?(?=<h2)', "", text, flags=re.S)
     if not with_inputs:
         text = re.sub(r"<tr><td>[^<]*</td><td>[0-9a-f]{64}</td></tr>\n?", "", text)
     return text.replace(version, "<version>").replace(date, "<date>")

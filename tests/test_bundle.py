@@ -6,6 +6,7 @@ import json
 import shutil
 import zipfile
 
+import pandas as pd
 import pytest
 from results_fixture import CONFIG, make_results
 
@@ -88,6 +89,13 @@ def test_new_data_gives_next_version_and_changes(project):
     glyc = next(o for o in news["outcomes"] if o["domain"] == "glycemic")
     assert glyc["old"]["k"] == 6 and glyc["new"]["k"] == 7
     assert glyc["conclusion_changed"] == bool(glyc["reasons"])
+    history = pd.read_csv(second.path / "history" / "history.csv")
+    glyc_history = history[history["domain"] == "glycemic"]
+    assert glyc_history["version"].tolist() == ["2026-11-21.1", "2026-11-21.2"]
+    assert glyc_history["k"].tolist() == [6, 7]
+    assert (second.path / "history" / "history.svg").is_file()
+    index = (second.path / "report" / "index.html").read_text()
+    assert '<h2 id="history">Version history</h2>' in index and "../history/history.svg" in index
     if "## Supporting detail: p-values" in changes:
         assert changes.index("## Supporting detail") > changes.index("## Studies added")
     # the previous version is untouched and still verifies
