@@ -337,7 +337,7 @@ def _stratum_frame(name: str) -> pd.DataFrame:
 def test_analyse_multilevel_pools_with_cr2_and_counts_participants_once() -> None:
     data = _stratum_frame("konstantopoulos_REML")
     t = REF["konstantopoulos_REML"]["tight"]
-    pooled, loo = multilevel_stratum.analyse_multilevel(
+    pooled, loo, _, _ = multilevel_stratum.analyse_multilevel(
         data, stratum="platform-wechat", measure="SMD", label="WeChat", favourable_sign="positive"
     )
     mv = _scale(REF["konstantopoulos_REML"])
@@ -360,19 +360,20 @@ def test_analyse_multilevel_pools_with_cr2_and_counts_participants_once() -> Non
     assert first["estimate"] == pytest.approx(refit.estimate, rel=1e-12)
     assert first["se"] == pytest.approx(robust.cr2(refit).se, rel=1e-12)
     assert first["n_effects"] == len(sub)
-    model, _ = multilevel_stratum.analyse_multilevel(
+    model = multilevel_stratum.analyse_multilevel(
         data, stratum="platform-wechat", measure="SMD", label="WeChat",
         favourable_sign="positive", inference="model", leave_one_out=False,
-    )  # fmt: skip
+    ).pooled  # fmt: skip
     check("pooled", "pval", model["pval"], t["pval"], mv)
 
 
 def test_analyse_multilevel_below_min_k_trials_reports_nothing() -> None:
     data = _stratum_frame("konstantopoulos_REML").iloc[:8]  # two districts
-    pooled, loo = multilevel_stratum.analyse_multilevel(
+    pooled, loo, infl, fit = multilevel_stratum.analyse_multilevel(
         data, stratum="platform-wechat", measure="SMD", label="x", favourable_sign="positive"
     )
     assert pooled["reported"] is False and pooled["estimate"] is None and loo.empty
+    assert infl.empty and fit is None and pooled["influence_refit"]["reported"] is False
 
 
 def test_egger_multilevel_matches_clubsandwich_slope_test() -> None:
