@@ -701,9 +701,10 @@ def summary_plot(
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
         fig.suptitle(title, x=0.02, ha="left", fontweight="bold", y=1 - 0.1 / height)
+        fewer = f"k < {min_k}; fewer than {min_k} trials in a multilevel row" if multi else ""
         note = (
             f"Black line: {pct} CI; grey band: {pct} prediction interval; "
-            f"NE: not estimated (k < {min_k})."
+            f"NE: not estimated ({fewer or f'k < {min_k}'})."
         )
         if multi:
             note = f"{note}\n{multilevel_note(multi)}"

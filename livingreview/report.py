@@ -483,7 +483,6 @@ def _platform_caption(strata: Mapping[str, Mapping[str, Any]], config: Mapping[s
     multi = [x for x in rows if x.get("model") == "multilevel"]
     if multi:
         text += f": {multilevel_note(multi)}"
-        text += " Participants counted once per trial."
     naive = [
         x["stratum"]
         for x in rows
