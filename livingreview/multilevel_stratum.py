@@ -243,7 +243,7 @@ def analyse_multilevel(
     res = None
     if n_trials < min_k:
         pooled.update(dict.fromkeys(POOLED_NUMBERS))
-        pooled["influence_refit"] = _refit_not_reported(influence_exclude, [], n_trials, k)
+        pooled["influence_refit"] = _refit_not_reported(influence_exclude, [], n_trials)
     else:
         res = _fit(data, rho, method, level)
         pooled.update(_numbers(res, _robust_or_none(res), inference))
@@ -255,7 +255,7 @@ def analyse_multilevel(
             data, infl, n_exclude=influence_exclude, min_k=min_k, rho=rho, method=method,
             level=level, inference=inference,
         )  # fmt: skip
-        unconverged = [t for t, _, r in deleted if not r.converged]
+        unconverged = [t for t, _, r in deleted if r is not None and not r.converged]
         pooled["converged"] = bool(res.converged) and not unconverged
         if not res.converged:
             pooled["warnings"].append("the multilevel REML/ML fit did not converge")
@@ -271,27 +271,35 @@ def analyse_multilevel(
     return StratumAnalysis(round_sig(pooled), loo, infl, res)
 
 
-Deletion = tuple[str, int, multilevel.MultilevelResult]
+Deletion = tuple[str, int, multilevel.MultilevelResult | None]
 
 
 def _trial_deletions(
     data: pd.DataFrame, *, rho: float, method: str, level: float
 ) -> list[Deletion]:
-    """The model refitted without each trial in turn (all its effects): (trial, k left, fit)."""
+    """The model refitted without each trial in turn (all its effects): (trial, k left, fit).
+
+    The fit is None when a single effect would remain (nothing to estimate
+    beside the mean; possible with ``min_k`` 2): its numbers are then empty.
+    """
     trials = data["study_id"].astype(str)
     if trials.nunique() < 2:
         return []
-    out = []
+    out: list[Deletion] = []
     for t in pd.unique(trials):
         sub = data[trials != t]
-        out.append((str(t), int(len(sub)), _fit(sub, rho, method, level)))
+        res = _fit(sub, rho, method, level) if len(sub) >= 2 else None
+        out.append((str(t), int(len(sub)), res))
     return out
 
 
 def _trial_influence(res: multilevel.MultilevelResult, deleted: list[Deletion]) -> pd.DataFrame:
     """influence.csv of a multilevel stratum: one row per trial (see analyse_multilevel)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for t, k_left, r in deleted:
+        if r is None:
+            rows.append({"study": t, "n_effects": res.k - k_left})
+            continue
         dfbeta = res.estimate - r.estimate
         rows.append(
             {
@@ -310,9 +318,7 @@ def _trial_influence(res: multilevel.MultilevelResult, deleted: list[Deletion]) 
     return pd.DataFrame(rows, columns=INFLUENCE_COLUMNS)
 
 
-def _refit_not_reported(
-    n_exclude: int, excluded: list[str], n_trials: int, k: int
-) -> dict[str, Any]:
+def _refit_not_reported(n_exclude: int, excluded: list[str], n_trials: int) -> dict[str, Any]:
     return {
         "n_exclude": n_exclude,
         "excluded": excluded,
@@ -340,9 +346,9 @@ def _influence_refit(
         ["cook", "study"], ascending=[False, True], kind="mergesort"
     )
     excluded = order["study"].head(max(n_exclude, 0)).tolist()
-    if n_exclude <= 0 or n_trials - n_exclude < min_k:
-        return _refit_not_reported(n_exclude, excluded, n_trials, len(data))
     sub = data[~data["study_id"].astype(str).isin(excluded)]
+    if n_exclude <= 0 or n_trials - n_exclude < min_k or len(sub) < 2:
+        return _refit_not_reported(n_exclude, excluded, n_trials)
     res = _fit(sub, rho, method, level)
     num = _numbers(res, _robust_or_none(res), inference)
     return {
@@ -361,16 +367,21 @@ def _leave_one_trial_out(
     """loo.csv of a multilevel stratum: the fits without each trial, with loo.csv's flags."""
     rows = []
     for t, k_left, res in deleted:
-        rb = _robust_or_none(res)
-        num = _numbers(res, rb, inference)
+        if res is None:
+            rows.append({"omitted": t, "n_effects": k_left})
+            continue
+        num = _numbers(res, _robust_or_none(res), inference)
         rows.append({"omitted": t, **{c: num.get(c) for c in LOO_COLUMNS[1:]}, "n_effects": k_left})
     frame = pd.DataFrame(rows, columns=[*LOO_COLUMNS, "n_effects"])
     alpha = 1 - level
     frame["delta_estimate"] = frame["estimate"] - pooled["estimate"]
     frame["delta_tau2"] = frame["tau2"] - pooled["tau2"]
     frame["delta_i2"] = frame["i2"] - pooled["i2"]
-    frame["changes_direction"] = np.sign(frame["estimate"]) != np.sign(pooled["estimate"])
-    frame["changes_significance"] = (frame["pval"] < alpha) != (pooled["pval"] < alpha)
+    fitted = frame["estimate"].notna()  # not when a single effect remained
+    frame["changes_direction"] = fitted & (
+        np.sign(frame["estimate"]) != np.sign(pooled["estimate"])
+    )
+    frame["changes_significance"] = fitted & ((frame["pval"] < alpha) != (pooled["pval"] < alpha))
     return frame
 
 

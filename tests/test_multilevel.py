@@ -537,3 +537,21 @@ def test_dependence_settings_are_checked_and_match_the_schema_defaults() -> None
         _settings(model="multivariate")
     with pytest.raises(ValueError, match="unknown keys: rh"):
         _settings(rh=0.5)
+
+
+def test_min_k_two_trials_leave_one_out_with_a_single_effect_left() -> None:
+    """min_k 2: leaving out the trial with several effects leaves one effect; no crash."""
+    data = pd.DataFrame(
+        {"study_id": ["a", "a", "a", "b"], "n": 30, "yi": [0.1, 0.4, 0.3, 0.6],
+         "vi": [0.02, 0.03, 0.02, 0.04]}
+    )  # fmt: skip
+    settings = AnalysisSettings(min_k=2, influence_exclude=1)
+    res = analyse_stratum(data, SPEC, settings)
+    assert res.pooled["reported"] is True and res.pooled["n_trials"] == 2
+    row = res.loo.set_index("omitted").loc["a"]
+    assert row["n_effects"] == 1 and np.isnan(row["estimate"]) and not row["changes_direction"]
+    kept = res.loo.set_index("omitted").loc["b"]
+    direct = multilevel.fit(data["yi"][:3], data["vi"][:3], data["study_id"][:3], rho=0.6)
+    assert kept["estimate"] == pytest.approx(direct.estimate, rel=1e-10)
+    assert np.isnan(res.influence.set_index("study").loc["a", "cook_d"])
+    assert res.pooled["influence_refit"]["reported"] is False
