@@ -13,6 +13,7 @@ include: "workflow/rules/search.smk"
 include: "workflow/rules/screening.smk"
 include: "workflow/rules/extraction.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/grade.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bundle.smk"
 

@@ -61,16 +61,26 @@ from typing import Any
 
 import yaml
 
-from . import provenance, report
+from . import provenance, report, whats_new
 from .contract import BUNDLE_FILES, STRATUM_FILES, published_config
 from .errors import InputError
+from .grade import GradeSettings
 from .io import atomic_write, read_json, sha256_file, write_json, write_text
+from .report_settings import ReportSettings
 
+WHATS_NEW = "whats_new.json"
 VERSION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
 # Files that differ between versions by construction; left out of the fingerprint.
-PER_VERSION = {"report/index.html", "CHANGES.md", MANIFEST, "ro-crate-metadata.json"}
+# whats_new.json compares with the previous version, so it is per version as CHANGES.md is.
+PER_VERSION = {
+    "report/index.html",
+    "CHANGES.md",
+    WHATS_NEW,
+    MANIFEST,
+    "ro-crate-metadata.json",
+}
 # Audit trail kept in each version (to explain the next one's changes) but not
 # itself a reason to publish: a note or a row number in a sheet is no news for a reader.
 AUDIT = {"screening/decisions.csv"}
@@ -356,6 +366,7 @@ def publish(
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles))
     try:
         _assemble(results, stage, config)
+        shown = ReportSettings.from_config(config)  # what the report renders of it
         content = _files(stage)
         fp = fingerprint(content)
         prev = latest(bundles)
@@ -380,7 +391,21 @@ def publish(
             bundles / prev if prev else None, stage, results, changes, allow_removals
         )
         version = next_version(bundles, date)
-        write_text(stage / "CHANGES.md", provenance.changes_markdown(changes, version, prev, date))
+        news = whats_new.whats_new(
+            bundles / prev if prev else None,
+            stage,
+            changes,
+            GradeSettings.from_params(config.get("grade") or {}),
+            version=version,
+            date=date,
+        )
+        write_json(stage / WHATS_NEW, news)
+        write_text(
+            stage / "CHANGES.md",
+            provenance.changes_markdown(
+                changes, version, prev, date, preface=whats_new.markdown(news)
+            ),
+        )
         git = provenance.git_commit(repo)
         manifest: dict[str, Any] = {
             "version": version,
@@ -403,7 +428,7 @@ def publish(
             html = report.render_index(
                 results,
                 stage / "report",
-                config,
+                shown,
                 strata=report.read_strata(results),
                 figures=figures,
                 tables=tables,
@@ -412,10 +437,11 @@ def publish(
                 changes=changes,
                 previous=prev,
                 provenance_info=manifest,
+                news=news,
             )
             write_text(stage / "report" / "index.html", html)
-        title = manifest["title"] or "Living systematic review"
-        files = _rehash(stage, content, ("CHANGES.md", "report/index.html"))
+        title = shown.title
+        files = _rehash(stage, content, ("CHANGES.md", WHATS_NEW, "report/index.html"))
         write_json(stage / "ro-crate-metadata.json", _rocrate(stage, files, version, date, title))
         manifest["files"] = _rehash(stage, files, ("ro-crate-metadata.json",))
         write_json(stage / MANIFEST, manifest)

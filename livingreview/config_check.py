@@ -23,7 +23,12 @@ import yaml
 from .errors import InputError
 
 MAX_NODES = 10_000  # values a config may expand to through anchors/aliases (ours: ~300)
-HUMAN_FOLDERS = ("screening", "extraction", "search/exports")  # what people drop files into
+HUMAN_FOLDERS = (
+    "screening",
+    "extraction",
+    "search/exports",
+    "grade",
+)  # what people drop files into
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -110,6 +115,20 @@ def check_config_files(paths: Iterable[str | Path]) -> None:
     """Read every config file strictly (:func:`load_strict`); raise on the first problem."""
     for path in paths:
         load_strict(path)
+
+
+def check_references(config: Mapping[str, Any], configfiles: Iterable[str | Path] = ()) -> None:
+    """Keys that name other keys: every ``grade.outcomes`` entry must be an outcome domain."""
+    source = ", ".join(map(str, configfiles)) or "the configuration"
+    domains = list(((config.get("extraction") or {}).get("domains")) or {})
+    for name in ((config.get("grade") or {}).get("outcomes")) or {}:
+        if name not in domains:
+            raise InputError(
+                source,
+                f"an outcome domain of extraction.domains ({', '.join(domains)})",
+                column=f"grade.outcomes.{name}",
+                got=name,
+            )
 
 
 def check_inputs(

@@ -56,6 +56,12 @@ STRATUM_FILES = (DATA_FILE, *STRATUM_OUTPUTS.values(), *FUNNEL_OUTPUTS.values())
 METAREG_DIR = "results/metareg"
 METAREG_OVERALL = "overall"
 
+# Certainty of evidence (livingreview.grade): one job after the domain strata. The team's
+# decisions are read from GRADE_ADJUDICATION under inputs.root when it exists.
+GRADE_DIR = "results/grade"
+GRADE_OUTPUTS = {"ratings": "grade.json", "sof": "sof.csv"}
+GRADE_ADJUDICATION = "grade/adjudication.csv"
+
 # Files of results/ a version publishes as they are: source (under results/) -> path in the bundle.
 # Besides these: report/**, metareg/*.json, strata/<stratum>/<STRATUM_FILES>, config.yaml.
 BUNDLE_FILES = {
@@ -67,6 +73,7 @@ BUNDLE_FILES = {
     "screening/decisions.csv": "screening/decisions.csv",
     "design_check.json": "design_check.json",
     "strata/strata.json": "strata/strata.json",
+    **{f"grade/{name}": f"grade/{name}" for name in GRADE_OUTPUTS.values()},
 }
 
 # Configuration keys that say how to run, not what the review is: never published,

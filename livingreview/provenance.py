@@ -217,7 +217,13 @@ CAUSE_KEYS = (
     "effects_changed",
 )
 MAX_LISTED = 50  # per section; the rest is counted
-OPTIONAL_SECTIONS = ("Why:", "Held back", "Published files changed")  # left out when empty
+SIGNIFICANCE = "Supporting detail: p-values that crossed 1 - level (not a conclusion rule)"
+OPTIONAL_SECTIONS = (
+    "Why:",
+    "Held back",
+    "Published files changed",
+    SIGNIFICANCE,
+)  # left out when empty
 
 
 def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
@@ -521,10 +527,6 @@ def change_lines(changes: dict[str, Any]) -> dict[str, list[str]]:
             f"{_triple(c['new'], c['measure'])} (k = {c['k_new']})"
             for c in changes["estimate_changed"]
         ],
-        "Changes of statistical significance": [
-            f"{c['stratum']}: {sig[c['old']]} -> {sig[c['new']]}"
-            for c in changes["significance_changed"]
-        ],
         "Changes of direction": [
             f"{c['stratum']}: {dirn[c['old']]} -> {dirn[c['new']]}"
             for c in changes["direction_changed"]
@@ -572,6 +574,11 @@ def change_lines(changes: dict[str, Any]) -> dict[str, list[str]]:
             chosen(c) for c in cause.get("effects_changed", [])
         ],
         "Held back, published with publish.allow_removals": list(changes.get("losses", [])),
+        # supporting detail only: repeated testing makes p-value flips no conclusion (whats_new)
+        SIGNIFICANCE: [
+            f"{c['stratum']}: {sig[c['old']]} -> {sig[c['new']]}"
+            for c in changes["significance_changed"]
+        ],
     }
     sections.update(why)
     for lines in sections.values():
@@ -580,13 +587,19 @@ def change_lines(changes: dict[str, Any]) -> dict[str, list[str]]:
     return sections
 
 
-def changes_markdown(changes: dict[str, Any], version: str, previous: str | None, date: str) -> str:
-    """CHANGES.md of a bundle. Text from sheets is kept on one line per item."""
+def changes_markdown(
+    changes: dict[str, Any], version: str, previous: str | None, date: str, *, preface: str = ""
+) -> str:
+    """CHANGES.md of a bundle. Text from sheets is kept on one line per item.
+
+    ``preface``: the "What's new" block (:func:`livingreview.whats_new.markdown`), first.
+    """
     head = f"# Changes in version {version} ({date})\n\n"
     if changes["first_version"] or previous is None:
         head += "First published version: everything below is new.\n\n"
     else:
         head += f"Compared with version {previous}.\n\n"
+    head += preface
     body = []
     for title, lines in change_lines(changes).items():
         if changes["first_version"] and title not in ("Studies added", "New strata"):

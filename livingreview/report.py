@@ -1,6 +1,7 @@
 """The review's report: figures, tables and one self-contained ``index.html``.
 
-``build_report(results, out, config)`` turns the analysis outputs (see
+``build_report(results, out, config)`` (the keys it renders, read into a
+:class:`~livingreview.report_settings.ReportSettings`) turns the analysis outputs (see
 docs/contracts.md) into ``results/report/``:
 
 - ``figures/``: domain summary (the review's Figure 2), platform overview
@@ -28,7 +29,9 @@ from typing import Any
 import pandas as pd
 
 from . import provenance
+from .grade import GRADE_DOMAINS
 from .io import atomic_write, read_json, write_csv, write_text
+from .report_settings import ReportSettings
 
 CSP = (
     "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; "
@@ -154,7 +157,7 @@ def strata_table(strata: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def platform_domain_table(
-    strata: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any]
+    strata: Mapping[str, Mapping[str, Any]], settings: ReportSettings
 ) -> pd.DataFrame:
     """Table 2: one row per platform x domain (platform "all" = the domain stratum).
 
@@ -162,8 +165,8 @@ def platform_domain_table(
     i2, reported, cell``; ratios are shown back-transformed in ``cell`` only.
     Combinations with no stratum are listed with k = 0 and NE.
     """
-    domains = list((config.get("extraction", {}) or {}).get("domains", {}) or {})
-    platforms = list((config.get("extraction", {}) or {}).get("platforms", {}) or {})
+    domains = list(settings.domain_labels)
+    platforms = list(settings.platform_labels)
     for s in strata.values():
         d, p = _domain_of(s), _platform_of(s)
         if d and d not in domains:
@@ -301,7 +304,7 @@ def draw_rob_figures(studies: pd.DataFrame, out: str | Path) -> dict[str, list[P
 
 
 def build_figures(
-    results: Path, out: Path, strata: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any]
+    results: Path, out: Path, strata: Mapping[str, Mapping[str, Any]], settings: ReportSettings
 ) -> dict[str, list[Path]]:
     """Draw (or copy) every figure into ``out/figures``; returns name -> written files."""
     from . import plots  # matplotlib: imported only where a figure is drawn
@@ -309,11 +312,8 @@ def build_figures(
     fig_dir = Path(out) / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     made: dict[str, list[Path]] = {}
-    domain_labels = {
-        d: (v or {}).get("label", d)
-        for d, v in ((config.get("extraction") or {}).get("domains") or {}).items()
-    }
-    platform_labels = dict((config.get("extraction") or {}).get("platforms") or {})
+    domain_labels = settings.domain_labels
+    platform_labels = settings.platform_labels
     domain_rows = [
         dict(s, label=s.get("label") or domain_labels.get(_domain_of(s) or "", s["stratum"]))
         for s in strata.values()
@@ -350,7 +350,7 @@ def build_figures(
         studies = _load_studies(results)
         if studies is not None:
             made.update(draw_rob_figures(studies, fig_dir))
-    min_k_funnel = int(((config.get("analysis") or {}).get("min_k_funnel")) or 10)
+    min_k_funnel = settings.analysis.min_k_funnel
     for name, s in strata.items():
         sdir = Path(results) / "strata" / name
         data_path = sdir / "data.csv"
@@ -385,15 +385,15 @@ def build_figures(
 
 
 def build_tables(
-    results: Path, out: Path, strata: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any]
+    results: Path, out: Path, strata: Mapping[str, Mapping[str, Any]], settings: ReportSettings
 ) -> dict[str, Path]:
     tab_dir = Path(out) / "tables"
     tab_dir.mkdir(parents=True, exist_ok=True)
     made: dict[str, Path] = {}
-    pd_table = platform_domain_table(strata, config)
+    pd_table = platform_domain_table(strata, settings)
     write_csv(pd_table, tab_dir / "platform_domain.csv", text_columns=TEXT_COLUMNS)
-    grid = pd_grid(pd_table, config)
-    write_text(tab_dir / "platform_domain.html", _standalone_table(grid, config))
+    grid = pd_grid(pd_table, settings)
+    write_text(tab_dir / "platform_domain.html", _standalone_table(grid, settings))
     made["platform_domain"] = tab_dir / "platform_domain.csv"
     write_csv(strata_table(strata), tab_dir / "strata.csv", text_columns=TEXT_COLUMNS)
     made["strata"] = tab_dir / "strata.csv"
@@ -410,13 +410,10 @@ def build_tables(
     return made
 
 
-def pd_grid(table: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+def pd_grid(table: pd.DataFrame, settings: ReportSettings) -> pd.DataFrame:
     """Wide form of Table 2: platforms as rows, domains as columns, cells as text."""
-    labels_d = {
-        d: (v or {}).get("label", d)
-        for d, v in ((config.get("extraction") or {}).get("domains") or {}).items()
-    }
-    labels_p = {"all": "All platforms", **((config.get("extraction") or {}).get("platforms") or {})}
+    labels_d = settings.domain_labels
+    labels_p = {"all": "All platforms", **settings.platform_labels}
     grid = table.pivot(index="platform", columns="domain", values="cell")
     grid = grid.reindex(
         index=list(dict.fromkeys(table["platform"])), columns=list(dict.fromkeys(table["domain"]))
@@ -459,16 +456,15 @@ nav a{margin-right:1em}code{background:#f5f5f5;padding:0 .2em}
 """
 
 
-def _table2_caption(config: Mapping[str, Any]) -> str:
+def _table2_caption(settings: ReportSettings) -> str:
     """Table 2's caption, with the configured confidence level and min_k."""
-    analysis = config.get("analysis") or {}
     return (
-        f"Platform x domain: k, pooled estimate [{_ci(config)}], I\u00b2; "
-        f"NE = not estimated (k < {analysis.get('min_k', 3)})"
+        f"Platform x domain: k, pooled estimate [{settings.ci_label}], I\u00b2; "
+        f"NE = not estimated (k < {settings.analysis.min_k})"
     )
 
 
-def _platform_caption(strata: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any]) -> str:
+def _platform_caption(strata: Mapping[str, Mapping[str, Any]]) -> str:
     """Caption of the platform overview: how its rows were pooled, as their pooled.json say.
 
     A platform's trials contribute one effect per domain; such rows are pooled
@@ -506,17 +502,12 @@ def _forest_caption(info: Mapping[str, Any], name: str) -> str:
     return text
 
 
-def _ci(config: Mapping[str, Any]) -> str:
-    """``95% CI`` at the configured ``analysis.level``."""
-    return f"{float((config.get('analysis') or {}).get('level', 0.95)) * 100:g}% CI"
-
-
-def _standalone_table(df: pd.DataFrame, config: Mapping[str, Any]) -> str:
+def _standalone_table(df: pd.DataFrame, settings: ReportSettings) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f"<title>Platform x domain</title><style>{STYLE}</style></head><body>"
-        + html_table(df, caption=_table2_caption(config))
+        + html_table(df, caption=_table2_caption(settings))
         + "</body></html>\n"
     )
 
@@ -533,6 +524,71 @@ def _figure(made: Mapping[str, list[Path]], key: str, caption: str) -> str:
         f'<figure id="fig-{e(key)}"><img src="figures/{e(main.name)}" alt="{e(caption)}">'
         f"<figcaption>{e(caption)} ({links})</figcaption></figure>"
     )
+
+
+def _news_html(news: Mapping[str, Any]) -> str:
+    """What's new in this version: change types, and per outcome whether the conclusion changed."""
+    from .whats_new import state_text
+
+    rows = [
+        (
+            (o["new"] or o["old"] or {}).get("label", o["domain"]),
+            "changed" if o["conclusion_changed"] else ("new" if news["previous"] is None else "unchanged"),
+            "; ".join(o["reasons"]),
+            state_text(o["old"]) if news["previous"] is not None else "",
+            state_text(o["new"]),
+        )
+        for o in news["outcomes"]
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["Outcome", "Conclusion", "Why", "Before", "Now"])
+    kinds = ", ".join(news["change_types"]) or "none"
+    rules = "; ".join(news["conclusion_rules"])
+    removed = "".join(
+        f"<li>{e(r['study_id'])}: {e(r['why'])}</li>" for r in news["studies_removed"]
+    )
+    return (
+        f'<h2 id="whats-new">What\'s new in this version</h2><p>Type of change: {e(kinds)}.</p>'
+        + html_table(frame, caption=f"Conclusions, judged by pre-specified rules: {rules}")
+        + (f"<p>Studies removed:</p><ul>{removed}</ul>" if removed else "")
+        + '<p><a href="../whats_new.json">whats_new.json</a></p>'
+    )
+
+
+def _certainty_section(results: Path) -> str:
+    """Summary of findings and, per outcome, each GRADE domain: suggestion, decision, who decided."""
+    parts = ['<h2 id="certainty">Certainty of evidence (GRADE)</h2>']
+    sof_path, ratings = results / "grade" / "sof.csv", _read_json(results / "grade" / "grade.json")
+    if not sof_path.is_file() or not isinstance(ratings, dict):
+        return parts[0] + '<p class="muted">No certainty ratings in this run.</p>'
+    sof = pd.read_csv(sof_path, keep_default_na=False, dtype=str)
+    sof["certainty"] = (sof["symbols"] + " " + sof["certainty"]).str.strip()
+    columns = {"outcome": "Outcome", "studies": "Studies", "participants": "Participants",
+               "effect": "Relative / standardised effect", "absolute": "Absolute effect or "
+               "interpretation", "certainty": "Certainty", "footnotes": "Reasons for rating down"}  # fmt: skip
+    parts.append(html_table(sof[list(columns)].rename(columns=columns),
+                            caption="Summary of findings (participants: each trial once)"))  # fmt: skip
+    rows = [
+        (
+            r.get("label") or domain,
+            gd.replace("_", " "),
+            r["domains"][gd]["suggested"],
+            r["domains"][gd]["final"],
+            r["domains"][gd]["final_reason"],
+            r["domains"][gd]["decided_by"],
+        )  # fmt: skip
+        for domain, r in (ratings.get("outcomes") or {}).items()
+        for gd in GRADE_DOMAINS
+    ]
+    if rows:
+        frame = pd.DataFrame(rows, columns=["Outcome", "GRADE domain", "Suggested", "Final",
+                                            "Reason", "Decided by"])  # fmt: skip
+        parts.append(html_table(frame, caption="GRADE domains: the software's suggestion and the "
+                                "team's decision (grade/adjudication.csv)"))  # fmt: skip
+    parts.append(
+        '<p><a href="../grade/sof.csv">sof.csv</a> &middot; <a href="../grade/grade.json">'
+        "grade.json</a> (suggestions, rules and facts)</p>"
+    )
+    return "".join(parts)
 
 
 def _kv_table(pairs: Iterable[tuple[Any, Any]]) -> str:
@@ -562,7 +618,7 @@ def _changes_html(changes: Mapping[str, Any] | None, previous: str | None) -> st
 def render_index(
     results: Path,
     out: Path,
-    config: Mapping[str, Any],
+    config: Mapping[str, Any] | ReportSettings,
     *,
     strata: Mapping[str, Mapping[str, Any]],
     figures: Mapping[str, list[Path]],
@@ -572,14 +628,18 @@ def render_index(
     changes: Mapping[str, Any] | None = None,
     previous: str | None = None,
     provenance_info: Mapping[str, Any] | None = None,
+    news: Mapping[str, Any] | None = None,
 ) -> str:
-    """The HTML of ``index.html`` (links are relative to the report folder)."""
+    """The HTML of ``index.html`` (links are relative to the report folder).
+
+    ``news``: the version's ``whats_new.json`` (the bundle passes it; the working
+    copy has none, as it is not a version).
+    """
     results = Path(results)
-    review = config.get("review") or {}
-    title = review.get("title") or "Living systematic review"
+    settings = ReportSettings.from_config(config)
+    title = settings.title
     summary = _read_json(results / "records" / "summary.json") or {}
     prisma = _read_json(results / "screening" / "prisma.json") or {}
-    search = config.get("search") or {}
     snapshots = summary.get("snapshots") or []
     version_text = f"Version {version}" if version else "Working copy (not yet published)"
 
@@ -588,7 +648,8 @@ def render_index(
     s.append(f"<p><strong>{e(version_text)}</strong>{' &middot; ' + e(date) if date else ''}</p>")
     s.append(
         '<nav><a href="#search">Search</a><a href="#prisma">PRISMA</a><a href="#changes">Changes</a>'
-        '<a href="#results">Results</a><a href="#strata">Strata</a><a href="#rob">Risk of bias</a>'
+        '<a href="#results">Results</a><a href="#certainty">Certainty</a>'
+        '<a href="#strata">Strata</a><a href="#rob">Risk of bias</a>'
         '<a href="#provenance">Provenance</a></nav>'
     )
     # search and counts
@@ -596,7 +657,7 @@ def render_index(
     s.append(
         _kv_table(
             [
-                ("Search window start", search.get("start_date")),
+                ("Search window start", settings.start_date),
                 ("Latest search (PubMed snapshot until)", summary.get("latest_search")),
                 (
                     "Records identified",
@@ -643,6 +704,8 @@ def render_index(
                 flat.append((k, v))
         s.append(_kv_table(flat))
     # changes
+    if news is not None:
+        s.append(_news_html(news))
     s.append('<h2 id="changes">Changes since the last version</h2>')
     s.append(_changes_html(changes, previous))
     # results
@@ -651,7 +714,7 @@ def render_index(
         _figure(
             figures,
             "domain_summary",
-            f"Pooled SMD, {_ci(config)} and prediction interval per outcome domain",
+            f"Pooled SMD, {settings.ci_label} and prediction interval per outcome domain",
         )
     )
     pd_path = tables.get("platform_domain")
@@ -659,15 +722,15 @@ def render_index(
         table = pd.read_csv(pd_path, dtype={"cell": str}, keep_default_na=False)
         s.append(
             html_table(
-                pd_grid(table, config),
-                caption=_table2_caption(config),
+                pd_grid(table, settings),
+                caption=_table2_caption(settings),
             )
         )
         s.append(
             '<p><a href="tables/platform_domain.csv">platform_domain.csv</a> &middot; '
             '<a href="tables/platform_domain.html">HTML</a></p>'
         )
-    s.append(_figure(figures, "platform_overview", _platform_caption(strata, config)))
+    s.append(_figure(figures, "platform_overview", _platform_caption(strata)))
     if "metaregression" in tables:
         mr = pd.read_csv(tables["metaregression"], keep_default_na=False, na_values=[""])
         s.append(
@@ -682,6 +745,7 @@ def render_index(
                 for k, v in sorted(design.items())
             )
         )
+    s.append(_certainty_section(results))
     # strata
     s.append('<h2 id="strata">Strata</h2>')
     st = strata_table(strata)
@@ -779,7 +843,7 @@ def render_index(
 def build_report(
     results: str | Path,
     out: str | Path,
-    config: Mapping[str, Any],
+    config: Mapping[str, Any] | ReportSettings,
     *,
     previous_bundle: str | Path | None = None,
     **index_kw: Any,
@@ -792,8 +856,9 @@ def build_report(
     results, out = Path(results), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     strata = read_strata(results)
-    figures = build_figures(results, out, strata, config)
-    tables = build_tables(results, out, strata, config)
+    settings = ReportSettings.from_config(config)
+    figures = build_figures(results, out, strata, settings)
+    tables = build_tables(results, out, strata, settings)
     if "changes" not in index_kw and previous_bundle is not None:
         prev = Path(previous_bundle)
         index_kw["changes"] = provenance.explain(
@@ -811,7 +876,7 @@ def build_report(
             if p.is_file() and p not in keep:  # e.g. a stratum that no longer exists
                 p.unlink()
     text = render_index(
-        results, out, config, strata=strata, figures=figures, tables=tables, **index_kw
+        results, out, settings, strata=strata, figures=figures, tables=tables, **index_kw
     )
     write_text(out / "index.html", text)
     return out / "index.html"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from livingreview.bundle import latest
 from livingreview.report import build_report
+from livingreview.report_settings import ReportSettings
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
@@ -16,7 +17,7 @@ try:
     index = build_report(
         results,
         Path(snakemake.output.index).parent,
-        snakemake.params.config,
+        ReportSettings.from_config(snakemake.params.config),
         previous_bundle=bundles / previous if previous else None,
     )
     logging.info("report written: %s", index)

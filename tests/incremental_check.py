@@ -14,12 +14,16 @@ What is compared, and what may legitimately differ (named here, nowhere else):
   fingerprint); ``manifest.json`` except ``MANIFEST_PER_VERSION`` fields and
   the checksums of the per-version files; ``ro-crate-metadata.json`` except
   the version, date and per-version file entries; ``report/index.html`` with
-  the version name, date and "changes since the last version" section taken
-  out; ``CHANGES.md`` is not compared (it describes the way here).
+  the version name, date, "what's new" and "changes since the last version"
+  sections taken out; ``CHANGES.md`` and ``whats_new.json`` are not compared
+  (they describe the way here).
   When the last incremental run published nothing (its edits changed nothing
   a reader sees), the newest bundle holds the inputs of an earlier version:
   then the input checksums (manifest ``inputs``, the report's input table)
-  are not compared either.
+  and the audit trail (``livingreview.bundle.AUDIT``: the screening decisions
+  with their notes, which are no news for a reader, and their RO-Crate
+  entries) are not compared either; ``results/screening/decisions.csv`` itself
+  is compared above.
 
 Edits are drawn as patches against the baseline (``make_patches``): each
 changes its own files or configuration keys, so a set of patches can be
@@ -46,6 +50,8 @@ from typing import Any
 import yaml
 from edits import CONFIG, ROOT, Edit, random_edit
 
+from livingreview.bundle import AUDIT, PER_VERSION
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = REPO / ".venv" / "bin" / "snakemake"
 CODE = ["Snakefile", "workflow", "config", "scripts", "profiles"]
@@ -66,7 +72,7 @@ RESULT_GLOBS = (
 )
 FIGURE_SUFFIXES = (".svg", ".png")
 MANIFEST_PER_VERSION = ("version", "date", "previous", "previous_manifest_sha256", "files")
-PER_VERSION_FILES = ("CHANGES.md", "manifest.json", "ro-crate-metadata.json", "report/index.html")
+PER_VERSION_FILES = tuple(sorted(PER_VERSION))  # CHANGES.md, whats_new.json, manifest, ...
 HOLD_FLAG = "publish={allow_removals: true}"
 
 
@@ -217,9 +223,9 @@ def _figures(project: Path) -> set[str]:
 
 def _index_text(path: Path, version: str, date: str, with_inputs: bool) -> str:
     text = path.read_text(encoding="utf-8")
-    text = re.sub(r'<h2 id="changes">.*?(?=<h2)', "", text, flags=re.S)
+    text = re.sub(r'<h2 id="(?:whats-new|changes)">.*?(?=<h2)', "", text, flags=re.S)
     if not with_inputs:
-        text = re.sub(r"<tr><td>[^<]*</td><td>[0-9a-f]{64}</td></tr>", "", text)
+        text = re.sub(r"<tr><td>[^<]*</td><td>[0-9a-f]{64}</td></tr>\n?", "", text)
     return text.replace(version, "<version>").replace(date, "<date>")
 
 
@@ -255,7 +261,9 @@ def compare_bundles(a: Path, b: Path, with_inputs: bool = True) -> list[str]:
             f"bundle {rel}: only in the {'incremental' if rel in fa else 'clean'} bundle"
         )
     for rel in sorted(set(fa) & set(fb)):
-        if rel not in PER_VERSION_FILES and fa[rel] != fb[rel]:
+        if rel in PER_VERSION_FILES or (not with_inputs and rel in AUDIT):
+            continue
+        if fa[rel] != fb[rel]:
             problems.append(f"bundle {rel}: differs from the clean bundle")
     skip = set(MANIFEST_PER_VERSION) | ({"inputs"} if not with_inputs else set())
     for key in sorted((set(ma) | set(mb)) - skip):
@@ -277,6 +285,7 @@ def compare_bundles(a: Path, b: Path, with_inputs: bool = True) -> list[str]:
             {k: v for k, v in item.items() if k not in ("name", "version", "datePublished")}
             for item in c["@graph"]
             if item.get("@id") not in PER_VERSION_FILES
+            and (with_inputs or item.get("@id") not in AUDIT)
         ]
 
     if crate(ca) != crate(cb):

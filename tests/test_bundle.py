@@ -80,7 +80,16 @@ def test_new_data_gives_next_version_and_changes(project):
     assert "Compared with version 2026-11-21.1." in changes
     assert "- study06: Author6 et al. (2021)" in changes
     assert "- domain-glycemic (SMD): -0." in changes and "(k = 6) -> " in changes
-    assert "## Changes of statistical significance" in changes
+    # the headline is the conclusions under pre-specified rules, not p < 0.05 flips
+    assert changes.index("## What's new") < changes.index("## Studies added")
+    assert "Glycemic control: " in changes
+    news = json.loads((second.path / "whats_new.json").read_text())
+    assert news["previous"] == "2026-11-21.1" and "new studies" in news["change_types"]
+    glyc = next(o for o in news["outcomes"] if o["domain"] == "glycemic")
+    assert glyc["old"]["k"] == 6 and glyc["new"]["k"] == 7
+    assert glyc["conclusion_changed"] == bool(glyc["reasons"])
+    if "## Supporting detail: p-values" in changes:
+        assert changes.index("## Supporting detail") > changes.index("## Studies added")
     # the previous version is untouched and still verifies
     assert {p: p.read_bytes() for p in first.path.rglob("*") if p.is_file()} == before
     assert bundle.verify(first.path) == [] and bundle.verify(second.path) == []

@@ -208,6 +208,45 @@ def test_index_renders_in_headless_chromium(built, tmp_path):
     assert "Failed to load" not in res.stderr and "ERR_FILE_NOT_FOUND" not in res.stderr
 
 
+def test_report_settings_read_once_from_params_or_whole_config():
+    """The report's params and the published configuration give the same settings."""
+    from livingreview.report_settings import ReportSettings
+
+    whole = ReportSettings.from_config(CONFIG)
+    params = {
+        "review": {"title": CONFIG["review"]["title"]},
+        "search": dict(CONFIG["search"]),
+        "extraction": {
+            "domains": {
+                d: {"label": v["label"]} for d, v in CONFIG["extraction"]["domains"].items()
+            },
+            "platforms": CONFIG["extraction"]["platforms"],
+        },
+        "analysis": {k: CONFIG["analysis"][k] for k in ("min_k", "min_k_funnel")},
+    }
+    assert ReportSettings.from_config(params) == whole
+    assert whole.domain_labels["glycemic"] == "Glycemic control"
+    assert whole.platform_labels["wechat"] == "WeChat"
+    assert ReportSettings.from_config(whole) is whole
+    custom = ReportSettings.from_config({"analysis": {"level": 0.9, "min_k": 2, "min_k_funnel": 4}})
+    assert (custom.ci_label, custom.analysis.min_k, custom.title) == (
+        "90% CI",
+        2,
+        "Living systematic review",
+    )
+    with pytest.raises(ValueError, match="min_k"):
+        ReportSettings.from_config({"analysis": {"min_k": -1}})
+
+
+def test_captions_follow_the_level_and_min_k(tmp_path):
+    results = make_results(tmp_path)
+    config = {**CONFIG, "analysis": {**CONFIG["analysis"], "level": 0.9, "min_k": 2}}
+    report.build_report(results, results / "report", config)
+    html = (results / "report" / "index.html").read_text(encoding="utf-8")
+    assert "90% CI" in html and "95% CI" not in html
+    assert "NE = not estimated (k &lt; 2)" in html
+
+
 def test_platform_overview_caption_says_how_rows_were_pooled():
     """Issue 18: the overview is pooled with the multilevel model and labelled so."""
     multi = {"kind": "platform", "stratum": "platform-wechat", "reported": True, "k": 23,
@@ -215,11 +254,11 @@ def test_platform_overview_caption_says_how_rows_were_pooled():
              "method": "REML"}  # fmt: skip
     naive = {"kind": "platform", "stratum": "platform-line", "reported": True, "k": 8,
              "n_trials": 3, "model": "univariate"}  # fmt: skip
-    caption = report._platform_caption({"platform-wechat": multi}, CONFIG)
+    caption = report._platform_caption({"platform-wechat": multi})
     assert "Multilevel model (REML): effects nested in trials, \u03c1 = 0.6" in caption
     assert "CR2 cluster-robust CI (Satterthwaite df)" in caption
     assert "as if independent" not in caption
-    caption = report._platform_caption({"platform-line": naive}, CONFIG)
+    caption = report._platform_caption({"platform-line": naive})
     assert "platform-line: several effects per trial pooled as if independent" in caption
     assert "Multilevel" not in caption
     table = report.strata_table({"platform-wechat": multi, "platform-line": naive})

@@ -100,6 +100,34 @@ def test_full_run_writes_every_stratum_output(project: Path) -> None:
     assert {p.stem for p in (baseline / "results/metareg").glob("*.json")} == domains | {"overall"}
     assert json.loads((baseline / "results/design_check.json").read_text())["cov_type"] == "HC3"
     assert (baseline / "results/report/index.html").is_file()
+    grade = json.loads((baseline / "results/grade/grade.json").read_text())
+    reported = {i["domain"] for n, i in index.items() if i["kind"] == "domain" and i["k"] >= 3}
+    assert set(grade["outcomes"]) == reported
+    sof = (baseline / "results/grade/sof.csv").read_text(encoding="utf-8").splitlines()
+    assert len(sof) == 1 + len(domains)  # a row per outcome domain, pooled or not
+
+
+def _job_counts(out: str) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M)}
+
+
+def test_grade_settings_and_adjudication_rerun_only_grade_report_bundle(project: Path) -> None:
+    config = project / "config/config.yaml"
+    text = config.read_text()
+    assert "  egger_alpha: 0.1 " in text
+    config.write_text(text.replace("  egger_alpha: 0.1 ", "  egger_alpha: 0.05 ", 1))
+    counts = _job_counts(run(project, "--dry-run"))
+    assert set(counts) - {"all", "total"} == {"grade", "report", "bundle"}
+    config.write_text(text)
+    sheet = project / "resources/demo/grade/adjudication.csv"
+    sheet.parent.mkdir(parents=True, exist_ok=True)
+    sheet.write_text(
+        "domain,grade_domain,decision,reason,adjudicator\n"
+        "glycemic,indirectness,not serious,population and outcome as the question,alice\n",
+        encoding="utf-8",
+    )
+    counts = _job_counts(run(project, "--dry-run"))
+    assert set(counts) - {"all", "total"} == {"grade", "report", "bundle"}
 
 
 def test_rerun_without_change_runs_nothing(project: Path) -> None:

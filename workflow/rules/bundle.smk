@@ -13,6 +13,7 @@ rule bundle:
         table="results/report/tables/platform_domain.csv",
         effects="results/effects/effects.csv",
         analyses=analysis_outputs,
+        grade=list(GRADE_OUTPUT.values()),
     output:
         "results/bundles/published.json",
     log:

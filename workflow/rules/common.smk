@@ -6,7 +6,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from livingreview import contract
-from livingreview.config_check import check_config_files, check_inputs
+from livingreview.config_check import check_config_files, check_inputs, check_references
 
 check_config_files(workflow.configfiles)  # duplicate keys, alias bombs
 try:
@@ -24,6 +24,7 @@ except WorkflowError as exc:
         f"{sources} (with any --config overrides) does not match "
         f"workflow/schemas/config.schema.yaml: {exc}{hint}"
     ) from None
+check_references(config, workflow.configfiles)
 # input folders and quiet period: once per run, not again in every cluster job
 if workflow.is_main_process:
     check_inputs(config, workflow.configfiles)

@@ -29,6 +29,7 @@ rule rob_figures:
 rule report:
     input:
         analyses=analysis_outputs,
+        grade=list(GRADE_OUTPUT.values()),
         rob="results/rob",
         effects="results/effects/effects.csv",
         studies="results/extraction/studies.csv",

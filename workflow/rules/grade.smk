@@ -1,0 +1,44 @@
+# Certainty of evidence: a GRADE suggestion per outcome domain with its reasons, the
+# team's adjudication (<root>/grade/adjudication.csv) and the summary-of-findings
+# table (livingreview.grade). Reruns when a domain's pooled result, data or Egger
+# test, the grade settings or the adjudication sheet change.
+from pathlib import Path
+
+GRADE_OUTPUT = {
+    key: f"{contract.GRADE_DIR}/{name}" for key, name in contract.GRADE_OUTPUTS.items()
+}
+
+
+def grade_strata(wildcards):
+    """Each domain stratum's data, pooled result and (k >= min_k_funnel) Egger test."""
+    info = strata_info()
+    files = [STRATA_INDEX]
+    for name in sorted(n for n, v in info.items() if v["kind"] == "domain"):
+        files.append(f"{contract.STRATA_DIR}/{name}/{contract.DATA_FILE}")
+        files += stratum_outputs(name, info[name])
+    return [f for f in files if f.endswith((".json", ".csv"))]
+
+
+def grade_adjudication(wildcards):
+    path = Path(config["inputs"]["root"]) / contract.GRADE_ADJUDICATION
+    return [str(path)] if path.is_file() else []
+
+
+rule grade:
+    input:
+        strata=grade_strata,
+        adjudication=grade_adjudication,
+        schema="workflow/schemas/grade_adjudication.schema.yaml",
+    output:
+        **GRADE_OUTPUT,
+    log:
+        "results/logs/analysis/grade.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        grade=config["grade"],
+        min_k_funnel=ANALYSIS["min_k_funnel"],
+    script:
+        "../../scripts/grade.py"
