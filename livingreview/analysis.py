@@ -15,6 +15,12 @@ every stratum:
 - ``influence.csv``: the influence diagnostics of every study.
 - ``egger.json``: Egger's regression test (metafor ``regtest``), k >= ``min_k_funnel``.
 - meta-regression on study-level moderators (metafor ``rma(yi, vi, mods=)``).
+- a stratum in which a trial has several effects (the ``platform-*``
+  overview: one effect per domain) is pooled with the multilevel model and
+  cluster-robust inference of :mod:`livingreview.multilevel_stratum`
+  (``analysis.dependence``), not as if its effects were independent; a
+  stratum with one effect per trial keeps the univariate model, its files
+  unchanged.
 - design check: OLS of ln(n) on follow-up weeks with HC3 standard errors
   (MacKinnon & White 1985), t tests on n - 2 df as R's
   ``lmtest::coeftest(fit, vcov = sandwich::vcovHC(fit, type = "HC3"))``.
@@ -201,6 +207,56 @@ def loo_table(result: meta.MetaResult, pooled: Mapping[str, Any]) -> pd.DataFram
     return frame
 
 
+DEPENDENCE_MODELS = ("auto", "univariate")
+DEPENDENCE_INFERENCE = ("CR2", "model")
+MULTILEVEL_METHODS = ("REML", "ML")
+
+
+@dataclass(frozen=True)
+class DependenceSettings:
+    """``analysis.dependence``: how a stratum with several effects per trial is pooled.
+
+    ``model``: ``"auto"`` gives such a stratum the multilevel model (effects
+    nested in trials) of :func:`livingreview.multilevel_stratum.analyse_multilevel`;
+    ``"univariate"`` pools its effects as if independent (the pre-issue-18
+    behaviour, labelled so in ``pooled.json``). ``rho``: the assumed
+    correlation of the sampling errors of two effects of one trial (metafor
+    ``vcalc``). ``inference``: ``"CR2"`` (cluster-robust t test with
+    Satterthwaite df, clubSandwich ``coef_test``) or ``"model"`` (model-based
+    z test). A stratum with one effect per trial never uses these settings.
+    """
+
+    model: str = "auto"
+    rho: float = 0.6
+    inference: str = "CR2"
+
+    def __post_init__(self) -> None:
+        if self.model not in DEPENDENCE_MODELS:
+            raise ValueError(
+                f"analysis.dependence.model must be one of {', '.join(DEPENDENCE_MODELS)}; "
+                f"got {self.model!r}"
+            )
+        rho = self.rho
+        if isinstance(rho, bool) or not isinstance(rho, int | float) or not -1 < rho < 1:
+            raise ValueError(f"analysis.dependence.rho must be a number in (-1, 1); got {rho!r}")
+        object.__setattr__(self, "rho", float(rho))
+        if self.inference not in DEPENDENCE_INFERENCE:
+            raise ValueError(
+                "analysis.dependence.inference must be one of "
+                f"{', '.join(DEPENDENCE_INFERENCE)}; "
+                f"got {self.inference!r}"
+            )
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> DependenceSettings:
+        """From the ``analysis.dependence`` section (None or missing keys: the defaults)."""
+        mapping = dict(mapping or {})
+        unknown = sorted(set(mapping) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"analysis.dependence has unknown keys: {', '.join(unknown)}")
+        return cls(**mapping)
+
+
 @dataclass(frozen=True)
 class AnalysisSettings:
     """The ``analysis`` configuration, parsed once at the door of the analysis stage.
@@ -219,6 +275,7 @@ class AnalysisSettings:
     influence_exclude: int = 10
     leave_one_out: bool = True
     moderators: tuple[str, ...] = ()
+    dependence: DependenceSettings = DependenceSettings()
 
     def __post_init__(self) -> None:
         method, test = meta._check_method(self.method, self.test, self.level)
@@ -239,6 +296,8 @@ class AnalysisSettings:
             kwargs["level"] = float(kwargs["level"])
         if "leave_one_out" in kwargs:
             kwargs["leave_one_out"] = bool(kwargs["leave_one_out"])
+        if "dependence" in kwargs:  # None: a stratum with one effect per trial (common.smk)
+            kwargs["dependence"] = DependenceSettings.from_mapping(kwargs["dependence"])
         return cls(**kwargs)
 
 
@@ -262,12 +321,42 @@ class StratumSpec:
 
 
 class StratumAnalysis(NamedTuple):
-    """``pooled.json`` content, ``loo.csv``, ``influence.csv`` and the fit (None below min_k)."""
+    """``pooled.json`` content, ``loo.csv``, ``influence.csv`` and the fit (None below min_k).
+
+    ``fit`` is a :class:`meta.MetaResult`, or a
+    :class:`~livingreview.multilevel.MultilevelResult` for a multilevel stratum.
+    """
 
     pooled: dict[str, Any]
     loo: pd.DataFrame
     influence: pd.DataFrame
-    fit: meta.MetaResult | None
+    fit: Any
+
+
+def several_effects_per_trial(data: pd.DataFrame) -> bool:
+    """True when some trial (``study_id``) has more than one row in the stratum."""
+    return bool(data["study_id"].astype(str).duplicated().any())
+
+
+def stratum_model(data: pd.DataFrame, settings: AnalysisSettings) -> str:
+    """``"multilevel"`` or ``"univariate"``: the model a stratum's data need.
+
+    Multilevel when a trial has several effects and ``analysis.dependence.model``
+    is ``auto``; univariate otherwise (one effect per trial: always).
+    """
+    if settings.dependence.model == "auto" and several_effects_per_trial(data):
+        return "multilevel"
+    return "univariate"
+
+
+def multilevel_method(settings: AnalysisSettings) -> str:
+    """The variance-component estimator of the multilevel model: REML, or ML when configured.
+
+    The multilevel model has REML and ML only (metafor ``rma.mv``); other
+    ``analysis.method`` values (DL, PM, ...) fall back to REML, and
+    ``pooled.json`` says so in ``warnings``.
+    """
+    return settings.method if settings.method in MULTILEVEL_METHODS else "REML"
 
 
 def analyse_stratum(
@@ -275,12 +364,21 @@ def analyse_stratum(
 ) -> StratumAnalysis:
     """Pooled estimate, leave-one-out and influence of one stratum, as the protocol says.
 
+    The model is the one the data need (:func:`stratum_model`): with several
+    effects per trial, :func:`livingreview.multilevel_stratum.analyse_multilevel`
+    (``model: "multilevel"``, ``n_trials``, ``n_effects``, ``rho``,
+    ``inference`` and the variance components in ``pooled``; leave-one-out
+    and influence by trial; min_k counts trials); otherwise the univariate
+    random-effects model below.
+
     Below ``min_k`` nothing is estimated: ``reported`` is false, the numbers
     are null and the two tables have their header only. ``converged`` is
     false and ``warnings`` lists the messages when an iterative estimate
     (the fit, its deleted fits or the refit) needed the fallback root-finder.
     """
     s = settings
+    if stratum_model(data, s) == "multilevel":
+        return _analyse_multilevel(data, stratum, s)
     k = int(len(data))
     pooled: dict[str, Any] = {
         "stratum": stratum.name,
@@ -327,10 +425,45 @@ def analyse_stratum(
                 loo = loo_table(result, pooled)
         pooled["converged"] = bool(result.converged)
         pooled["warnings"] = messages
+    if several_effects_per_trial(data):  # analysis.dependence.model: univariate
+        n_trials = int(data["study_id"].astype(str).nunique())
+        pooled.update(model="univariate", n_effects=k, n_trials=n_trials)
+        pooled["warnings"].append(
+            f"{k} effects of {n_trials} trials pooled as if independent "
+            "(analysis.dependence.model: univariate)"
+        )
     if stratum.measure == "logRR":
         _exp_fields(pooled)
         _exp_fields(pooled["influence_refit"])
     return StratumAnalysis(round_sig(pooled), loo, infl, result)
+
+
+def _analyse_multilevel(
+    data: pd.DataFrame, stratum: StratumSpec, settings: AnalysisSettings
+) -> StratumAnalysis:
+    from .multilevel_stratum import analyse_multilevel  # it imports this module
+
+    s, dep = settings, settings.dependence
+    method = multilevel_method(s)
+    res = analyse_multilevel(
+        data,
+        stratum=stratum.name,
+        measure=stratum.measure,
+        label=stratum.label,
+        favourable_sign=stratum.favourable_sign,
+        method=method,
+        level=s.level,
+        min_k=s.min_k,
+        rho=dep.rho,
+        inference=dep.inference,
+        leave_one_out=s.leave_one_out,
+        influence_exclude=s.influence_exclude,
+    )
+    if method != s.method:
+        res.pooled["warnings"].insert(
+            0, f"analysis.method {s.method} has no multilevel counterpart: fitted by {method}"
+        )
+    return res
 
 
 @contextmanager
@@ -359,8 +492,22 @@ def egger(
     """Egger's regression test for funnel asymmetry (SE as predictor, metafor ``regtest``).
 
     Goes through the stratum's fitted ``result`` (fitted here when not given),
-    so it uses the fit's method, test and level.
+    so it uses the fit's method, test and level. A multilevel stratum
+    (:func:`stratum_model`) gets the multilevel variant,
+    :func:`livingreview.multilevel_stratum.egger_multilevel` (one point per
+    effect, the slope on the SE tested with CR2).
     """
+    if stratum_model(data, settings) == "multilevel":
+        from .multilevel_stratum import egger_multilevel
+
+        return egger_multilevel(
+            data,
+            stratum=stratum,
+            min_k_funnel=settings.min_k_funnel,
+            rho=settings.dependence.rho,
+            method=multilevel_method(settings),
+            level=settings.level,
+        )
     k = int(len(data))
     out: dict[str, Any] = {"stratum": stratum, "k": k, "model": model, "predictor": "sei"}
     if k < settings.min_k_funnel:

@@ -10,7 +10,7 @@ Stratum names (ARCHITECTURE.md, "Stratum identifiers"):
 
 - ``domain-<d>``: every effect of outcome domain ``d``;
 - ``domain-<d>_platform-<p>``: the effects of ``d`` from trials of platform ``p``;
-- ``platform-<p>``: the descriptive platform overview.
+- ``platform-<p>``: the platform overview (several effects per trial: multilevel model).
 
 It also names the configuration keys that only say how to run (where to
 search, whom NCBI may contact, time-outs): they are left out of what a
@@ -126,6 +126,17 @@ def parse_stratum(name: str) -> dict[str, str | None]:
 def has_funnel(k: int, min_k_funnel: int) -> bool:
     """Whether a stratum of ``k`` effects gets Egger's test and a funnel plot."""
     return k >= min_k_funnel
+
+
+def several_effects_per_trial(info: Mapping[str, Any]) -> bool:
+    """Whether a ``strata.json`` entry has a trial with several effects (``k > n_studies``).
+
+    Such a stratum is pooled with the multilevel model (``analysis.dependence``),
+    so only its job gets those settings as params: changing them reruns exactly
+    the strata that use them. ``analysis.several_effects_per_trial`` says the
+    same of a stratum's ``data.csv``.
+    """
+    return int(info["k"]) > int(info["n_studies"])
 
 
 def stratum_outputs(k: int, min_k_funnel: int) -> dict[str, str]:

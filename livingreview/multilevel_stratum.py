@@ -12,7 +12,10 @@ data need:
 * CR2 cluster-robust inference by trial (:func:`livingreview.robust.cr2`) for
   the headline p-value and confidence interval (``inference="CR2"``; the
   model-based z test with ``inference="model"``), both recorded;
-* leave-one-out that leaves out a trial, not an effect;
+* leave-one-out that leaves out a trial, not an effect, and influence
+  diagnostics per trial (Cook's distance of the trial, as metafor's
+  ``cooks.distance(res, cluster = trial)``), which also choose the trials
+  the influence refit leaves out;
 * Egger's regression test with one point per effect, the slope on the
   standard error tested with CR2 (the multilevel/RVE variant of Rodgers &
   Pustejovsky 2021, Psychol Methods 26:141-160);
@@ -22,6 +25,8 @@ It returns the fields of ``pooled.json`` (names as
 :data:`livingreview.analysis.POOLED_NUMBERS`) plus ``model``, ``n_trials``,
 ``n_effects``, ``rho``, ``inference``, ``sigma2_trial``, ``sigma2_effect``,
 the model-based numbers (``model_*``) and the robust ones (``robust_*``).
+:func:`livingreview.analysis.analyse_stratum` calls it for every stratum in
+which a trial has several effects (``analysis.dependence.model: auto``).
 """
 
 from __future__ import annotations
@@ -33,17 +38,43 @@ import numpy as np
 import pandas as pd
 
 from . import dist, multilevel, robust
-from .analysis import LOO_COLUMNS, POOLED_NUMBERS, round_sig
+from .analysis import (
+    DEPENDENCE_INFERENCE,
+    LOO_COLUMNS,
+    POOLED_NUMBERS,
+    StratumAnalysis,
+    round_sig,
+    several_effects_per_trial,
+)
 from .strata import parse_stratum
 
-__all__ = ["INFERENCE", "analyse_multilevel", "egger_multilevel", "needs_multilevel"]
+__all__ = [
+    "INFERENCE",
+    "INFLUENCE_COLUMNS",
+    "analyse_multilevel",
+    "egger_multilevel",
+    "needs_multilevel",
+]
 
-INFERENCE = ("CR2", "model")
+INFERENCE = DEPENDENCE_INFERENCE
+# influence.csv of a multilevel stratum: one row per trial (all its effects left out).
+INFLUENCE_COLUMNS = [
+    "study",
+    "n_effects",
+    "estimate_del",
+    "se_del",
+    "tau2_del",
+    "sigma2_trial_del",
+    "sigma2_effect_del",
+    "qe_del",
+    "dfbeta",
+    "cook_d",
+]
 
 
 def needs_multilevel(data: pd.DataFrame) -> bool:
     """True when some trial (``study_id``) has more than one row in the stratum."""
-    return bool(data["study_id"].astype(str).duplicated().any())
+    return several_effects_per_trial(data)
 
 
 def _numbers(
@@ -111,8 +142,9 @@ def analyse_multilevel(
     rho: float = 0.0,
     inference: str = "CR2",
     leave_one_out: bool = True,
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """``pooled.json`` content and ``loo.csv`` of a stratum with several effects per trial.
+    influence_exclude: int = 0,
+) -> StratumAnalysis:
+    """``pooled.json``, ``loo.csv`` and ``influence.csv`` of a stratum with several effects per trial.
 
     Parameters
     ----------
@@ -135,12 +167,20 @@ def analyse_multilevel(
         ``"model"``: the model-based z test.
     leave_one_out
         Whether to compute the leave-one-trial-out table.
+    influence_exclude
+        ``influence_refit`` leaves out this many trials, those with the
+        largest Cook's distance (ties broken by label); not reported when
+        fewer than ``min_k`` trials would remain.
 
     Returns
     -------
-    tuple
-        ``pooled`` (dict, rounded like ``analyse_stratum``'s) and ``loo``
-        (one row per left-out trial, columns of ``loo.csv``).
+    StratumAnalysis
+        ``pooled`` (dict, rounded like ``analyse_stratum``'s), ``loo`` (one
+        row per left-out trial, the columns of ``loo.csv`` and
+        ``n_effects``), ``influence`` (one row per trial,
+        :data:`INFLUENCE_COLUMNS`) and ``fit`` (the
+        :class:`~livingreview.multilevel.MultilevelResult`; None below
+        ``min_k`` trials).
 
     Notes
     -----
@@ -148,19 +188,27 @@ def analyse_multilevel(
     ``i2`` the total I^2 of :class:`~livingreview.multilevel.MultilevelResult`
     and ``h2`` = 1/(1 - I^2); ``q`` the QE test; ``pi_*`` the prediction
     interval of an effect in a new trial, estimate +- z sqrt(se^2 + tau2)
-    (model-based se), as metafor's ``predict.rma.mv``.
+    (model-based se), as metafor's ``predict.rma.mv``. The influence of
+    trial j: the model refitted without it (variance components
+    re-estimated), ``dfbeta`` = b - b_(-j) and ``cook_d`` = (b - b_(-j))^2 /
+    Var(b), Var(b) the model-based variance of the full fit (the definition
+    of metafor's ``cooks.distance.rma.mv`` with ``cluster``). Studentized
+    residuals and covariance ratios of single effects are not given: with
+    correlated effects they describe effects, and the unit left out here is
+    the trial.
 
     Examples
     --------
     >>> import pandas as pd
     >>> d = pd.DataFrame({"study_id": list("aabbccdd"), "n": [40] * 8,
     ...                   "yi": [0.1, 0.3, 0.2, 0.5, 0.4, 0.0, 0.3, 0.2], "vi": [0.02] * 8})
-    >>> pooled, loo = analyse_multilevel(d, stratum="platform-wechat", measure="SMD",
+    >>> res = analyse_multilevel(d, stratum="platform-wechat", measure="SMD",
     ...     label="WeChat", favourable_sign="positive")
-    >>> pooled["model"], pooled["n_trials"], pooled["n_effects"], pooled["n_participants"]
+    >>> p = res.pooled
+    >>> p["model"], p["n_trials"], p["n_effects"], p["n_participants"]
     ('multilevel', 4, 8, 160.0)
-    >>> len(loo)
-    4
+    >>> len(res.loo), list(res.influence["study"])
+    (4, ['a', 'b', 'c', 'd'])
     """
     if inference not in INFERENCE:
         raise ValueError(f"inference must be one of {', '.join(INFERENCE)}; got {inference!r}")
@@ -188,51 +236,152 @@ def analyse_multilevel(
         "min_k": min_k,
         "reported": n_trials >= min_k,
         "converged": None,
+        "warnings": [],
     }
-    loo = pd.DataFrame(columns=LOO_COLUMNS)
+    loo = pd.DataFrame(columns=[*LOO_COLUMNS, "n_effects"])
+    infl = pd.DataFrame(columns=INFLUENCE_COLUMNS)
+    res = None
     if n_trials < min_k:
         pooled.update(dict.fromkeys(POOLED_NUMBERS))
+        pooled["influence_refit"] = _refit_not_reported(influence_exclude, [], n_trials)
     else:
         res = _fit(data, rho, method, level)
         pooled.update(_numbers(res, _robust_or_none(res), inference))
-        pooled["converged"] = bool(res.converged)
+        deleted = _trial_deletions(data, rho=rho, method=method, level=level)
+        infl = _trial_influence(res, deleted)
         if leave_one_out:
-            loo = _leave_one_trial_out(data, pooled, rho=rho, method=method, level=level,
-                                       inference=inference)  # fmt: skip
+            loo = _leave_one_trial_out(deleted, pooled, level=level, inference=inference)
+        pooled["influence_refit"] = _influence_refit(
+            data, infl, n_exclude=influence_exclude, min_k=min_k, rho=rho, method=method,
+            level=level, inference=inference,
+        )  # fmt: skip
+        unconverged = [t for t, _, r in deleted if r is not None and not r.converged]
+        pooled["converged"] = bool(res.converged) and not unconverged
+        if not res.converged:
+            pooled["warnings"].append("the multilevel REML/ML fit did not converge")
+        if unconverged:
+            pooled["warnings"].append(
+                "the fit without trial(s) " + ", ".join(unconverged) + " did not converge"
+            )
     if measure == "logRR":
-        for name in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
-            value = pooled.get(name)
-            pooled[f"exp_{name}"] = math.exp(value) if value is not None else None
-    return round_sig(pooled), loo
+        for target in (pooled, pooled["influence_refit"]):
+            for name in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
+                value = target.get(name)
+                target[f"exp_{name}"] = math.exp(value) if value is not None else None
+    return StratumAnalysis(round_sig(pooled), loo, infl, res)
 
 
-def _leave_one_trial_out(
+Deletion = tuple[str, int, multilevel.MultilevelResult | None]
+
+
+def _trial_deletions(
+    data: pd.DataFrame, *, rho: float, method: str, level: float
+) -> list[Deletion]:
+    """The model refitted without each trial in turn (all its effects): (trial, k left, fit).
+
+    The fit is None when a single effect would remain (nothing to estimate
+    beside the mean; possible with ``min_k`` 2): its numbers are then empty.
+    """
+    trials = data["study_id"].astype(str)
+    if trials.nunique() < 2:
+        return []
+    out: list[Deletion] = []
+    for t in pd.unique(trials):
+        sub = data[trials != t]
+        res = _fit(sub, rho, method, level) if len(sub) >= 2 else None
+        out.append((str(t), int(len(sub)), res))
+    return out
+
+
+def _trial_influence(res: multilevel.MultilevelResult, deleted: list[Deletion]) -> pd.DataFrame:
+    """influence.csv of a multilevel stratum: one row per trial (see analyse_multilevel)."""
+    rows: list[dict[str, Any]] = []
+    for t, k_left, r in deleted:
+        if r is None:
+            rows.append({"study": t, "n_effects": res.k - k_left})
+            continue
+        dfbeta = res.estimate - r.estimate
+        rows.append(
+            {
+                "study": t,
+                "n_effects": res.k - k_left,
+                "estimate_del": r.estimate,
+                "se_del": r.se,
+                "tau2_del": r.sigma2["trial"] + r.sigma2["effect"],
+                "sigma2_trial_del": r.sigma2["trial"],
+                "sigma2_effect_del": r.sigma2["effect"],
+                "qe_del": r.qe,
+                "dfbeta": dfbeta,
+                "cook_d": dfbeta**2 / res.se**2,
+            }
+        )
+    return pd.DataFrame(rows, columns=INFLUENCE_COLUMNS)
+
+
+def _refit_not_reported(n_exclude: int, excluded: list[str], n_trials: int) -> dict[str, Any]:
+    return {
+        "n_exclude": n_exclude,
+        "excluded": excluded,
+        "k": None,
+        "n_trials": max(n_trials - n_exclude, 0),
+        "reported": False,
+        **dict.fromkeys(POOLED_NUMBERS),
+    }
+
+
+def _influence_refit(
     data: pd.DataFrame,
-    pooled: dict[str, Any],
+    influence: pd.DataFrame,
     *,
+    n_exclude: int,
+    min_k: int,
     rho: float,
     method: str,
     level: float,
     inference: str,
+) -> dict[str, Any]:
+    """The model without the ``n_exclude`` trials with the largest Cook's distance."""
+    n_trials = int(data["study_id"].astype(str).nunique())
+    order = influence.assign(cook=influence["cook_d"].fillna(-np.inf)).sort_values(
+        ["cook", "study"], ascending=[False, True], kind="mergesort"
+    )
+    excluded = order["study"].head(max(n_exclude, 0)).tolist()
+    sub = data[~data["study_id"].astype(str).isin(excluded)]
+    if n_exclude <= 0 or n_trials - n_exclude < min_k or len(sub) < 2:
+        return _refit_not_reported(n_exclude, excluded, n_trials)
+    res = _fit(sub, rho, method, level)
+    num = _numbers(res, _robust_or_none(res), inference)
+    return {
+        "n_exclude": n_exclude,
+        "excluded": excluded,
+        "k": int(len(sub)),
+        "n_trials": res.n_trials,
+        "reported": True,
+        **{name: num.get(name) for name in POOLED_NUMBERS},
+    }
+
+
+def _leave_one_trial_out(
+    deleted: list[Deletion], pooled: dict[str, Any], *, level: float, inference: str
 ) -> pd.DataFrame:
-    """Refit without each trial in turn (all its effects), with loo.csv's flags."""
-    trials = data["study_id"].astype(str)
+    """loo.csv of a multilevel stratum: the fits without each trial, with loo.csv's flags."""
     rows = []
-    for t in pd.unique(trials):
-        sub = data[trials != t]
-        res = _fit(sub, rho, method, level)
-        rb = _robust_or_none(res) if res.n_trials > 1 else None
-        num = _numbers(res, rb, inference)
-        rows.append(
-            {"omitted": t, **{c: num.get(c) for c in LOO_COLUMNS[1:]}, "n_effects": len(sub)}
-        )
+    for t, k_left, res in deleted:
+        if res is None:
+            rows.append({"omitted": t, "n_effects": k_left})
+            continue
+        num = _numbers(res, _robust_or_none(res), inference)
+        rows.append({"omitted": t, **{c: num.get(c) for c in LOO_COLUMNS[1:]}, "n_effects": k_left})
     frame = pd.DataFrame(rows, columns=[*LOO_COLUMNS, "n_effects"])
     alpha = 1 - level
     frame["delta_estimate"] = frame["estimate"] - pooled["estimate"]
     frame["delta_tau2"] = frame["tau2"] - pooled["tau2"]
     frame["delta_i2"] = frame["i2"] - pooled["i2"]
-    frame["changes_direction"] = np.sign(frame["estimate"]) != np.sign(pooled["estimate"])
-    frame["changes_significance"] = (frame["pval"] < alpha) != (pooled["pval"] < alpha)
+    fitted = frame["estimate"].notna()  # not when a single effect remained
+    frame["changes_direction"] = fitted & (
+        np.sign(frame["estimate"]) != np.sign(pooled["estimate"])
+    )
+    frame["changes_significance"] = fitted & ((frame["pval"] < alpha) != (pooled["pval"] < alpha))
     return frame
 
 

@@ -243,7 +243,66 @@ def _labels(data: pd.DataFrame) -> list[str]:
     return [lab if len(lab) <= 60 else lab[:57] + "..." for lab in labels]
 
 
+def is_multilevel(pooled: Mapping[str, Any]) -> bool:
+    """Whether ``pooled.json`` is of a multilevel stratum (several effects per trial)."""
+    return pooled.get("model") == "multilevel"
+
+
+def multilevel_text(pooled: Mapping[str, Any]) -> str:
+    """How a multilevel stratum was pooled, in one line (forest footer, report captions).
+
+    >>> multilevel_text({"model": "multilevel", "k": 23, "n_trials": 8, "rho": 0.6,
+    ...                  "inference": "CR2", "method": "REML"})
+    'Multilevel model (REML): 23 effects nested in 8 trials, \u03c1 = 0.6; CR2 robust CI'
+    """
+    k, trials = _num(pooled.get("n_effects", pooled.get("k"))), _num(pooled.get("n_trials"))
+    inference = pooled.get("inference") or "CR2"
+    how = "CR2 robust CI" if inference == "CR2" else "model-based CI"
+    return (
+        f"Multilevel model ({pooled.get('method') or 'REML'}): {fmt_int(k)} effects nested in "
+        f"{fmt_int(trials)} trials, \u03c1 = {fmt_num(pooled.get('rho'), 2).rstrip('0').rstrip('.')}; "
+        f"{how}"
+    )
+
+
+def fmt_int(value: Any) -> str:
+    x = _num(value)
+    return str(int(x)) if math.isfinite(x) else "?"
+
+
+def effect_weights(data: pd.DataFrame, pooled: Mapping[str, Any], reported: bool) -> np.ndarray:
+    """Percentage weight of each effect in the pooled estimate, as metafor's ``weights()``.
+
+    Univariate: ``w_i = 1 / (v_i + tau^2)`` (``weights.rma.uni``). Multilevel:
+    the diagonal of W = M^-1, M the marginal covariance of a trial's effects,
+    V_i (sampling covariances rho sqrt(v_a v_b)) + sigma2_trial J + sigma2_effect I
+    (``weights.rma.mv``, type "diagonal"); computed block by block.
+    """
+    vi = data["vi"].to_numpy(dtype=float)
+    if not len(vi):
+        return vi
+    if is_multilevel(pooled) and reported and "study_id" in data:
+        s_t, s_e, rho = (_num(pooled.get(x)) for x in ("sigma2_trial", "sigma2_effect", "rho"))
+        s_t, s_e = (x if math.isfinite(x) else 0.0 for x in (s_t, s_e))
+        rho = rho if math.isfinite(rho) else 0.0
+        w = np.empty_like(vi)
+        trials = data["study_id"].astype(str).to_numpy()
+        for t in pd.unique(trials):
+            rows = np.flatnonzero(trials == t)
+            sd = np.sqrt(vi[rows])
+            m = rho * np.outer(sd, sd) + s_t
+            m[np.diag_indices_from(m)] = vi[rows] + s_t + s_e
+            w[rows] = np.diag(np.linalg.inv(m))
+    else:
+        tau2 = _num(pooled.get("tau2"))
+        tau2 = tau2 if math.isfinite(tau2) and reported else 0.0
+        w = 1.0 / (vi + tau2)
+    return 100 * w / w.sum()
+
+
 def _heterogeneity_text(pooled: Mapping[str, Any]) -> str:
+    if is_multilevel(pooled):
+        return _multilevel_heterogeneity_text(pooled)
     k = int(_num(pooled.get("k")) if math.isfinite(_num(pooled.get("k"))) else 0)
     method = pooled.get("method") or "REML"
     test = str(pooled.get("test") or "z").lower()
@@ -255,6 +314,28 @@ def _heterogeneity_text(pooled: Mapping[str, Any]) -> str:
     ]
     overall = f"Test for overall effect: {stat} = {fmt_num(pooled.get('zval'), 2)}, p {fmt_p(pooled.get('pval'))}"
     return "; ".join(parts) + "\n" + overall
+
+
+def _multilevel_heterogeneity_text(pooled: Mapping[str, Any]) -> str:
+    k = int(_num(pooled.get("k")) if math.isfinite(_num(pooled.get("k"))) else 0)
+    parts = [
+        f"{multilevel_text(pooled)}",
+        f"\u03c3\u00b2 trial = {fmt_num(pooled.get('sigma2_trial'), 3)}, "
+        f"\u03c3\u00b2 effect = {fmt_num(pooled.get('sigma2_effect'), 3)}; "
+        f"I\u00b2 = {fmt_num(pooled.get('i2'), 1)}%; "
+        f"Q({max(k - 1, 0)}) = {fmt_num(pooled.get('q'), 2)}, p {fmt_p(pooled.get('q_pval'))}",
+    ]
+    if pooled.get("inference") == "CR2" and pooled.get("robust_df") is not None:
+        overall = (
+            f"Test for overall effect (CR2, Satterthwaite df = {fmt_num(pooled.get('robust_df'), 1)}): "
+            f"t = {fmt_num(pooled.get('zval'), 2)}, p {fmt_p(pooled.get('pval'))}"
+        )
+    else:
+        overall = (
+            f"Test for overall effect: z = {fmt_num(pooled.get('zval'), 2)}, "
+            f"p {fmt_p(pooled.get('pval'))}"
+        )
+    return "\n".join([*parts, overall])
 
 
 class RowLabels(Artist):
@@ -329,7 +410,10 @@ def forest_plot(
     """Forest plot of one stratum: study CIs, random-effects weights, pooled diamond, PI.
 
     Weights are the random-effects weights ``w_i = 1 / (v_i + tau^2)`` as a
-    percentage (metafor ``weights.rma.uni``). CIs of single studies are
+    percentage (metafor ``weights.rma.uni``), or for a multilevel stratum
+    (``model: multilevel`` in ``pooled``) those of :func:`effect_weights`;
+    the pooled row and the footer then name the multilevel model (effects,
+    trials, rho, CR2 inference). CIs of single studies are
     ``y_i +/- z_{1-alpha/2} sqrt(v_i)`` at the stratum's ``level``. When the
     stratum is not reported (k < min_k) the studies are drawn without a pooled
     estimate and the plot says so.
@@ -346,15 +430,14 @@ def forest_plot(
     se = np.sqrt(vi)
     lo, hi = yi - zcrit * se, yi + zcrit * se
     reported = bool(pooled.get("reported", True)) and math.isfinite(_num(pooled.get("estimate")))
-    tau2 = _num(pooled.get("tau2"))
-    tau2 = tau2 if math.isfinite(tau2) and reported else 0.0
-    w = 1.0 / (vi + tau2)
-    wpct = 100 * w / w.sum() if len(w) else w
+    wpct = effect_weights(data, pooled, reported)
     names = _labels(data)
     k = len(yi)
+    multi = is_multilevel(pooled)
 
     rows = k + 3  # studies, gap, pooled, heterogeneity line
-    height = 1.6 + 0.24 * rows
+    extra = 0.16 if multi else 0.0  # a third footer line: the multilevel model
+    height = 1.6 + 0.24 * rows + extra
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(9.0, height))
         grid = fig.add_gridspec(1, 3, width_ratios=[3.0, 4.0, 2.6], wspace=0.02)
@@ -426,7 +509,12 @@ def forest_plot(
             )
             ax.add_patch(diamond)
             ax.axvline(est, color="#c0392b", lw=0.6, ls=":", zorder=1)
-            ax_l.text(0.0, ypool, f"Random-effects model (k = {k})", va="center", fontweight="bold")
+            model = (
+                f"Multilevel model (k = {k}, {fmt_int(pooled.get('n_trials'))} trials)"
+                if multi
+                else f"Random-effects model (k = {k})"
+            )
+            ax_l.text(0.0, ypool, model, va="center", fontweight="bold")
             ax_r.text(0.98, ypool, numbers(cells[-1]), fontweight="bold", **MONO)
             if math.isfinite(pl) and math.isfinite(ph):
                 ax_r.text(
@@ -439,18 +527,21 @@ def forest_plot(
                 )
             footer = _heterogeneity_text(pooled)
         else:
-            ax_l.text(0.0, ypool, f"Not estimated (k = {k} < min k)", va="center", style="italic")
-            footer = "Pooled estimate not reported: too few studies."
+            few = f"{fmt_int(pooled.get('n_trials'))} trials" if multi else f"k = {k}"
+            ax_l.text(0.0, ypool, f"Not estimated ({few} < min k)", va="center", style="italic")
+            footer = "Pooled estimate not reported: too few " + ("trials." if multi else "studies.")
 
         if _is_ratio(measure):
             _ratio_ticks(ax)
         ax.set_xlabel(_axis_label(measure))
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
-        _favours_labels(ax, sign, y=-0.5 / (height - 0.45 - 1.25))
+        _favours_labels(ax, sign, y=-0.5 / (height - 0.45 - 1.25 - extra))
         fig.suptitle(label, x=0.02, ha="left", fontweight="bold", y=1 - 0.12 / height)
         fig.text(0.02, 0.02, footer, fontsize=8, va="bottom")
-        fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.45 / height, bottom=1.25 / height)
+        fig.subplots_adjust(
+            left=0.02, right=0.98, top=1 - 0.45 / height, bottom=(1.25 + extra) / height
+        )
         return save_figure(fig, path, formats, row_labels=rows)
 
 
@@ -466,6 +557,11 @@ def _egger_text(egger: Mapping[str, Any] | None) -> str:
     )
     p = next((egger[k] for k in ("pval", "p", "p_value") if egger.get(k) is not None), None)
     text = f"Egger's test: statistic = {fmt_num(stat)}, p {fmt_p(p)}"
+    if egger.get("model") == "multilevel":  # multilevel_stratum.egger_multilevel
+        text = (
+            f"Egger's test (multilevel, CR2, df = {fmt_num(egger.get('df'), 1)}): "
+            f"t = {fmt_num(stat)}, p {fmt_p(p)}"
+        )
     limit = next(
         (egger[k] for k in ("limit", "limit_estimate", "b") if egger.get(k) is not None), None
     )
@@ -554,6 +650,7 @@ def summary_plot(
     pct = f"{levels.pop() * 100:g}%" if len(levels) == 1 else "95%"  # as the rows were pooled
     min_ks = {r.get("min_k") for r in rows} - {None}
     min_k = min_ks.pop() if len(min_ks) == 1 else 3
+    multi = [r for r in rows if is_multilevel(r)]
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(9.0, height))
         grid = fig.add_gridspec(1, 3, width_ratios=[2.6, 4.0, 3.2], wspace=0.02)
@@ -573,9 +670,11 @@ def summary_plot(
         ax.axvline(0.0, color="black", lw=0.8)
         ax_l.text(0.0, n + 0.6, row_header, fontweight="bold", va="center")
         ax_r.text(0.02, n + 0.6, f"Estimate [{pct} CI]", fontweight="bold", va="center")
-        ax_r.text(0.98, n + 0.6, "k    I\u00b2", fontweight="bold", va="center", ha="right")
+        k_head = "k (trials)    I\u00b2" if multi else "k    I\u00b2"
+        ax_r.text(0.98, n + 0.6, k_head, fontweight="bold", va="center", ha="right")
         for yy, r in zip(ys, rows, strict=True):
             k = int(_num(r.get("k"))) if math.isfinite(_num(r.get("k"))) else 0
+            kk = f"{k} ({fmt_int(r.get('n_trials'))})" if is_multilevel(r) else str(k)
             s = _sign(r.get("favourable_sign"))
             arrow = {
                 1: "favours intervention: higher \u2192",
@@ -594,23 +693,54 @@ def summary_plot(
                 ax.hlines(yy, cl, ch, color="black", lw=1.4, zorder=2)
                 ax.scatter([est], [yy], marker="D", s=40, color="#c0392b", zorder=3)
                 ax_r.text(0.02, yy, _est_ci_text(est, cl, ch, m), va="center")
-                ax_r.text(0.98, yy, f"{k}  {fmt_num(r.get('i2'), 0)}%", va="center", ha="right")
+                ax_r.text(0.98, yy, f"{kk}  {fmt_num(r.get('i2'), 0)}%", va="center", ha="right")
             else:
                 ax_r.text(0.02, yy, "NE", va="center", style="italic")
-                ax_r.text(0.98, yy, f"{k}    -", va="center", ha="right")
+                ax_r.text(0.98, yy, f"{kk}    -", va="center", ha="right")
         if _is_ratio(measure):
             _ratio_ticks(ax)
         ax.set_xlabel(_axis_label(measure))
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
         fig.suptitle(title, x=0.02, ha="left", fontweight="bold", y=1 - 0.1 / height)
-        footnote = footnote or (
+        fewer = f"k < {min_k}; fewer than {min_k} trials in a multilevel row" if multi else ""
+        note = (
             f"Black line: {pct} CI; grey band: {pct} prediction interval; "
-            f"NE: not estimated (k < {min_k})."
+            f"NE: not estimated ({fewer or f'k < {min_k}'})."
         )
-        fig.text(0.02, 0.02, footnote, fontsize=8)
-        fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.5 / height, bottom=1.0 / height)
+        if multi:
+            note = f"{note}\n{multilevel_note(multi)}"
+        note = footnote or note
+        fig.text(0.02, 0.02, note, fontsize=8)
+        fig.subplots_adjust(
+            left=0.02, right=0.98, top=1 - 0.5 / height, bottom=(1.0 + 0.15 * bool(multi)) / height
+        )
         return save_figure(fig, path, formats)
+
+
+def multilevel_note(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One line saying how multilevel rows were pooled (their rho and inference, if shared).
+
+    >>> multilevel_note([{"rho": 0.6, "inference": "CR2", "method": "REML"}])
+    'Multilevel model (REML): effects nested in trials, \u03c1 = 0.6; CR2 cluster-robust CI (Satterthwaite df); k = effects (trials).'
+    """
+    rhos = {_num(r.get("rho")) for r in rows}
+    inference = {r.get("inference") for r in rows}
+    methods = {r.get("method") for r in rows}
+    rho = (
+        f"\u03c1 = {fmt_num(rhos.pop(), 2).rstrip('0').rstrip('.')}"
+        if len(rhos) == 1
+        else "\u03c1 varies"
+    )
+    how = {
+        frozenset({"CR2"}): "CR2 cluster-robust CI (Satterthwaite df)",
+        frozenset({"model"}): "model-based CI",
+    }.get(frozenset(inference), "CI by row")
+    method = methods.pop() if len(methods) == 1 else "REML/ML"
+    return (
+        f"Multilevel model ({method}): effects nested in trials, {rho}; {how}; "
+        "k = effects (trials)."
+    )
 
 
 def cumulative_plot(
@@ -695,10 +825,16 @@ def domain_summary_plot(
 def platform_overview_plot(
     pooled: Sequence[Mapping[str, Any]], path: str | Path, **kw: Any
 ) -> list[Path]:
-    """The review's Figure 3: one row per platform across continuous outcomes."""
-    return summary_plot(
-        pooled, path, title=kw.pop("title", "Platform overview (continuous outcomes)"), **kw
-    )
+    """The review's Figure 3: one row per platform across continuous outcomes.
+
+    A platform's trials contribute one effect per domain, so its row is pooled
+    with the multilevel model (``pooled.json`` ``model: multilevel``); the title
+    and the note under the plot say so.
+    """
+    default = "Platform overview (continuous outcomes)"
+    if any(is_multilevel(r) for r in pooled):
+        default = "Platform overview (continuous outcomes, multilevel model)"
+    return summary_plot(pooled, path, title=kw.pop("title", default), **kw)
 
 
 # --------------------------------------------------------------------------- RoB 2

@@ -143,6 +143,10 @@ def strata_table(strata: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
                 "q_pval": s.get("q_pval"),
                 "pi_low": s.get("pi_low"),
                 "pi_high": s.get("pi_high"),
+                "model": s.get("model") or "univariate",
+                "n_trials": s.get("n_trials", s.get("n_studies")),
+                "inference": s.get("inference"),
+                "rho": s.get("rho"),
                 "exp_estimate": _shown(s, "estimate") if ratio else None,
                 "exp_ci_low": _shown(s, "ci_low") if ratio else None,
                 "exp_ci_high": _shown(s, "ci_high") if ratio else None,
@@ -460,6 +464,44 @@ def _table2_caption(settings: ReportSettings) -> str:
     )
 
 
+def _platform_caption(strata: Mapping[str, Mapping[str, Any]]) -> str:
+    """Caption of the platform overview: how its rows were pooled, as their pooled.json say.
+
+    A platform's trials contribute one effect per domain; such rows are pooled
+    with the multilevel model (effects nested in trials, robust inference).
+    Rows pooled as if independent (``analysis.dependence.model: univariate``)
+    are said to be so.
+    """
+    from .plots import multilevel_note
+
+    rows = [x for x in strata.values() if x.get("kind") == "platform" and x.get("reported")]
+    text = "Platform overview across continuous outcomes"
+    multi = [x for x in rows if x.get("model") == "multilevel"]
+    if multi:
+        text += f": {multilevel_note(multi)}"
+    naive = [
+        x["stratum"]
+        for x in rows
+        if x.get("model") != "multilevel"
+        and _num(x.get("n_trials", x.get("n_studies"))) < _num(x.get("k"))
+    ]
+    if naive:
+        text += (
+            f" {', '.join(naive)}: several effects per trial pooled as if independent "
+            "(analysis.dependence.model: univariate)."
+        )
+    return text
+
+
+def _forest_caption(info: Mapping[str, Any], name: str) -> str:
+    text = f"Forest plot: {info.get('label') or name}"
+    if info.get("model") == "multilevel":
+        from .plots import multilevel_text
+
+        text += f" ({multilevel_text(info)})"
+    return text
+
+
 def _standalone_table(df: pd.DataFrame, settings: ReportSettings) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -734,7 +776,7 @@ def render_index(
             '<p><a href="tables/platform_domain.csv">platform_domain.csv</a> &middot; '
             '<a href="tables/platform_domain.html">HTML</a></p>'
         )
-    s.append(_figure(figures, "platform_overview", "Platform overview across continuous outcomes"))
+    s.append(_figure(figures, "platform_overview", _platform_caption(strata)))
     if "metaregression" in tables:
         mr = pd.read_csv(tables["metaregression"], keep_default_na=False, na_values=[""])
         s.append(
@@ -761,6 +803,8 @@ def render_index(
                     [
                         "stratum",
                         "k",
+                        "n_trials",
+                        "model",
                         "reported",
                         "measure",
                         "estimate",
@@ -773,7 +817,11 @@ def render_index(
                         "pi_high",
                     ]
                 ],
-                caption="All strata (analysis scale: SMD or log RR)",
+                caption=(
+                    "All strata (analysis scale: SMD or log RR); k = effects; model: "
+                    "univariate random effects, or multilevel (effects nested in trials) "
+                    "where a trial has several effects"
+                ),
             )
         )
     for name, info in strata.items():
@@ -782,9 +830,14 @@ def render_index(
         s.append(
             f'<h3 id="s-{e(name)}">{e(info.get("label") or name)} <span class="muted">({e(name)})</span></h3>'
         )
-        s.append(_figure(figures, f"forest_{name}", f"Forest plot: {info.get('label') or name}"))
+        s.append(_figure(figures, f"forest_{name}", _forest_caption(info, name)))
         if f"funnel_{name}" in figures:
-            s.append(_figure(figures, f"funnel_{name}", f"Funnel plot with Egger's test: {name}"))
+            egger = (
+                "multilevel Egger's test (CR2 test of the SE slope)"
+                if info.get("model") == "multilevel"
+                else "Egger's test"
+            )
+            s.append(_figure(figures, f"funnel_{name}", f"Funnel plot with {egger}: {name}"))
         if f"LOO_{name}" in tables:
             s.append(f'<p><a href="tables/LOO_{e(name)}.csv">Leave-one-out table (CSV)</a></p>')
     # RoB

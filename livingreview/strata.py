@@ -12,12 +12,13 @@ Strata (names are a contract, see ARCHITECTURE.md):
 - ``domain-<d>``: every effect of outcome domain ``d``;
 - ``domain-<d>_platform-<p>``: the effects of ``d`` from trials whose dominant
   platform is ``p`` (trials with ``mixed`` or no platform are left out);
-- ``platform-<p>``: the descriptive platform overview, every continuous (SMD)
+- ``platform-<p>``: the platform overview, every continuous (SMD)
   effect of platform ``p`` across domains. Domains differ in which sign is
   favourable, so here effects of domains whose favourable sign is negative are
   multiplied by -1 (column ``flipped``): positive = favours the intervention.
   A trial may contribute one effect per domain, so these effects are not
-  independent; the overview is descriptive, as the protocol says.
+  independent: the analysis pools such a stratum with the multilevel model
+  (:func:`livingreview.analysis.stratum_model`, ``analysis.dependence``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Snakemake adapter: one stratum's data.csv -> pooled.json, loo.csv, influence.csv,
-forest plot, and (rule stratum_funnel, k >= min_k_funnel) egger.json + funnel plot."""
+forest plot, and (rule stratum_funnel, k >= min_k_funnel) egger.json + funnel plot.
+
+The model is chosen in the package (analysis.stratum_model): univariate for one
+effect per trial, multilevel (params.dependence) for several."""
 
 import logging
 from pathlib import Path

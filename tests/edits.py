@@ -124,6 +124,9 @@ ANALYSIS_CHOICES = {
         ["moderation"],
     ],
     "analysis.platform_overview": [True, False],
+    "analysis.dependence.model": ["auto", "univariate"],
+    "analysis.dependence.rho": [0.0, 0.3, 0.6, 0.8],
+    "analysis.dependence.inference": ["CR2", "model"],
     "screening.allow_single_reviewer": [True, False],
     "dedup.title_similarity": [85, 90, 95, 100],
     "extraction.timepoint_weeks": [

@@ -264,3 +264,19 @@ def test_meta_regression_without_effects_is_not_reported() -> None:
 def test_settings_spelling_is_canonical() -> None:
     settings = AnalysisSettings.from_params({"method": "reml", "test": "KNHA"})
     assert (settings.method, settings.test) == ("REML", "knha")
+
+
+def test_one_effect_per_trial_keeps_the_univariate_model(bcg: pd.DataFrame) -> None:
+    """analysis.dependence does not touch a stratum with one effect per trial (issue 18)."""
+    plain = analyse_stratum(bcg, STRATUM, AnalysisSettings(influence_exclude=3))
+    other = AnalysisSettings.from_params(
+        {"influence_exclude": 3, "dependence": {"rho": 0.3, "inference": "model"}}
+    )
+    res = analyse_stratum(bcg, STRATUM, other)
+    assert isinstance(res.fit, meta.MetaResult)
+    assert "model" not in res.pooled and "n_trials" not in res.pooled
+    assert json.dumps(res.pooled, sort_keys=True) == json.dumps(plain.pooled, sort_keys=True)
+    pd.testing.assert_frame_equal(res.loo, plain.loo)
+    pd.testing.assert_frame_equal(res.influence, plain.influence)
+    assert egger(bcg, other, stratum="x") == egger(bcg, AnalysisSettings(), stratum="x")
+    assert res.pooled["estimate"] == pytest.approx(meta.fit(bcg["yi"], bcg["vi"]).estimate)

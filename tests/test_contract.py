@@ -67,3 +67,9 @@ def test_no_script_reads_snakemake_config() -> None:
         or ".config[" in p.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def test_several_effects_per_trial_from_the_strata_index() -> None:
+    """Which strata get analysis.dependence as params (common.smk): k effects > trials."""
+    assert contract.several_effects_per_trial({"k": 23, "n_studies": 8}) is True
+    assert contract.several_effects_per_trial({"k": 8, "n_studies": 8}) is False

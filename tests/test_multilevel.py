@@ -22,6 +22,7 @@ DEFAULT_RTOL = 1e-3 relative (same floors): that is the accuracy of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -31,6 +32,13 @@ import pandas as pd
 import pytest
 
 from livingreview import covariance, meta, multilevel, multilevel_stratum, robust
+from livingreview.analysis import (
+    AnalysisSettings,
+    DependenceSettings,
+    StratumSpec,
+    analyse_stratum,
+    egger,
+)
 
 REF = json.loads((Path(__file__).parent / "reference" / "multilevel_reference.json").read_text())
 RTOL = 1e-6
@@ -337,7 +345,7 @@ def _stratum_frame(name: str) -> pd.DataFrame:
 def test_analyse_multilevel_pools_with_cr2_and_counts_participants_once() -> None:
     data = _stratum_frame("konstantopoulos_REML")
     t = REF["konstantopoulos_REML"]["tight"]
-    pooled, loo = multilevel_stratum.analyse_multilevel(
+    pooled, loo, _, _ = multilevel_stratum.analyse_multilevel(
         data, stratum="platform-wechat", measure="SMD", label="WeChat", favourable_sign="positive"
     )
     mv = _scale(REF["konstantopoulos_REML"])
@@ -360,19 +368,20 @@ def test_analyse_multilevel_pools_with_cr2_and_counts_participants_once() -> Non
     assert first["estimate"] == pytest.approx(refit.estimate, rel=1e-12)
     assert first["se"] == pytest.approx(robust.cr2(refit).se, rel=1e-12)
     assert first["n_effects"] == len(sub)
-    model, _ = multilevel_stratum.analyse_multilevel(
+    model = multilevel_stratum.analyse_multilevel(
         data, stratum="platform-wechat", measure="SMD", label="WeChat",
         favourable_sign="positive", inference="model", leave_one_out=False,
-    )  # fmt: skip
+    ).pooled  # fmt: skip
     check("pooled", "pval", model["pval"], t["pval"], mv)
 
 
 def test_analyse_multilevel_below_min_k_trials_reports_nothing() -> None:
     data = _stratum_frame("konstantopoulos_REML").iloc[:8]  # two districts
-    pooled, loo = multilevel_stratum.analyse_multilevel(
+    pooled, loo, infl, fit = multilevel_stratum.analyse_multilevel(
         data, stratum="platform-wechat", measure="SMD", label="x", favourable_sign="positive"
     )
     assert pooled["reported"] is False and pooled["estimate"] is None and loo.empty
+    assert infl.empty and fit is None and pooled["influence_refit"]["reported"] is False
 
 
 def test_egger_multilevel_matches_clubsandwich_slope_test() -> None:
@@ -403,3 +412,146 @@ def test_covariance_block_not_positive_definite_is_refused() -> None:
         ValueError, match=r"trial 'a' \(effects \[0, 1\]\) is not positive definite"
     ):
         multilevel.fit([0.1, 0.2, 0.3, 0.4], V, trial=["a", "a", "b", "b"])
+
+
+# --------------------------------------------------------------------------- the workflow's choice
+# analyse_stratum (the stratum rule) gives a stratum with several effects per trial the
+# multilevel model; one effect per trial keeps the univariate model (test_analysis.py).
+
+
+def _settings(**dependence) -> AnalysisSettings:
+    params = {"influence_exclude": 2}
+    if dependence:
+        params["dependence"] = dependence
+    return AnalysisSettings.from_params(params)
+
+
+SPEC = StratumSpec("platform-wechat", "SMD", "WeChat: all continuous outcomes", "positive")
+
+
+def test_analyse_stratum_pools_several_effects_per_trial_with_the_multilevel_model() -> None:
+    """metafor rma.mv + clubSandwich coef_test (CR2) numbers, through the stratum rule's door."""
+    data = _stratum_frame("konstantopoulos_REML")
+    t = REF["konstantopoulos_REML"]["tight"]
+    mv = _scale(REF["konstantopoulos_REML"])
+    res = analyse_stratum(data, SPEC, _settings(rho=0.0, inference="CR2"))
+    pooled = res.pooled
+    assert (pooled["model"], pooled["inference"], pooled["rho"], pooled["test"]) == (
+        "multilevel", "CR2", 0.0, "t",
+    )  # fmt: skip
+    assert (pooled["n_trials"], pooled["n_effects"], pooled["k"]) == (11, 56, 56)
+    check("stratum", "beta", pooled["estimate"], t["beta"], mv)
+    check("stratum", "se", pooled["se"], t["cr2"]["se"], mv)
+    check("stratum", "df", pooled["robust_df"], t["cr2"]["df"], mv)
+    check("stratum", "pval", pooled["pval"], t["cr2"]["pval"], mv)
+    check("stratum", "ci_high", pooled["ci_high"], t["cr2"]["ci_high"], mv)
+    check("stratum", "se", pooled["model_se"], t["se"], mv)
+    for name, ref in zip(("sigma2_trial", "sigma2_effect"), t["sigma2"], strict=True):
+        check("stratum", "sigma2", pooled[name], ref, mv)
+    assert isinstance(res.fit, multilevel.MultilevelResult)
+    # leave-one-out and influence leave out a trial: refits by direct calls
+    trials = list(pd.unique(data["study_id"].astype(str)))
+    assert list(res.loo["omitted"]) == trials and list(res.influence["study"]) == trials
+    full = multilevel.fit(data["yi"], data["vi"], data["study_id"])
+    for i in (0, 5):
+        sub = data[data["study_id"].astype(str) != trials[i]]
+        refit = multilevel.fit(sub["yi"], sub["vi"], sub["study_id"])
+        assert res.loo["estimate"].iloc[i] == pytest.approx(refit.estimate, rel=1e-10)
+        assert res.loo["se"].iloc[i] == pytest.approx(robust.cr2(refit).se, rel=1e-10)
+        row = res.influence.iloc[i]
+        assert row["n_effects"] == len(data) - len(sub)
+        assert row["cook_d"] == pytest.approx(
+            (full.estimate - refit.estimate) ** 2 / full.se**2, rel=1e-8
+        )
+    # the influence refit leaves out the two trials of largest Cook's distance
+    top = res.influence.sort_values("cook_d", ascending=False)["study"].head(2).tolist()
+    refit = pooled["influence_refit"]
+    assert refit["reported"] is True and refit["excluded"] == top
+    sub = data[~data["study_id"].astype(str).isin(top)]
+    direct = robust.cr2(multilevel.fit(sub["yi"], sub["vi"], sub["study_id"]))
+    assert refit["estimate"] == pytest.approx(direct.estimate, rel=1e-10)
+    assert refit["se"] == pytest.approx(direct.se, rel=1e-10)
+    assert (refit["k"], refit["n_trials"]) == (len(sub), 9)
+
+
+def test_analyse_stratum_rho_and_model_inference_reach_the_fit() -> None:
+    data = _stratum_frame("konstantopoulos_REML")
+    res = analyse_stratum(data, SPEC, _settings(rho=0.6, inference="model"))
+    direct = multilevel.fit(data["yi"], data["vi"], data["study_id"], rho=0.6)
+    p = res.pooled
+    assert p["rho"] == 0.6 and p["inference"] == "model" and p["test"] == "z"
+    assert p["estimate"] == pytest.approx(direct.estimate, rel=1e-10)
+    assert p["se"] == pytest.approx(direct.se, rel=1e-10)
+    assert p["pval"] == pytest.approx(direct.pval, rel=1e-8)
+    assert p["robust_se"] == pytest.approx(robust.cr2(direct).se, rel=1e-10)
+    assert p["sigma2_trial"] == pytest.approx(direct.sigma2["trial"], rel=1e-8, abs=1e-12)
+    # ML when configured; other estimators have no multilevel counterpart: REML, said so
+    ml = analyse_stratum(data, SPEC, AnalysisSettings(method="ML")).pooled
+    assert ml["method"] == "ML"
+    assert ml["estimate"] == pytest.approx(
+        multilevel.fit(data["yi"], data["vi"], data["study_id"], rho=0.6, method="ML").estimate,
+        rel=1e-10,
+    )
+    dl = analyse_stratum(data, SPEC, AnalysisSettings(method="DL")).pooled
+    assert dl["method"] == "REML" and "analysis.method DL" in dl["warnings"][0]
+
+
+def test_egger_of_a_multilevel_stratum_is_the_cr2_slope_test() -> None:
+    data = _stratum_frame("konstantopoulos_sei")
+    t = REF["konstantopoulos_sei"]["tight"]["cr2"]
+    mv = _scale(REF["konstantopoulos_sei"])
+    settings = _settings(rho=0.0)
+    res = analyse_stratum(data, SPEC, settings)
+    out = egger(data, settings, stratum="platform-wechat", result=res.fit)
+    assert out["model"] == "multilevel" and out["reported"] is True
+    check("egger", "tstat", out["statistic"], t["tstat"][1], mv)
+    check("egger", "df", out["df"], t["df"][1], mv)
+    check("egger", "pval", out["pval"], t["pval"][1], mv)
+
+
+def test_univariate_setting_pools_as_independent_and_says_so() -> None:
+    data = _stratum_frame("konstantopoulos_REML").assign(domain="d")
+    res = analyse_stratum(data, SPEC, _settings(model="univariate"))
+    direct = meta.fit(data["yi"], data["vi"])
+    p = res.pooled
+    assert p["model"] == "univariate" and (p["n_trials"], p["n_effects"]) == (11, 56)
+    assert p["estimate"] == pytest.approx(direct.estimate, rel=1e-10)
+    assert any("pooled as if independent" in w for w in p["warnings"])
+    assert egger(data, _settings(model="univariate"), stratum="x")["model"] == "rma"
+
+
+def test_dependence_settings_are_checked_and_match_the_schema_defaults() -> None:
+    import yaml
+
+    schema = yaml.safe_load(
+        (Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text()
+    )
+    props = schema["properties"]["analysis"]["properties"]["dependence"]["properties"]
+    assert {k: v["default"] for k, v in props.items()} == dataclasses.asdict(DependenceSettings())
+    assert AnalysisSettings.from_params({"dependence": None}).dependence == DependenceSettings()
+    with pytest.raises(ValueError, match=r"analysis\.dependence\.rho"):
+        _settings(rho=1.0)
+    with pytest.raises(ValueError, match=r"analysis\.dependence\.inference"):
+        _settings(inference="CR1")
+    with pytest.raises(ValueError, match=r"analysis\.dependence\.model"):
+        _settings(model="multivariate")
+    with pytest.raises(ValueError, match="unknown keys: rh"):
+        _settings(rh=0.5)
+
+
+def test_min_k_two_trials_leave_one_out_with_a_single_effect_left() -> None:
+    """min_k 2: leaving out the trial with several effects leaves one effect; no crash."""
+    data = pd.DataFrame(
+        {"study_id": ["a", "a", "a", "b"], "n": 30, "yi": [0.1, 0.4, 0.3, 0.6],
+         "vi": [0.02, 0.03, 0.02, 0.04]}
+    )  # fmt: skip
+    settings = AnalysisSettings(min_k=2, influence_exclude=1)
+    res = analyse_stratum(data, SPEC, settings)
+    assert res.pooled["reported"] is True and res.pooled["n_trials"] == 2
+    row = res.loo.set_index("omitted").loc["a"]
+    assert row["n_effects"] == 1 and np.isnan(row["estimate"]) and not row["changes_direction"]
+    kept = res.loo.set_index("omitted").loc["b"]
+    direct = multilevel.fit(data["yi"][:3], data["vi"][:3], data["study_id"][:3], rho=0.6)
+    assert kept["estimate"] == pytest.approx(direct.estimate, rel=1e-10)
+    assert np.isnan(res.influence.set_index("study").loc["a", "cook_d"])
+    assert res.pooled["influence_refit"]["reported"] is False

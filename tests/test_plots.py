@@ -240,3 +240,73 @@ def test_tall_png_is_capped_and_drops_unreadable_labels_but_svg_keeps_every_stud
     # a stratum whose PNG is readable (k = 300: 150 dpi) keeps its labels in the PNG
     small = next(p for p in _forest_of(300, tmp_path)[0] if p.suffix == ".png")
     assert _label_column_ink(small) > 1000
+
+
+# --------------------------------------------------------------------------- multilevel strata
+
+
+def _multilevel_stratum() -> tuple[pd.DataFrame, dict]:
+    """Three trials with 3, 2 and 1 effects, and pooled numbers of a multilevel fit."""
+    data = pd.DataFrame(
+        {
+            "study_id": ["a", "a", "a", "b", "b", "c"],
+            "domain": ["glycemic", "knowledge", "behaviour", "glycemic", "knowledge", "glycemic"],
+            "yi": [0.3, 0.5, 0.1, 0.7, 0.6, 0.2],
+            "vi": [0.02, 0.03, 0.04, 0.05, 0.02, 0.03],
+        }
+    )
+    _, pooled = _stratum()
+    pooled.update(
+        stratum="platform-wechat", label="WeChat: all continuous outcomes",
+        favourable_sign="positive", model="multilevel", k=6, n_effects=6, n_trials=3,
+        rho=0.6, inference="CR2", sigma2_trial=0.02, sigma2_effect=0.01, tau2=0.03,
+        estimate=0.4, ci_low=0.1, ci_high=0.7, zval=3.9, pval=0.02, robust_df=1.8,
+        pi_low=-0.1, pi_high=0.9, test="t",
+    )  # fmt: skip
+    return data, pooled
+
+
+def test_multilevel_forest_names_the_model_and_weights_as_metafor(tmp_path):
+    data, pooled = _multilevel_stratum()
+    plots.forest_plot(data, pooled, tmp_path / "forest")
+    svg = _svg(tmp_path / "forest.svg")
+    assert "Multilevel model (k = 6, 3 trials)" in svg and "Random-effects model" not in svg
+    assert "Multilevel model (REML): 6 effects nested in 3 trials, \u03c1 = 0.6; CR2" in svg
+    assert "Satterthwaite df = 1.8): t = 3.90" in svg
+    # weights.rma.mv: diag of the inverse marginal covariance, formed here as one dense matrix
+    sd = np.sqrt(data["vi"].to_numpy())
+    same = data["study_id"].to_numpy()[:, None] == data["study_id"].to_numpy()[None, :]
+    m = same * (0.6 * np.outer(sd, sd) + 0.02) + np.diag(0.4 * data["vi"].to_numpy() + 0.01)
+    w = np.diag(np.linalg.inv(m))
+    np.testing.assert_allclose(
+        plots.effect_weights(data, pooled, True), 100 * w / w.sum(), rtol=1e-12
+    )
+    for pct in 100 * w / w.sum():
+        assert f"{pct:.1f}%" in svg
+    # the univariate weights are not what a multilevel stratum shows
+    uni = 1 / (data["vi"].to_numpy() + 0.03)
+    assert not np.allclose(plots.effect_weights(data, pooled, True), 100 * uni / uni.sum())
+
+
+def test_multilevel_rows_of_the_platform_overview_are_labelled(tmp_path):
+    _, pooled = _multilevel_stratum()
+    ne = dict(pooled, label="LINE", k=4, n_trials=2, reported=False)
+    plots.platform_overview_plot([dict(pooled, label="WeChat"), ne], tmp_path / "overview")
+    svg = _svg(tmp_path / "overview.svg")
+    assert "Platform overview (continuous outcomes, multilevel model)" in svg
+    assert "k (trials)" in svg and "6 (3)" in svg and "4 (2)" in svg
+    assert "effects nested in trials, \u03c1 = 0.6; CR2 cluster-robust CI" in svg
+    assert "fewer than 3 trials in a multilevel row" in svg
+    _, uni = _stratum()
+    plots.platform_overview_plot([uni], tmp_path / "plain")
+    plain = _svg(tmp_path / "plain.svg")
+    assert "multilevel" not in plain.lower() and "k (trials)" not in plain
+
+
+def test_multilevel_funnel_prints_the_cr2_egger_test(tmp_path):
+    data, pooled = _multilevel_stratum()
+    egger = {"model": "multilevel", "statistic": 0.348, "df": 2.69, "pval": 0.753,
+             "limit_estimate": 0.498}  # fmt: skip
+    plots.funnel_plot(data, pooled, egger, tmp_path / "funnel")
+    svg = _svg(tmp_path / "funnel.svg")
+    assert "Egger's test (multilevel, CR2, df = 2.7): t = 0.35, p = 0.753" in svg

@@ -245,3 +245,22 @@ def test_captions_follow_the_level_and_min_k(tmp_path):
     html = (results / "report" / "index.html").read_text(encoding="utf-8")
     assert "90% CI" in html and "95% CI" not in html
     assert "NE = not estimated (k &lt; 2)" in html
+
+
+def test_platform_overview_caption_says_how_rows_were_pooled():
+    """Issue 18: the overview is pooled with the multilevel model and labelled so."""
+    multi = {"kind": "platform", "stratum": "platform-wechat", "reported": True, "k": 23,
+             "n_trials": 8, "model": "multilevel", "rho": 0.6, "inference": "CR2",
+             "method": "REML"}  # fmt: skip
+    naive = {"kind": "platform", "stratum": "platform-line", "reported": True, "k": 8,
+             "n_trials": 3, "model": "univariate"}  # fmt: skip
+    caption = report._platform_caption({"platform-wechat": multi})
+    assert "Multilevel model (REML): effects nested in trials, \u03c1 = 0.6" in caption
+    assert "CR2 cluster-robust CI (Satterthwaite df)" in caption
+    assert "as if independent" not in caption
+    caption = report._platform_caption({"platform-line": naive})
+    assert "platform-line: several effects per trial pooled as if independent" in caption
+    assert "Multilevel" not in caption
+    table = report.strata_table({"platform-wechat": multi, "platform-line": naive})
+    assert table[["model", "n_trials"]].values.tolist() == [["multilevel", 8], ["univariate", 3]]
+    assert "23 effects nested in 8 trials" in report._forest_caption(multi, "platform-wechat")

@@ -88,7 +88,9 @@ def test_full_run_writes_every_stratum_output(project: Path) -> None:
         folder = baseline / "results/strata" / name
         pooled = json.loads((folder / "pooled.json").read_text())
         assert pooled["stratum"] == name and pooled["k"] == info["k"]
-        assert pooled["reported"] is (info["k"] >= 3)
+        # several effects per trial: multilevel model, min_k counts trials (issue 18)
+        assert pooled["reported"] is (info["n_studies"] >= 3)
+        assert pooled.get("model") == ("multilevel" if info["k"] > info["n_studies"] else None)
         assert (folder / "forest.svg").is_file()
         assert (folder / "egger.json").is_file() is (info["k"] >= 10)
         assert (folder / "funnel.svg").is_file() is (info["k"] >= 10)
@@ -244,6 +246,42 @@ def test_changing_the_estimator_reruns_every_stratum(project: Path) -> None:
     assert int(counts["metareg"]) == len(list((project / "results/metareg").glob("*.json")))
     assert "stratify" not in counts  # the strata themselves did not change
     assert "Params have changed" in out
+
+
+def test_platform_overview_is_pooled_with_the_multilevel_model(project: Path) -> None:
+    """Issue 18, done when: the demo's platform overview is pooled dependence-aware, labelled so."""
+    folder = project / "results/strata/platform-wechat"
+    info = strata(project)["platform-wechat"]
+    data = pd.read_csv(folder / "data.csv")
+    pooled = json.loads((folder / "pooled.json").read_text())
+    assert info["k"] > info["n_studies"]  # the demo's WeChat trials report several domains
+    assert pooled["model"] == "multilevel" and pooled["inference"] == "CR2"
+    assert pooled["rho"] == 0.6 and pooled["test"] == "t"
+    assert (pooled["n_effects"], pooled["n_trials"]) == (len(data), data["study_id"].nunique())
+    assert pooled["n_participants"] == data.groupby("study_id")["n"].max().sum()
+    assert pooled["se"] == pooled["robust_se"] and pooled["robust_type"] == "CR2"
+    loo = pd.read_csv(folder / "loo.csv")
+    assert sorted(loo["omitted"]) == sorted(data["study_id"].unique())  # a trial at a time
+    influence = pd.read_csv(folder / "influence.csv")
+    assert sorted(influence["study"]) == sorted(data["study_id"].unique())
+    assert json.loads((folder / "egger.json").read_text())["model"] == "multilevel"
+    assert "Multilevel model" in (folder / "forest.svg").read_text(encoding="utf-8")
+    html = (project / "results/report/index.html").read_text(encoding="utf-8")
+    assert "Platform overview across continuous outcomes: Multilevel model" in html
+    # a stratum with one effect per trial keeps the univariate model
+    glycemic = json.loads((project / "results/strata/domain-glycemic/pooled.json").read_text())
+    assert "model" not in glycemic and glycemic["test"] == "z"
+
+
+def test_dependence_keys_rerun_exactly_the_multilevel_strata(project: Path) -> None:
+    """analysis.dependence reaches the stratum rule as params, for the strata that use it."""
+    _edit_config(project, "rho: 0.6", "rho: 0.5")
+    _edit_config(project, "inference: CR2", "inference: model")
+    planned = _planned(project)
+    multi = [n for n, i in strata(project).items() if i["k"] > i["n_studies"]]
+    assert multi and len(multi) < len(strata(project))
+    assert planned.get("stratum", 0) + planned.get("stratum_funnel", 0) == len(multi)
+    assert "metareg" not in planned and "stratify" not in planned
 
 
 def test_config_typo_fails_at_start(project: Path) -> None:

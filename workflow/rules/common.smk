@@ -112,6 +112,17 @@ def stratum_param(key):
     return lambda wildcards: strata_info()[wildcards.stratum][key]
 
 
+def stratum_dependence(wildcards):
+    """analysis.dependence for a stratum in which a trial has several effects, else None.
+
+    Only those strata use it (livingreview.analysis.stratum_model), so a change of
+    rho or inference reruns them and leaves the one-effect-per-trial strata alone.
+    """
+    if contract.several_effects_per_trial(strata_info()[wildcards.stratum]):
+        return ANALYSIS["dependence"]
+    return None
+
+
 STRATUM_PARAMS = dict(
     measure=stratum_param("measure"),
     label=stratum_param("label"),
@@ -123,6 +134,7 @@ STRATUM_PARAMS = dict(
     min_k_funnel=ANALYSIS["min_k_funnel"],
     influence_exclude=ANALYSIS["influence_exclude"],
     leave_one_out=ANALYSIS["leave_one_out"],
+    dependence=stratum_dependence,
 )
 
 
