@@ -61,11 +61,12 @@ from typing import Any
 
 import yaml
 
-from . import provenance, report, whats_new
+from . import interop, provenance, report, whats_new
 from .contract import BUNDLE_FILES, CUMULATIVE_DIR, STRATUM_FILES, published_config
 from .errors import InputError
 from .grade import GradeSettings
 from .history import HISTORY_FILES, version_history
+from .interop import CITATION_FILES
 from .io import atomic_write, read_json, sha256_file, write_csv, write_json, write_text
 from .report_settings import ReportSettings
 
@@ -81,6 +82,7 @@ PER_VERSION = {
     "CHANGES.md",
     WHATS_NEW,
     *HISTORY_FILES,
+    *CITATION_FILES,
     MANIFEST,
     "ro-crate-metadata.json",
 }
@@ -190,6 +192,7 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
         for name in STRATUM_FILES:
             if (sdir / name).is_file():
                 _copy(sdir / name, stage / "strata" / sdir.name / name)
+    interop.write_content(results, stage)  # PRISMA2020 CSV, RIS of the included studies
     config = published_config(config)  # run keys (search.email, ...) are not the review's
     text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True, allow_unicode=True)
     write_text(stage / "config.yaml", text)
@@ -423,6 +426,7 @@ def publish(
         )
         write_json(stage / WHATS_NEW, news)
         _write_history(bundles, stage, version, date)
+        interop.write_versioned(stage, config.get("review") or {}, version, date, prev)
         write_text(
             stage / "CHANGES.md",
             provenance.changes_markdown(
@@ -465,7 +469,9 @@ def publish(
             write_text(stage / "report" / "index.html", html)
         title = shown.title
         files = _rehash(
-            stage, content, ("CHANGES.md", WHATS_NEW, *HISTORY_FILES, "report/index.html")
+            stage,
+            content,
+            ("CHANGES.md", WHATS_NEW, *HISTORY_FILES, *CITATION_FILES, "report/index.html"),
         )
         write_json(stage / "ro-crate-metadata.json", _rocrate(stage, files, version, date, title))
         manifest["files"] = _rehash(stage, files, ("ro-crate-metadata.json",))

@@ -8,6 +8,7 @@ import zipfile
 
 import pandas as pd
 import pytest
+import yaml
 from results_fixture import CONFIG, make_results
 
 from livingreview import bundle, report
@@ -89,6 +90,12 @@ def test_new_data_gives_next_version_and_changes(project):
     glyc = next(o for o in news["outcomes"] if o["domain"] == "glycemic")
     assert glyc["old"]["k"] == 6 and glyc["new"]["k"] == 7
     assert glyc["conclusion_changed"] == bool(glyc["reasons"])
+    cff = yaml.safe_load((second.path / "CITATION.cff").read_text())
+    assert cff["version"] == "2026-11-21.2" and "previous version: 2026-11-21.1" in str(cff)
+    zen = json.loads((second.path / ".zenodo.json").read_text())
+    assert zen["version"] == "2026-11-21.2" and zen["title"].startswith("Demo review")
+    prisma = pd.read_csv(second.path / "prisma" / "PRISMA2020.csv").set_index("data")
+    assert int(prisma.loc["total_studies", "n"]) == 7
     history = pd.read_csv(second.path / "history" / "history.csv")
     glyc_history = history[history["domain"] == "glycemic"]
     assert glyc_history["version"].tolist() == ["2026-11-21.1", "2026-11-21.2"]
