@@ -264,3 +264,10 @@ def test_platform_overview_caption_says_how_rows_were_pooled():
     table = report.strata_table({"platform-wechat": multi, "platform-line": naive})
     assert table[["model", "n_trials"]].values.tolist() == [["multilevel", 8], ["univariate", 3]]
     assert "23 effects nested in 8 trials" in report._forest_caption(multi, "platform-wechat")
+
+
+def test_tables_for_people_no_zero_p_values_and_no_negative_zero():
+    df = pd.DataFrame({"stratum": ["a", "b"], "estimate": [-0.0001, -0.5], "pval": [2e-12, 0.0412]})
+    html = report.html_table(df)
+    assert "<td>&lt; 0.001</td>" in html and "<td>0.041</td>" in html
+    assert "<td>0.000</td>" in html and "-0.000" not in html and "<td>-0.500</td>" in html
