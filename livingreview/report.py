@@ -450,7 +450,7 @@ def html_table(df: pd.DataFrame, *, digits: int = 3, caption: str | None = None)
 
     def cell(v: Any, is_p: bool) -> str:
         if isinstance(v, float):
-            return format_number(v, digits, p_value=is_p)
+            return e(format_number(v, digits, p_value=is_p))
         return e(v)
 
     head = "".join(f"<th>{e(c)}</th>" for c in df.columns)
