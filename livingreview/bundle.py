@@ -68,6 +68,7 @@ from .grade import GradeSettings
 from .history import HISTORY_FILES, version_history
 from .interop import CITATION_FILES
 from .io import atomic_write, read_json, sha256_file, write_csv, write_json, write_text
+from .metafor_export import write_metafor
 from .report_settings import ReportSettings
 
 WHATS_NEW = "whats_new.json"
@@ -193,6 +194,7 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
             if (sdir / name).is_file():
                 _copy(sdir / name, stage / "strata" / sdir.name / name)
     interop.write_content(results, stage)  # PRISMA2020 CSV, RIS of the included studies
+    write_metafor(results / "strata", stage)  # metafor-ready strata and reproduce.R
     config = published_config(config)  # run keys (search.email, ...) are not the review's
     text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True, allow_unicode=True)
     write_text(stage / "config.yaml", text)

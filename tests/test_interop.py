@@ -82,3 +82,31 @@ def test_citation_files_follow_the_schemas():
         "affiliation": "Uni",
     }
     assert zen["license"] == "cc-by-4.0" and zen["upload_type"] == "dataset"
+
+
+def test_metafor_tables_carry_the_published_numbers(tmp_path):
+    from results_fixture import make_results
+
+    from livingreview.metafor_export import metafor_tables, write_metafor
+
+    results = make_results(tmp_path)
+    tables, expected = metafor_tables(results / "strata")
+    index = json.loads((results / "strata" / "strata.json").read_text())
+    pooled = {n: json.loads((results / "strata" / n / "pooled.json").read_text()) for n in index}
+    assert set(tables) == {n for n, p in pooled.items() if p.get("reported")}
+    row = expected.set_index("stratum").loc["domain-glycemic"]
+    glyc = pooled["domain-glycemic"]
+    assert (row["model"], row["method"]) == ("univariate", glyc["method"])
+    assert (row["estimate"], row["se"], row["tau2"]) == (glyc["estimate"], glyc["se"], glyc["tau2"])
+    table = tables["domain-glycemic"]
+    data = pd.read_csv(results / "strata" / "domain-glycemic" / "data.csv")
+    assert (
+        table["yi"].tolist() == data["yi"].tolist()
+        and table["trial"].tolist() == data["study_id"].tolist()
+    )
+    assert (table["sei"] ** 2).round(12).tolist() == data["vi"].round(12).tolist()
+    write_metafor(results / "strata", tmp_path / "bundle")
+    written = pd.read_csv(tmp_path / "bundle" / "metafor" / "domain-glycemic.csv")
+    assert written["yi"].tolist() == data["yi"].tolist()  # full precision (%.17g)
+    script = (tmp_path / "bundle" / "metafor" / "reproduce.R").read_text()
+    assert "rma(yi, vi, data = d, method = e$method, test = e$test" in script
