@@ -1,6 +1,7 @@
 # Everything that is not a rule: config validation, stratum lists read after the
 # checkpoint, input functions and the targets of `all` and `analyses`.
 import json
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -194,6 +195,28 @@ def get_final_output(wildcards=None):
         if rule_name in defined:
             files += list(getattr(rules, rule_name).output)
     return files
+
+
+# The living-evidence rules (evidence.smk): GRADE and the cumulative meta-analyses read
+# every domain stratum; the team's adjudication sheet is an input only when it exists.
+GRADE_OUTPUT = {
+    key: f"{contract.GRADE_DIR}/{name}" for key, name in contract.GRADE_OUTPUTS.items()
+}
+
+
+def grade_strata(wildcards):
+    """Each domain stratum's data, pooled result and (k >= min_k_funnel) Egger test."""
+    info = strata_info()
+    files = [STRATA_INDEX]
+    for name in sorted(n for n, v in info.items() if v["kind"] == "domain"):
+        files.append(f"{contract.STRATA_DIR}/{name}/{contract.DATA_FILE}")
+        files += stratum_outputs(name, info[name])
+    return [f for f in files if f.endswith((".json", ".csv"))]
+
+
+def grade_adjudication(wildcards):
+    path = Path(config["inputs"]["root"]) / contract.GRADE_ADJUDICATION
+    return [str(path)] if path.is_file() else []
 
 
 def deliver_alerts():

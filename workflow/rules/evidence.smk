@@ -1,29 +1,7 @@
 # Living evidence. Certainty: a GRADE suggestion per outcome domain with its reasons, the
 # team's adjudication (<root>/grade/adjudication.csv) and the summary-of-findings
 # table (livingreview.grade). Reruns when a domain's pooled result, data or Egger
-# test, the grade settings or the adjudication sheet change.
-from pathlib import Path
-
-GRADE_OUTPUT = {
-    key: f"{contract.GRADE_DIR}/{name}" for key, name in contract.GRADE_OUTPUTS.items()
-}
-
-
-def grade_strata(wildcards):
-    """Each domain stratum's data, pooled result and (k >= min_k_funnel) Egger test."""
-    info = strata_info()
-    files = [STRATA_INDEX]
-    for name in sorted(n for n, v in info.items() if v["kind"] == "domain"):
-        files.append(f"{contract.STRATA_DIR}/{name}/{contract.DATA_FILE}")
-        files += stratum_outputs(name, info[name])
-    return [f for f in files if f.endswith((".json", ".csv"))]
-
-
-def grade_adjudication(wildcards):
-    path = Path(config["inputs"]["root"]) / contract.GRADE_ADJUDICATION
-    return [str(path)] if path.is_file() else []
-
-
+# test, the grade settings or the adjudication sheet change. Input functions: common.smk.
 rule grade:
     input:
         strata=grade_strata,
