@@ -607,7 +607,7 @@ def status(args: argparse.Namespace) -> int:
         key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
         detail = f"key {key!r} missing" if key else "a key has the wrong type"
         return _fail("status", f"{configfile}: {detail} (see config/README.md)")
-    sys.stdout.write(format_status(st))
+    sys.stdout.write(format_status(st, project / "results" / "screening"))
     from .records import withdrawal_warnings
 
     for line in withdrawal_warnings(project / "results" / "records" / "summary.json"):
