@@ -58,7 +58,7 @@ DECISIONS = ("include", "exclude", "maybe")
 STATUSES = ("included", "excluded", "conflict", "awaiting", "unscreened")
 SHEET_SUFFIXES = (".csv", ".xlsx")
 ADJUDICATION = "adjudication.csv"
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
+SCHEMA_DIR = Path(__file__).parent / "workflow" / "schemas"  # package data (livingreview.project)
 KAPPA_ALPHA = 0.05  # statsmodels' default: 95% confidence interval
 
 DECISION_COLUMNS = [
