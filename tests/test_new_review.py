@@ -205,3 +205,36 @@ def _check_step(review: Path, step: int, out: str) -> None:
         assert prisma["included_studies"] == 4
         assert _strata(review)["domain-primary"]["k"] == 4
         assert "okafor2026" in (bundle / "CHANGES.md").read_text()
+
+
+def test_review_with_decisions_but_no_included_study_publishes(tmp_path: Path) -> None:
+    """Every record excluded: the run publishes PRISMA, agreement and no pooled analyses."""
+    review = tmp_path / "r"
+    assert cli.main(["init", str(review), "--title", TITLE]) == cli.EXIT_OK
+    export = next(text for _, path, text in walkthrough() if path and "/exports/" in path)
+    root = review / "resources"
+    (root / "search" / "exports" / "scopus").mkdir()
+    (root / "search" / "exports" / "scopus" / "first.csv").write_text(export)
+    ids = [line.rsplit(",", 1)[1] for line in export.splitlines()[1:]]
+    for who in ("ana", "ben"):
+        rows = "".join(f"{i},exclude,wrong population,,2027-01-12\n" for i in ids)
+        (root / "screening" / "title_abstract" / f"{who}.csv").write_text(
+            "record_id,decision,reason,note,date\n" + rows
+        )
+    shell(
+        f"livingreview update -d {review} --cores 2 --config inputs.quiet_period_s=0",
+        tmp_path,
+        env_for(REPO),
+    )
+    bundle = latest(review)
+    prisma = json.loads((bundle / "screening" / "prisma.json").read_text())
+    assert (prisma["records"], prisma["screened"], prisma["excluded_title_abstract"]) == (4, 4, 4)
+    assert (prisma["fulltext_assessed"], prisma["included_studies"]) == (0, 0)
+    report = (bundle / "report" / "index.html").read_text(encoding="utf-8")
+    assert "No pooled analyses yet</strong>: 0 included studies" in report
+    agreement = json.loads((review / "results" / "screening" / "agreement.json").read_text())
+    assert agreement["stages"]["title_abstract"]["ana-ben"]["percent_agreement"] == 1.0
+    assert "Agreement between reviewers" in report and "No decisions yet" not in report
+    assert (review / "results" / "screening" / "queue" / "_unscreened.csv").read_text().count(
+        "\n"
+    ) == 1  # the header only
