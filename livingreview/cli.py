@@ -350,10 +350,10 @@ def update(args: argparse.Namespace) -> int:
     # A project made by `livingreview init` runs the package's workflow; this
     # repository (the demo) its own Snakefile.
     snakefile = project_snakefile(project)
-    if not (project / DEFAULT_CONFIG).is_file() and not args.configfile:
+    if snakefile.parent != project and not (project / DEFAULT_CONFIG).is_file():
         return _fail(
             "update",
-            f"no {DEFAULT_CONFIG} in {project}: is it a review project? "
+            f"no Snakefile and no {DEFAULT_CONFIG} in {project}: is it a review project? "
             "(livingreview init <dir> --title ... makes one)",
         )
     try:

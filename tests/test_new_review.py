@@ -238,3 +238,9 @@ def test_review_with_decisions_but_no_included_study_publishes(tmp_path: Path) -
     assert (review / "results" / "screening" / "queue" / "_unscreened.csv").read_text().count(
         "\n"
     ) == 1  # the header only
+
+
+def test_update_of_a_folder_that_is_no_project_exits_2(tmp_path: Path, capsys) -> None:
+    assert cli.main(["update", "-d", str(tmp_path)]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "livingreview init" in err and str(tmp_path) in err
