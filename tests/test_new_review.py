@@ -244,3 +244,15 @@ def test_update_of_a_folder_that_is_no_project_exits_2(tmp_path: Path, capsys) -
     assert cli.main(["update", "-d", str(tmp_path)]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "livingreview init" in err and str(tmp_path) in err
+
+
+def test_contracts_lists_the_csv_export_columns_the_reader_accepts() -> None:
+    from livingreview.records import CSV_COLUMNS
+
+    text = (REPO / "docs" / "contracts.md").read_text()
+    table = dict(re.findall(r"^\| `(\w+)` \| (`.*`) \|$", text, re.M))
+    assert {
+        field: tuple(re.findall(r"`([^`]+)`", names))
+        for field, names in table.items()
+        if field in CSV_COLUMNS
+    } == CSV_COLUMNS
