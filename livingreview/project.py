@@ -45,6 +45,7 @@ INPUT_FOLDERS = (
     "screening/full_text",  # <reviewer>.csv
     "extraction/studies",  # <extractor>.csv
     "extraction/outcomes",  # <extractor>.csv
+    "grade",  # adjudication.csv: the team's GRADE decisions
 )
 
 #: Sheet -> where the team puts it (under inputs.root); the template is templates/<sheet>.csv.
@@ -54,6 +55,7 @@ SHEETS = {
     "studies": "extraction/studies/<extractor>.csv",
     "outcomes": "extraction/outcomes/<extractor>.csv",
     "resolutions": "extraction/resolutions.csv",
+    "grade_adjudication": "grade/adjudication.csv",
 }
 
 #: One example row per sheet (columns not named stay empty). A test checks each row
@@ -107,6 +109,13 @@ EXAMPLES: dict[str, dict[str, str]] = {
         "field": "followup_weeks",
         "value": "12",
         "note": "agreed: Table 2 reports 12 weeks",
+    },
+    "grade_adjudication": {
+        "domain": "primary",
+        "grade_domain": "imprecision",
+        "decision": "serious",
+        "reason": "the interval includes the minimal important difference",
+        "adjudicator": "ana",
     },
 }
 

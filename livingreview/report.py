@@ -662,10 +662,10 @@ NO_DECISIONS = "No screening decisions yet"
 
 
 def _no_pooled_html(
-    prisma: Mapping[str, Any], strata: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any]
+    prisma: Mapping[str, Any], strata: Mapping[str, Mapping[str, Any]], settings: ReportSettings
 ) -> str:
     """The notice of a review whose strata are all below ``min_k`` (or that has none yet)."""
-    min_k = (config.get("analysis") or {}).get("min_k", 3)
+    min_k = settings.analysis.min_k
     k = max((int(info.get("k") or 0) for info in strata.values()), default=0)
     studies = prisma.get("included_studies", 0)
     return (
@@ -804,7 +804,7 @@ def render_index(
     # results
     s.append('<h2 id="results">Results</h2>')
     if not any(info.get("reported") for info in strata.values()):
-        s.append(_no_pooled_html(prisma, strata, config))
+        s.append(_no_pooled_html(prisma, strata, settings))
     s.append(
         _figure(
             figures,

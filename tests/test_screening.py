@@ -544,7 +544,13 @@ def test_status_without_records_says_what_to_do(tmp_path):
 
 
 SNAKEFILE = """
+from livingreview.project import schema_dir
+
+
 configfile: "config/config.yaml"
+
+
+SCHEMA_DIR = schema_dir(workflow.basedir)  # as workflow/rules/common.smk defines it
 
 
 include: "workflow/rules/screening.smk"
