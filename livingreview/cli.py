@@ -345,6 +345,7 @@ def parse_overrides(entries: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
 def update(args: argparse.Namespace) -> int:
     from .errors import LivingReviewError
     from .project import snakefile as project_snakefile
+    from .project import version_warning
 
     project = Path(args.directory).resolve()
     # A project made by `livingreview init` runs the package's workflow; this
@@ -360,6 +361,8 @@ def update(args: argparse.Namespace) -> int:
         plain, nested = parse_overrides(args.config or [])
     except ValueError as exc:
         return _fail("update", str(exc))
+    if warning := version_warning(project):
+        print(f"livingreview update: warning: {warning}", file=sys.stderr)
     configfiles = []
     if args.configfile:
         configfile = (project / args.configfile).resolve()

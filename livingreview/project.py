@@ -147,6 +147,25 @@ def package_version() -> str:
         return "unknown"
 
 
+def version_warning(project: str | Path) -> str | None:
+    """A warning when the project pins another livingreview version than the one running.
+
+    The pin is the ``livingreview==X`` line :func:`init` wrote to ``requirements.txt``;
+    a project without one (this repository) gets no warning.
+    """
+    path = Path(project) / REQUIREMENTS
+    if not path.is_file():
+        return None
+    m = re.search(r"^livingreview==(\S+)\s*$", path.read_text(encoding="utf-8"), re.M)
+    running = package_version()
+    if m is None or m.group(1) == running:
+        return None
+    return (
+        f"{path} pins livingreview=={m.group(1)} but livingreview {running} is running; "
+        f"install the pinned version (pip install -r {REQUIREMENTS}) or update the pin"
+    )
+
+
 def template_columns(sheet: str) -> list[str]:
     """The columns of a sheet's template: its schema's properties, in the schema's order.
 

@@ -112,6 +112,16 @@ def test_init_writes_a_valid_project_and_refuses_to_overwrite(tmp_path: Path, ca
     assert (review / "config" / "config.yaml").read_text() == before
 
 
+def test_a_project_pinned_to_another_version_is_warned_about(tmp_path: Path) -> None:
+    project.init(tmp_path / "r", TITLE)
+    assert project.version_warning(tmp_path / "r") is None  # made by the running version
+    pin = tmp_path / "r" / project.REQUIREMENTS
+    pin.write_text(pin.read_text().replace(project.package_version(), "0.0.1"))
+    warning = project.version_warning(tmp_path / "r")
+    assert warning is not None and "livingreview==0.0.1" in warning
+    assert project.version_warning(tmp_path) is None  # no requirements.txt: no pin
+
+
 def test_package_data_ships_every_workflow_file() -> None:
     """pyproject's package-data globs cover each file the workflow reads from the package."""
     globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
