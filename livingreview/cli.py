@@ -58,6 +58,8 @@ KEY_RE = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*")
 
 EPILOG = """\
 examples:
+  livingreview init my-review --title "Exercise for depression"   a new review project
+  livingreview update -d my-review         run it (the workflow ships with the package)
   livingreview update                      run the whole workflow with all cores
   livingreview update --cores 2 --config inputs.root=resources
   livingreview update --config search.mode=live analysis.min_k=2   (dots: nested keys)
@@ -342,15 +344,25 @@ def parse_overrides(entries: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
 
 def update(args: argparse.Namespace) -> int:
     from .errors import LivingReviewError
+    from .project import snakefile as project_snakefile
+    from .project import version_warning
 
     project = Path(args.directory).resolve()
-    snakefile = project / "Snakefile"
-    if not snakefile.is_file():
-        return _fail("update", f"no Snakefile in {project}")
+    # A project made by `livingreview init` runs the package's workflow; this
+    # repository (the demo) its own Snakefile.
+    snakefile = project_snakefile(project)
+    if snakefile.parent != project and not (project / DEFAULT_CONFIG).is_file():
+        return _fail(
+            "update",
+            f"no Snakefile and no {DEFAULT_CONFIG} in {project}: is it a review project? "
+            "(livingreview init <dir> --title ... makes one)",
+        )
     try:
         plain, nested = parse_overrides(args.config or [])
     except ValueError as exc:
         return _fail("update", str(exc))
+    if warning := version_warning(project):
+        print(f"livingreview update: warning: {warning}", file=sys.stderr)
     configfiles = []
     if args.configfile:
         configfile = (project / args.configfile).resolve()
@@ -607,7 +619,7 @@ def status(args: argparse.Namespace) -> int:
         key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
         detail = f"key {key!r} missing" if key else "a key has the wrong type"
         return _fail("status", f"{configfile}: {detail} (see config/README.md)")
-    sys.stdout.write(format_status(st))
+    sys.stdout.write(format_status(st, project / "results" / "screening"))
     from .records import withdrawal_warnings
 
     for line in withdrawal_warnings(project / "results" / "records" / "summary.json"):
@@ -615,13 +627,30 @@ def status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+def init(args: argparse.Namespace) -> int:
+    from .errors import LivingReviewError
+    from .project import init as init_project
 
+    dest = Path(args.directory)
     try:
-        return version("livingreview")
-    except PackageNotFoundError:  # run from a source tree without installing
-        return "unknown"
+        init_project(dest, args.title, short_name=args.short_name)
+    except LivingReviewError as exc:
+        return _fail("init", str(exc))
+    except OSError as exc:
+        return _fail("init", f"cannot write {dest}: {exc.strerror or exc}")
+    print(f"new review project in {dest}:")
+    print("  config/config.yaml   the protocol: edit the lines marked REPLACE")
+    print("  resources/           the inputs (search exports, screening, extraction)")
+    print("  templates/           every sheet: header and one example row")
+    print("  README.md            where everything goes")
+    print(f"next: livingreview update -d {dest}")
+    return EXIT_OK
+
+
+def _version() -> str:
+    from .project import package_version
+
+    return package_version()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -632,7 +661,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"livingreview {_version()}")
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="{update,verify,status}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="{init,update,verify,status}")
+    ini = sub.add_parser(
+        "init",
+        help="create a new review project (config, input folders, sheet templates, README)",
+    )
+    ini.add_argument("directory", help="the new project's folder (created; must not hold one)")
+    ini.add_argument("--title", required=True, help="the review's title")
+    ini.add_argument("--short-name", help="slug for published file names (default: from the title)")
+    ini.set_defaults(func=init)
     up = sub.add_parser(
         "update",
         help="run the whole workflow (search -> report -> bundle) non-interactively",

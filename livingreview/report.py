@@ -677,6 +677,52 @@ def _changes_html(changes: Mapping[str, Any] | None, previous: str | None) -> st
     return "".join(parts)
 
 
+NO_POOLED = "No pooled analyses yet"
+NO_DECISIONS = "No screening decisions yet"
+
+
+def _no_pooled_html(
+    prisma: Mapping[str, Any], strata: Mapping[str, Mapping[str, Any]], settings: ReportSettings
+) -> str:
+    """The notice of a review whose strata are all below ``min_k`` (or that has none yet)."""
+    min_k = settings.analysis.min_k
+    k = max((int(info.get("k") or 0) for info in strata.values()), default=0)
+    studies = prisma.get("included_studies", 0)
+    return (
+        f'<p class="notice"><strong>{NO_POOLED}</strong>: {e(studies)} included '
+        f"stud{'y' if studies == 1 else 'ies'}; a stratum is pooled once it has at least "
+        f"{e(min_k)} studies (the largest has {k}).</p>"
+    )
+
+
+def _agreement_html(agreement: Any) -> str:
+    """Cohen's kappa per stage and reviewer pair, or why there is none yet."""
+    from .screening import STAGE_LABELS
+
+    stages = (agreement or {}).get("stages") if isinstance(agreement, dict) else None
+    rows = [
+        {
+            "stage": STAGE_LABELS.get(stage, stage),
+            "reviewers": " & ".join(pair.get("reviewers") or [name]),
+            "records both screened": pair.get("n"),
+            "percent agreement": pair.get("percent_agreement"),
+            "kappa": pair.get("kappa"),
+            "ci_low": pair.get("ci_low"),
+            "ci_high": pair.get("ci_high"),
+        }
+        for stage, pairs in (stages or {}).items()
+        for name, pair in sorted(pairs.items())
+    ]
+    head = "<h3>Agreement between reviewers</h3>"
+    if not rows:
+        note = (agreement or {}).get("note") if isinstance(agreement, dict) else None
+        note = note or NO_DECISIONS
+        return f"{head}<p>{e(note[:1].upper() + note[1:])}.</p>"
+    return head + html_table(
+        pd.DataFrame(rows), caption="Cohen's kappa over the records both reviewers screened"
+    )
+
+
 def render_index(
     results: Path,
     out: Path,
@@ -766,6 +812,7 @@ def render_index(
             else:
                 flat.append((k, v))
         s.append(_kv_table(flat))
+    s.append(_agreement_html(_read_json(results / "screening" / "agreement.json")))
     # changes
     if news is not None:
         s.append(_news_html(news))
@@ -776,6 +823,8 @@ def render_index(
     s.append(_changes_html(changes, previous))
     # results
     s.append('<h2 id="results">Results</h2>')
+    if not any(info.get("reported") for info in strata.values()):
+        s.append(_no_pooled_html(prisma, strata, settings))
     s.append(
         _figure(
             figures,

@@ -58,7 +58,7 @@ DECISIONS = ("include", "exclude", "maybe")
 STATUSES = ("included", "excluded", "conflict", "awaiting", "unscreened")
 SHEET_SUFFIXES = (".csv", ".xlsx")
 ADJUDICATION = "adjudication.csv"
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
+SCHEMA_DIR = Path(__file__).parent / "workflow" / "schemas"  # package data (livingreview.project)
 KAPPA_ALPHA = 0.05  # statsmodels' default: 95% confidence interval
 
 DECISION_COLUMNS = [
@@ -92,6 +92,8 @@ QUEUE_COLUMNS = [
     "doi",
 ]
 QUEUE_FILL_IN = ("decision", "reason", "note", "date")
+#: queue/<UNSCREENED>.csv: records nobody has screened yet (a name no reviewer can have).
+UNSCREENED = "_unscreened"
 TEXT_COLUMNS = ("title", "abstract", "journal", "authors", "note", "notes", "reasons", "reason")
 
 
@@ -121,6 +123,7 @@ class ScreeningResult:
     queues: dict[str, pd.DataFrame]
     prisma: dict[str, Any]
     reviewers: list[str] = field(default_factory=list)
+    unscreened: pd.DataFrame | None = None  # records nobody has screened (queue/_unscreened.csv)
 
 
 @dataclass(frozen=True)
@@ -605,7 +608,8 @@ def merge(
     raise_collected(errors)
 
     table = pd.DataFrame(out, columns=[*DECISION_COLUMNS, "_notes"])
-    reviewers = sorted({d.reviewer for d in rows})
+    # A reviewer with a header-only sheet has no rows yet, and still gets a queue.
+    reviewers = sorted({d.reviewer for d in rows} | set(_sheet_reviewers(sheets)))
     new, latest = new_record_flags(records, summary)
     decisions = table[DECISION_COLUMNS].reset_index(drop=True)
     return ScreeningResult(
@@ -613,6 +617,7 @@ def merge(
         conflicts=_conflicts(table, records),
         agreement=agreement(rows),
         queues={r: _queue(r, table, records, new) for r in reviewers},
+        unscreened=_queue(None, table, records, new),
         prisma=prisma_counts(decisions, records, summary, new, latest),
         reviewers=reviewers,
     )
@@ -647,8 +652,17 @@ def _conflicts(table: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _sheet_reviewers(sheets: Iterable[str | Path]) -> list[str]:
+    """Reviewers named by the sheets in the stage folders (read_decisions checked the names)."""
+    return [
+        reviewer_name(p)
+        for p in map(Path, sheets)
+        if p.parent.name in STAGES and p.suffix.lower() in SHEET_SUFFIXES
+    ]
+
+
 def _queue(
-    reviewer: str, table: pd.DataFrame, records: pd.DataFrame, new: pd.Series
+    reviewer: str | None, table: pd.DataFrame, records: pd.DataFrame, new: pd.Series
 ) -> pd.DataFrame:
     """Records still needing a reviewer at a stage that this reviewer has not screened.
 
@@ -657,8 +671,10 @@ def _queue(
     for nobody else. Full text holds only records included at title/abstract
     (the table has full-text rows for those only). Newest first: latest
     ``first_seen``, then the highest record id (PMIDs grow with time).
+    ``reviewer`` None: the records nobody has screened yet.
     """
-    open_ = table[table["status"].isin(["unscreened", "awaiting"])]
+    wanted = ["unscreened"] if reviewer is None else ["unscreened", "awaiting"]
+    open_ = table[table["status"].isin(wanted)]
     mine = [
         reviewer not in {p.split("=")[0] for p in s.split("; ") if p} for s in open_["decisions"]
     ]
@@ -747,12 +763,16 @@ def agreement(rows: Sequence[Decision]) -> dict[str, Any]:
             entry = kappa([answers[r1][x] for x in both], [answers[r2][x] for x in both], cats)
             pairs[f"{r1}-{r2}"] = {"reviewers": [r1, r2], **entry}
         stages[stage] = pairs
+    note = {}
+    if not any(stages.values()):
+        note = {"note": "no record screened by two reviewers yet" if rows else "no decisions yet"}
     return {
         "method": "Cohen's kappa (statsmodels.stats.inter_rater.cohens_kappa); "
         "CI = kappa +/- z * SE, large-sample SE of Fleiss, Cohen & Everitt (1969), clipped to [-1, 1]; "
         "over records both reviewers screened; title/abstract: maybe counted as include",
         "level": 1 - KAPPA_ALPHA,
         "stages": stages,
+        **note,
     }
 
 
@@ -860,9 +880,12 @@ def write_outputs(result: ScreeningResult, outdir: str | Path, *, figures: bool 
     write_json(outdir / "agreement.json", result.agreement)
     queue_dir = outdir / "queue"
     queue_dir.mkdir(parents=True, exist_ok=True)
-    for name in {p.stem for p in queue_dir.glob("*.csv")} - set(result.queues):
+    queues = dict(result.queues)
+    if result.unscreened is not None:
+        queues[UNSCREENED] = result.unscreened
+    for name in {p.stem for p in queue_dir.glob("*.csv")} - set(queues):
         (queue_dir / f"{name}.csv").unlink()  # a reviewer whose files were all removed
-    for reviewer, queue in result.queues.items():
+    for reviewer, queue in queues.items():
         write_csv(queue, queue_dir / f"{reviewer}.csv", text_columns=TEXT_COLUMNS)
     write_json(outdir / "prisma.json", result.prisma)
     if figures:
@@ -955,8 +978,12 @@ def status_of(result: ScreeningResult) -> ScreeningStatus:
     )
 
 
-def format_status(st: ScreeningStatus) -> str:
-    """Plain-text table for ``livingreview status``."""
+def format_status(st: ScreeningStatus, outdir: str | Path | None = None) -> str:
+    """Plain-text table for ``livingreview status``; with ``outdir``, where the files are.
+
+    ``outdir`` is the screening results folder (``results/screening``): the
+    queues and conflicts there are written by ``livingreview update``.
+    """
     head = f"Screening: {st.records} records"
     if st.latest_search:
         head += f" (latest search {st.latest_search})"
@@ -978,4 +1005,14 @@ def format_status(st: ScreeningStatus) -> str:
         "Not screened by anyone: "
         + ", ".join(f"{STAGE_LABELS[s]} {st.unscreened.get(s, 0)}" for s in STAGES)
     )
+    if outdir is not None:
+        queue = Path(outdir) / "queue"
+        lines += [
+            "",
+            "Files (as of the last livingreview update):",
+            f"  queues:      {queue}/<reviewer>.csv (fill in decision, reason, note, date; "
+            "copy into the screening folder)",
+            f"  unscreened:  {queue}/{UNSCREENED}.csv",
+            f"  conflicts:   {Path(outdir) / 'conflicts.csv'}",
+        ]
     return "\n".join(lines) + "\n"

@@ -215,6 +215,7 @@ def test_queues_newest_first_marked_and_neutralised(root, tmp_path):
     result = merge(root)
     scr.write_outputs(result, tmp_path / "out", figures=False)
     assert sorted(p.name for p in (tmp_path / "out" / "queue").iterdir()) == [
+        "_unscreened.csv",
         "alice.csv",
         "bob.csv",
     ]
@@ -246,6 +247,39 @@ def test_queue_puts_new_records_first_and_marks_them(root):
     assert queue["record_id"].tolist() == [rid(n) for n in expected]
     assert queue["new_since_last_search"].tolist() == ["yes"] * 8 + ["no"] * 12
     assert set(queue["stage"]) == {"title_abstract"}
+
+
+def test_header_only_sheet_gets_a_queue_of_every_waiting_record(root, tmp_path):
+    """A new reviewer starts with a header-only file and gets everything waiting for them."""
+    (root / "screening" / "title_abstract" / "erin.csv").write_text(
+        "record_id,decision,reason,note,date\n"
+    )
+    (root / "screening" / "full_text" / "frank.csv").write_text("record_id,decision\n")
+    result = merge(root)
+    assert "erin" in result.reviewers and "frank" in result.reviewers
+    decisions = result.decisions
+    waiting = decisions[decisions["status"].isin(["unscreened", "awaiting"])]
+    for who in ("erin", "frank"):
+        queue = result.queues[who]
+        assert sorted(zip(queue["record_id"], queue["stage"], strict=True)) == sorted(
+            zip(waiting["record_id"], waiting["stage"], strict=True)
+        )
+    assert len(result.queues["erin"]) > 0
+    # nobody's records: only the unscreened ones, in the same columns as a queue
+    unscreened = decisions[decisions["status"] == "unscreened"]
+    assert sorted(result.unscreened["record_id"]) == sorted(unscreened["record_id"])
+    assert list(result.unscreened.columns) == scr.QUEUE_COLUMNS
+    scr.write_outputs(result, tmp_path / "out", figures=False)
+    written = pd.read_csv(tmp_path / "out" / "queue" / f"{scr.UNSCREENED}.csv", dtype=str)
+    assert sorted(written["record_id"]) == sorted(unscreened["record_id"])
+    assert (tmp_path / "out" / "queue" / "erin.csv").is_file()
+
+
+def test_status_names_the_queue_and_conflict_files(root, tmp_path):
+    text = scr.format_status(scr.status_of(merge(root)), tmp_path / "results" / "screening")
+    assert f"{tmp_path / 'results' / 'screening' / 'queue'}/<reviewer>.csv" in text
+    assert f"queue/{scr.UNSCREENED}.csv" in text
+    assert str(tmp_path / "results" / "screening" / "conflicts.csv") in text
 
 
 def test_queue_is_empty_but_written_when_nothing_waits(root, tmp_path):
@@ -330,6 +364,7 @@ def test_outputs_are_byte_identical_across_runs(root, tmp_path):
         "prisma.json",
         "prisma.png",
         "prisma.svg",
+        "queue/_unscreened.csv",
         "queue/alice.csv",
         "queue/bob.csv",
     ]
@@ -509,7 +544,13 @@ def test_status_without_records_says_what_to_do(tmp_path):
 
 
 SNAKEFILE = """
+from livingreview.project import schema_dir
+
+
 configfile: "config/config.yaml"
+
+
+SCHEMA_DIR = schema_dir(workflow.basedir)  # as workflow/rules/common.smk defines it
 
 
 include: "workflow/rules/screening.smk"

@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from livingreview import contract
 from livingreview.config_check import check_config_files, check_inputs, check_references
+from livingreview.project import schema_dir
 
 check_config_files(workflow.configfiles)  # duplicate keys, alias bombs
 try:
@@ -37,6 +38,9 @@ wildcard_constraints:
 
 
 ANALYSIS = config["analysis"]
+# The sheet schemas beside the rules: "workflow/schemas" in the repository; the
+# installed package's copy (an absolute path) for a project made by `livingreview init`.
+SCHEMA_DIR = schema_dir(workflow.basedir)
 EXTRACTION = config["extraction"]
 STRATA_INDEX = contract.STRATA_INDEX
 ROB_TABLE = f"{contract.STRATA_DIR}/rob.csv"  # written by the stratify checkpoint

@@ -35,6 +35,7 @@ rule report:
         effects="results/effects/effects.csv",
         studies="results/extraction/studies.csv",
         prisma="results/screening/prisma.json",
+        agreement="results/screening/agreement.json",
         records="results/records/summary.json",
     output:
         index="results/report/index.html",

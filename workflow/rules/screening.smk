@@ -15,8 +15,8 @@ rule screening:
         summary="results/records/summary.json",
         sheets=screening_sheets,
         schemas=[
-            "workflow/schemas/screening.schema.yaml",
-            "workflow/schemas/adjudication.schema.yaml",
+            f"{SCHEMA_DIR}/screening.schema.yaml",
+            f"{SCHEMA_DIR}/adjudication.schema.yaml",
         ],
     output:
         decisions="results/screening/decisions.csv",
@@ -32,6 +32,6 @@ rule screening:
         root=config["inputs"]["root"],
         screening=config["screening"],
         outdir="results/screening",
-        schema_dir="workflow/schemas",
+        schema_dir=SCHEMA_DIR,
     script:
         "../../scripts/screening.py"
