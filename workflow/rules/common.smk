@@ -9,6 +9,7 @@ from snakemake.utils import validate
 from livingreview import contract
 from livingreview.config_check import check_config_files, check_inputs, check_references
 from livingreview.project import schema_dir
+from livingreview.screening import sheet_paths
 
 check_config_files(workflow.configfiles)  # duplicate keys, alias bombs
 try:
@@ -85,6 +86,11 @@ REPORT_CONFIG = {
 # that only say how to run (contract.RUN_KEYS), so a new e-mail address or time-out
 # reruns nothing and publishes no new version.
 PUBLISHED_CONFIG = contract.published_config(config)
+
+
+def screening_sheets(wildcards):
+    """Every reviewer's sheet under <root>/screening (adding or removing one reruns screening)."""
+    return [str(p) for p in sheet_paths(config["inputs"]["root"])]
 
 
 def strata_info():

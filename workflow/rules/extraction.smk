@@ -37,6 +37,5 @@ rule extraction:
     params:
         root=config["inputs"]["root"],
         extraction=EXTRACTION_PARAMS,
-        schema_dir=SCHEMA_DIR,
     script:
         "../../scripts/extraction.py"

@@ -1,14 +1,8 @@
 # Screening: merge reviewers' sheets under <root>/screening into the review's
 # current state. The sheets are listed by an input function, so adding,
 # changing or removing one reruns this rule; its outputs are byte-identical
-# for identical inputs, so downstream rules rerun only on real changes.
-from livingreview.screening import sheet_paths
-
-
-def screening_sheets(wildcards):
-    return [str(p) for p in sheet_paths(config["inputs"]["root"])]
-
-
+# for identical inputs, so downstream rules rerun only on real changes. The input
+# function screening_sheets is in common.smk.
 rule screening:
     input:
         records="results/records/records.csv",
@@ -31,7 +25,5 @@ rule screening:
     params:
         root=config["inputs"]["root"],
         screening=config["screening"],
-        outdir="results/screening",
-        schema_dir=SCHEMA_DIR,
     script:
         "../../scripts/screening.py"
