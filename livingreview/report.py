@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from . import provenance
+from .formatting import format_number
 from .grade import GRADE_DOMAINS
 from .io import atomic_write, read_json, write_csv, write_text
 from .report_settings import ReportSettings
@@ -430,27 +431,13 @@ def pd_grid(table: pd.DataFrame, settings: ReportSettings) -> pd.DataFrame:
 P_COLUMNS = ("pval", "q_pval", "qm_pval", "p", "p-value", "P")  # shown as p < 0.001, never 0.000
 
 
-def format_number(value: float, digits: int = 3, *, p_value: bool = False) -> str:
-    """A float for a table cell: rounded, no ``-0.000``; p-values below 0.001 as ``< 0.001``.
-
-    >>> format_number(-0.0001), format_number(2e-9, p_value=True), format_number(0.0412, p_value=True)
-    ('0.000', '< 0.001', '0.041')
-    """
-    if not math.isfinite(value):
-        return ""
-    if p_value and value < 10**-digits:
-        return f"< {10**-digits:.{digits}f}"
-    text = f"{value:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
-
-
 def html_table(df: pd.DataFrame, *, digits: int = 3, caption: str | None = None) -> str:
     """An escaped HTML table; floats rounded for reading (the CSV keeps full precision)."""
     p_cols = [str(c) in P_COLUMNS for c in df.columns]
 
     def cell(v: Any, is_p: bool) -> str:
         if isinstance(v, float):
-            return e(format_number(v, digits, p_value=is_p))
+            return e(format_number(v, digits, p=is_p))
         return e(v)
 
     head = "".join(f"<th>{e(c)}</th>" for c in df.columns)
