@@ -9,14 +9,25 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["format_number", "p_value"]
+__all__ = ["finite", "format_number", "p_value"]
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else None (JSON's null).
+
+    >>> finite("0.5"), finite(None), finite(float("nan"))
+    (0.5, None, None)
+    """
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
 
 
 def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+    x = finite(value)
+    return math.nan if x is None else x
 
 
 def p_value(value: Any) -> str:
