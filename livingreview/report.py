@@ -584,6 +584,28 @@ def _news_html(news: Mapping[str, Any]) -> str:
     )
 
 
+def _watch_section(results: Path) -> str:
+    """Retraction and correction watch: notices on records that reached full text."""
+    path = results / "screening" / "watch.csv"
+    head = '<h2 id="watch">Retraction and correction watch</h2>'
+    if not path.is_file():
+        return ""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not len(table):
+        return head + (
+            '<p class="muted">PubMed lists no retraction, erratum, expression of concern '
+            "or update for any record assessed at full text.</p>"
+        )
+    shown = table.rename(columns={"record_id": "Record", "title": "Title", "status": "Full text",
+                                  "rule": "Rule", "notice": "Notice", "notice_pmid": "Notice PMID"})  # fmt: skip
+    return head + html_table(
+        shown[["Record", "Title", "Notice", "Notice PMID", "Full text", "Rule"]],
+        caption="Notices PubMed links to records assessed at full text (a retracted record is "
+        "excluded by rule retraction-watch unless screening.retracted is flag; errata, "
+        "expressions of concern and updates are for the extractors to check)",
+    )
+
+
 def _cumulative_section(results: Path, settings: ReportSettings) -> str:
     """Cumulative meta-analysis by publication year: one figure per pooled domain."""
     folder = results / "cumulative"
@@ -847,6 +869,7 @@ def render_index(
                 for k, v in sorted(design.items())
             )
         )
+    s.append(_watch_section(results))
     s.append(_certainty_section(results))
     s.append(_cumulative_section(results, settings))
     # strata

@@ -124,6 +124,7 @@ class ScreeningResult:
     prisma: dict[str, Any]
     reviewers: list[str] = field(default_factory=list)
     unscreened: pd.DataFrame | None = None  # records nobody has screened (queue/_unscreened.csv)
+    watch: pd.DataFrame | None = None  # notices on records included at any stage (watch.csv)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class Settings:
     allow_single_reviewer: bool = False
     exclusion_reasons: tuple[str, ...] = ()
     xlsx_sheet: str | None = None  # the worksheet to read in .xlsx sheets (None: the active one)
+    retracted: str = "exclude"  # a retracted record: "exclude" at full text, or only "flag"
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | Settings) -> Settings:
@@ -148,6 +150,7 @@ class Settings:
             allow_single_reviewer=bool(cfg.get("allow_single_reviewer", False)),
             exclusion_reasons=tuple(cfg.get("exclusion_reasons") or ()),
             xlsx_sheet=cfg.get("xlsx_sheet"),
+            retracted=str(cfg.get("retracted", "exclude")),
         )
 
 
@@ -161,6 +164,7 @@ class ScreeningStatus:
     included: int  # records included at full text
     records: int
     latest_search: str | None
+    notices: list[str] = field(default_factory=list)  # the retraction and correction watch
 
 
 # --------------------------------------------------------------------------- helpers
@@ -552,6 +556,7 @@ def merge(
     adj = {(a.stage, a.record_id): a for a in adjudications}
 
     order = sorted(record_ids, key=record_sort_key)
+    withdrawn = _retracted_ids(records) if settings.retracted == "exclude" else set()
     out: list[dict[str, Any]] = []
     status: dict[str, dict[str, str]] = {s: {} for s in STAGES}
     for stage in STAGES:
@@ -585,6 +590,10 @@ def merge(
             answers = sorted(by_stage[stage].get(rid, []), key=lambda d: d.reviewer)
             a = adj.get((stage, rid))
             st, rule, reason, note = decide(stage, answers, a, single)
+            if stage == "full_text" and st == "included" and rid in withdrawn:
+                # the retraction watch: PubMed marks it retracted (livingreview.watch)
+                st, rule, reason = "excluded", RETRACTION_RULE, RETRACTED_REASON
+                note = "PubMed marks this record retracted; the reviewers included it"
             status[stage][rid] = st
             out.append(
                 {
@@ -620,7 +629,52 @@ def merge(
         unscreened=_queue(None, table, records, new),
         prisma=prisma_counts(decisions, records, summary, new, latest),
         reviewers=reviewers,
+        watch=watch_table(records, decisions),
     )
+
+
+RETRACTION_RULE = "retraction-watch"
+RETRACTED_REASON = "retracted publication"
+
+
+WATCH_COLUMNS = ["record_id", "title", "stage", "status", "rule", "notice", "notice_pmid"]
+
+
+def watch_table(records: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Notices (retraction, erratum, expression of concern, update) on every record that
+    reached full text, with its latest stage's status: what the extractors must check."""
+    from .watch import notices
+
+    found = notices(records.reset_index(drop=True))
+    if not len(found):
+        return pd.DataFrame(columns=WATCH_COLUMNS)
+    latest = decisions[decisions["stage"] == "full_text"].set_index("record_id")
+    found = found[found["record_id"].isin(latest.index)]
+    rows = [
+        {
+            "record_id": n.record_id,
+            "title": records.loc[n.record_id, "title"],
+            "stage": "full_text",
+            "status": latest.loc[n.record_id, "status"],
+            "rule": latest.loc[n.record_id, "rule"],
+            "notice": n.notice,
+            "notice_pmid": n.notice_pmid,
+        }  # fmt: skip
+        for n in found.itertuples(index=False)
+    ]
+    return pd.DataFrame(rows, columns=WATCH_COLUMNS)
+
+
+def _retracted_ids(records: pd.DataFrame) -> set[str]:
+    from .watch import retracted
+
+    types = _column(records, "publication_types")
+    corrections = _column(records, "corrections")
+    return {
+        rid
+        for rid, t, c in zip(records["record_id"], types, corrections, strict=True)
+        if retracted(t, c)
+    }
 
 
 def _not_included_error(screening_dir: str | Path, d: Decision, ta_status: str) -> InputError:
@@ -888,6 +942,8 @@ def write_outputs(result: ScreeningResult, outdir: str | Path, *, figures: bool 
     for reviewer, queue in queues.items():
         write_csv(queue, queue_dir / f"{reviewer}.csv", text_columns=TEXT_COLUMNS)
     write_json(outdir / "prisma.json", result.prisma)
+    watch = result.watch if result.watch is not None else pd.DataFrame(columns=WATCH_COLUMNS)
+    write_csv(watch, outdir / "watch.csv", text_columns=("title", "notice"))
     if figures:
         from .prisma import write_prisma
 
@@ -975,6 +1031,11 @@ def status_of(result: ScreeningResult) -> ScreeningStatus:
         included=int(p["included_records"]),
         records=int(p["records"]),
         latest_search=p.get("latest_search"),
+        notices=[
+            f"record {w.record_id} ({w.status} at full text): {w.notice}"
+            + (f" (PMID {w.notice_pmid})" if w.notice_pmid else "")
+            for w in (result.watch if result.watch is not None else pd.DataFrame()).itertuples()
+        ],
     )
 
 
@@ -1005,6 +1066,9 @@ def format_status(st: ScreeningStatus, outdir: str | Path | None = None) -> str:
         "Not screened by anyone: "
         + ", ".join(f"{STAGE_LABELS[s]} {st.unscreened.get(s, 0)}" for s in STAGES)
     )
+    if st.notices:
+        lines += ["", "Retraction and correction watch (PubMed):"]
+        lines += [f"  {n}" for n in st.notices]
     if outdir is not None:
         queue = Path(outdir) / "queue"
         lines += [

@@ -147,11 +147,12 @@ def whats_new(
     removed = []
     for sid, citation in changes.get("studies_removed", []):
         change = decided.get(records.get(sid, ""))
-        why = (
-            f"screening decision changed ({change['stage']}: {change['old']} -> {change['new']})"
-            if change
-            else "no longer in the extracted data"
-        )
+        if change and change.get("rule") == "retraction-watch":
+            why = "removal of a retracted study (PubMed marks it retracted)"
+        elif change:
+            why = f"screening decision changed ({change['stage']}: {change['old']} -> {change['new']})"
+        else:
+            why = "no longer in the extracted data"
         removed.append({"study_id": sid, "citation": citation, "why": why})
     outcomes = []
     for domain in sorted(set(new) | set(old or {})):

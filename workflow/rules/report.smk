@@ -36,6 +36,7 @@ rule report:
         studies="results/extraction/studies.csv",
         prisma="results/screening/prisma.json",
         agreement="results/screening/agreement.json",
+        watch="results/screening/watch.csv",
         records="results/records/summary.json",
     output:
         index="results/report/index.html",

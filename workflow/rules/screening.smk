@@ -18,6 +18,7 @@ rule screening:
         agreement="results/screening/agreement.json",
         queue=directory("results/screening/queue"),
         prisma="results/screening/prisma.json",
+        watch="results/screening/watch.csv",
         prisma_svg="results/screening/prisma.svg",
         prisma_png="results/screening/prisma.png",
     log:
