@@ -367,6 +367,7 @@ def test_outputs_are_byte_identical_across_runs(root, tmp_path):
         "queue/_unscreened.csv",
         "queue/alice.csv",
         "queue/bob.csv",
+        "watch.csv",
     ]
     for f in files:
         assert (out1 / f).read_bytes() == (out2 / f).read_bytes(), f
@@ -545,12 +546,17 @@ def test_status_without_records_says_what_to_do(tmp_path):
 
 SNAKEFILE = """
 from livingreview.project import schema_dir
+from livingreview.screening import sheet_paths
 
 
 configfile: "config/config.yaml"
 
 
 SCHEMA_DIR = schema_dir(workflow.basedir)  # as workflow/rules/common.smk defines it
+
+
+def screening_sheets(wildcards):  # the input function, as in workflow/rules/common.smk
+    return [str(p) for p in sheet_paths(config["inputs"]["root"])]
 
 
 include: "workflow/rules/screening.smk"
