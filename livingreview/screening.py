@@ -241,15 +241,22 @@ def read_records(path: str | Path) -> pd.DataFrame:
 def new_record_flags(
     records: pd.DataFrame, summary: Mapping[str, Any]
 ) -> tuple[pd.Series, str | None]:
-    """Which records the latest search run brought in (``first_seen`` >= ``latest_search``).
+    """Which records the latest search round brought in, from the review's own search history.
 
-    ``first_seen`` and ``latest_search`` are ISO dates, so text comparison is
-    date comparison. Without ``latest_search`` the newest ``first_seen`` is used.
+    A round is a PubMed snapshot (``summary["snapshots"]``, the dates the living
+    review searched). The latest round's records are those first seen after the
+    previous snapshot's date; an export counts in the round of its date. With
+    one snapshot or none, every record belongs to the first round: the PRISMA
+    flow of a new review, with no "previous version" boxes (an export dated
+    before the first PubMed search once invented a previous version of one
+    record). ``first_seen`` and the dates are ISO dates, so text comparison is
+    date comparison. Returns the flags and the latest search date.
     """
     latest = summary.get("latest_search") or (records["first_seen"].max() if len(records) else None)
-    if not latest:
-        return pd.Series(False, index=records.index), None
-    return records["first_seen"] >= str(latest), str(latest)
+    rounds = sorted({str(s["until"]) for s in summary.get("snapshots") or [] if s.get("until")})
+    if len(rounds) < 2:
+        return pd.Series(True, index=records.index), (str(latest) if latest else None)
+    return records["first_seen"] > rounds[-2], str(latest)
 
 
 def _schema(name: str, schema_dir: str | Path | None) -> dict[str, Any]:

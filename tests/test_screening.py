@@ -629,3 +629,19 @@ def test_settings_parsed_once_and_old_stages_key_rejected() -> None:
     assert Settings.from_config(settings) is settings
     with pytest.raises(LivingReviewError, match="screening.stages is no longer a setting"):
         Settings.from_config({**CONFIG, "stages": ["title_abstract", "full_text"]})
+
+
+def test_search_rounds_come_from_the_review_history_not_file_dates() -> None:
+    """An export dated before the first PubMed search is part of the first round (issue 15)."""
+    records = pd.DataFrame(
+        {"first_seen": ["2024-01-10", "2024-02-01", "2024-02-01", "2024-05-03", "2024-06-01"]},
+        index=["exp-1", "1", "2", "exp-2", "3"],
+    )
+    one = {"latest_search": "2024-02-01", "snapshots": [{"until": "2024-02-01"}]}
+    new, latest = scr.new_record_flags(records, one)
+    assert new.all() and latest == "2024-02-01"  # a new review: no "previous version" boxes
+    two = {**one, "latest_search": "2024-06-01",
+           "snapshots": [{"until": "2024-02-01"}, {"until": "2024-06-01"}]}  # fmt: skip
+    new, _ = scr.new_record_flags(records, two)
+    # the update round: everything first seen after the previous search, exports included
+    assert new.tolist() == [False, False, False, True, True]
