@@ -474,7 +474,8 @@ def update(args: argparse.Namespace) -> int:
             if rc == EXIT_USAGE and not messages:  # Snakemake refused its arguments
                 return EXIT_USAGE
             return EXIT_USAGE if bad_input else EXIT_FAILED
-        for line in _deliver_alerts(project, [project / DEFAULT_CONFIG, *configfiles], plain):
+        configs = [project / DEFAULT_CONFIG, *configfiles]
+        for line in _deliver_alerts(project, configs, plain, snakefile.parent):
             print(f"livingreview alerts: {line}", file=sys.stderr)
         after = _latest(project)
         results = project / "results"
