@@ -493,7 +493,10 @@ def update(args: argparse.Namespace) -> int:
 
 
 def _deliver_alerts(
-    project: Path, configfiles: Sequence[Path | str], plain: list[str]
+    project: Path,
+    configfiles: Sequence[Path | str],
+    plain: list[str],
+    workflow_dir: Path | None = None,
 ) -> list[str]:
     """Alerts due after a successful run (livingreview.alerts), with the run's own configuration.
 
@@ -515,7 +518,8 @@ def _deliver_alerts(
             update_config(config, {key: yaml.safe_load(raw)})
         if ((config.get("alerts") or {}).get("when") or "never") == "never":
             return []
-        validate(config, str(project / "workflow" / "schemas" / "config.schema.yaml"))
+        schemas = Path(workflow_dir or project) / "workflow" / "schemas"  # the Snakefile's own
+        validate(config, str(schemas / "config.schema.yaml"))
         return run_hook(config, project / "results")
     except Exception as exc:  # the run succeeded; say why no alert went out
         return [f"not delivered: {type(exc).__name__}: {exc}"]
