@@ -484,7 +484,9 @@ def update(args: argparse.Namespace) -> int:
             print(f"no change{where}")
         else:
             print(f"published version {after}: {results / 'bundles' / after}")
-        print(f"results: {results} (report: {results / 'report' / 'index.html'}; log: {log_path})")
+        # the published report carries its version; the working copy in results/report does not
+        report = results / "bundles" / after / "report" if after else results / "report"
+        print(f"results: {results} (report: {report / 'index.html'}; log: {log_path})")
         return EXIT_OK
     finally:
         with contextlib.suppress(OSError):
