@@ -317,16 +317,18 @@ def timing(n_train: int = 50_000, n_new: int = 10_000, seed: int = 0) -> dict:
         {"record_id": [str(i) for i in range(n)], "title": [t[:80] for t in text], "abstract": text}
     )
     labelled = pd.Series(topical[:n_train].astype(int), index=recs["record_id"][:n_train])
-    settings = pr.PrioritiseSettings()
-    t = time.perf_counter()
+    settings = pr.PrioritiseSettings(ngram_max=SETTINGS.ngram_max)
+    t, cpu = time.perf_counter(), time.process_time()
     out = pr.rank(recs, labelled, recs["record_id"][n_train:].tolist(), settings)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     hit = topical[n_train:][out["record_id"].astype(int).to_numpy() - n_train]
     return {
         "train": n_train,
         "new": n_new,
         "words_per_record": 180,
         "seconds": seconds,
+        "cpu_seconds": cpu,
+        "ngram_max": settings.ngram_max,
         "features": out.attrs["provenance"]["n_features"],
         "top_1000_topical_share": float(hit[:1000].mean()),
     }
@@ -339,19 +341,27 @@ def main() -> None:
     ap.add_argument("--no-asreview", action="store_true")
     ap.add_argument("--asreview-venv", type=Path, default=Path("/work/asreview-venv"))
     ap.add_argument("--skip", nargs="*", default=[], choices=["active", "living", "timing"])
+    ap.add_argument("--ngram-max", type=int, default=SETTINGS.ngram_max, choices=[1, 2])
     ap.add_argument("--out", type=Path, default=Path("bench/prioritise-results.json"))
     args = ap.parse_args()
+    global SETTINGS
+    SETTINGS = pr.PrioritiseSettings(min_includes=1, min_excludes=1, ngram_max=args.ngram_max)
     exe = None if args.no_asreview else ensure_asreview(args.asreview_venv)
-    report: dict = {"load_start": load_avg(), "seeds": args.seeds}
-    if exe is not None:
-        report["asreview"] = subprocess.run(
-            [str(exe), "--version"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+    report: dict = {
+        "load_start": load_avg(),
+        "seeds": args.seeds,
+        "settings": SETTINGS.as_dict(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
     import sklearn
 
     report["scikit_learn"] = sklearn.__version__
     with tempfile.TemporaryDirectory(prefix="bench-prio-") as tmp:
         work = Path(tmp)
+        if exe is not None:  # asreview writes a cache into its working folder
+            report["asreview"] = subprocess.run(
+                [str(exe), "--version"], capture_output=True, text=True, check=True, cwd=work
+            ).stdout.strip()
         for name in args.datasets:
             if "active" not in args.skip:
                 report.setdefault("active", {})[name] = r = active(name, args.seeds, exe, work)

@@ -3,8 +3,8 @@
 A living review holds every final decision of every earlier round, so each new
 batch can be ranked by a model trained on all of them (ASReview, Rayyan and
 Covidence start each import afresh). The model is deliberately plain and
-deterministic: TF-IDF of title, abstract and MeSH terms/keywords (word uni- and
-bigrams, sublinear term frequency) and an L2-regularised logistic regression
+deterministic: TF-IDF of title, abstract and MeSH terms/keywords (hashed word
+uni- and bigrams, sublinear term frequency) and an L2-regularised logistic regression
 with balanced class weights (scikit-learn, ``liblinear``, seeded). Its score is
 the predicted log-odds of inclusion; only the order matters.
 
@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,11 +54,12 @@ __all__ = [
 ]
 
 #: What the provenance names as the model.
-METHOD = "tfidf(word 1-2 gram, sublinear) + logistic regression (balanced, liblinear)"
+METHOD = "hashed tf-idf (word n-grams, sublinear tf) + logistic regression (balanced, liblinear)"
 STOPPING_METHOD = "random-sample hypergeometric stopping criterion (Callaghan & Muller-Hansen 2020)"
 #: Record-store columns whose text the model reads (a missing column counts as empty).
 TEXT_FIELDS = ("title", "abstract", "mesh_terms", "keywords")
 LABEL_STAGE = "title_abstract"
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,10 @@ class PrioritiseSettings:
         Seed of the classifier (``liblinear`` shuffles its coordinates).
     C : float
         Inverse L2 regularisation strength of the logistic regression.
-    ngram_max : int
+    ngram_max : {1, 2}
         Longest word n-gram of the TF-IDF features.
-    min_df : int
-        A term must occur in at least this many records to become a feature.
+    hash_bits : int
+        The features are hashed into ``2**hash_bits`` columns (10 to 24).
     target_recall : float
         Recall the stopping estimate tests against (0 < target_recall < 1).
     level : float
@@ -101,18 +104,26 @@ class PrioritiseSettings:
     seed: int = 0
     C: float = 10.0
     ngram_max: int = 2
-    min_df: int = 1
+    hash_bits: int = 20
     target_recall: float = 0.95
     level: float = 0.95
 
     def __post_init__(self) -> None:
-        for name in ("min_includes", "min_excludes", "ngram_max", "min_df", "seed"):
+        for name in ("min_includes", "min_excludes", "seed"):
             value = getattr(self, name)
-            low = 1 if name in ("ngram_max", "min_df", "min_includes", "min_excludes") else 0
+            low = 0 if name == "seed" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(
                     f"screening.prioritise.{name} must be a whole number >= {low}; got {value!r}"
                 )
+        if self.ngram_max not in (1, 2):
+            raise ValueError(
+                f"screening.prioritise.ngram_max must be 1 or 2; got {self.ngram_max!r}"
+            )
+        if isinstance(self.hash_bits, bool) or self.hash_bits not in range(10, 25):
+            raise ValueError(
+                f"screening.prioritise.hash_bits must be a whole number in 10..24; got {self.hash_bits!r}"
+            )
         for name in ("target_recall", "level"):
             value = getattr(self, name)
             if not 0 < value < 1:
@@ -173,24 +184,41 @@ def record_text(records: pd.DataFrame) -> pd.Series:
     return out
 
 
+def _analyse(text: str) -> list[str]:
+    """Lower-cased word tokens (2+ word characters, accents stripped) and adjacent pairs."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    tokens = _TOKEN.findall(text.lower())
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+
+
+def _unigrams(text: str) -> list[str]:
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _TOKEN.findall(text.lower())
+
+
 def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
-    """TF-IDF matrix (scipy CSR, one row per text) with the settings' n-grams and ``min_df``.
+    """TF-IDF matrix (scipy CSR, one row per text): hashed word uni- (and bi-) grams.
 
-    The vocabulary is fitted on all records given (decided and undecided), as
-    ASReview does: the text of an undecided record is known, its label is not.
+    Terms are hashed into ``2**hash_bits`` columns (scikit-learn's
+    ``HashingVectorizer``, no sign flipping) and weighted by sublinear TF and
+    smoothed IDF, rows L2-normalised (``TfidfTransformer``). Hashing needs no
+    vocabulary, so 60,000 records are vectorised in one pass; with
+    ``2**20`` columns collisions are rare at review scale. The IDF is fitted on
+    all records given (decided and undecided), as ASReview does: the text of an
+    undecided record is known, its label is not.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
-    min_df = settings.min_df if len(texts) >= 5 * settings.min_df else 1
-    vec = TfidfVectorizer(
-        lowercase=True,
-        strip_accents="unicode",
-        ngram_range=(1, settings.ngram_max),
-        sublinear_tf=True,
-        min_df=min_df,
+    counts = HashingVectorizer(
+        analyzer=_analyse if settings.ngram_max == 2 else _unigrams,
+        n_features=2**settings.hash_bits,
+        alternate_sign=False,
+        norm=None,
         dtype=np.float64,
-    )
-    return vec.fit_transform(list(texts))
+    ).transform(list(texts))
+    return TfidfTransformer(sublinear_tf=True).fit_transform(counts)
 
 
 def relevance_scores(

@@ -166,6 +166,8 @@ def test_order_queue_empty() -> None:
         ({"target_recall": 1.0}, "target_recall must be in"),
         ({"level": 0}, "level must be in"),
         ({"C": -1}, "C must be > 0"),
+        ({"ngram_max": 3}, "ngram_max must be 1 or 2"),
+        ({"hash_bits": 30}, "hash_bits must be a whole number in 10..24"),
     ],
 )
 def test_settings_reject_bad_values(params: dict, message: str) -> None:
