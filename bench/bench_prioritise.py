@@ -335,6 +335,7 @@ def timing(n_train: int = 50_000, n_new: int = 10_000, seed: int = 0) -> dict:
 
 
 def main() -> None:
+    global SETTINGS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--datasets", nargs="*", default=list(DATASETS))
@@ -344,7 +345,6 @@ def main() -> None:
     ap.add_argument("--ngram-max", type=int, default=SETTINGS.ngram_max, choices=[1, 2])
     ap.add_argument("--out", type=Path, default=Path("bench/prioritise-results.json"))
     args = ap.parse_args()
-    global SETTINGS
     SETTINGS = pr.PrioritiseSettings(min_includes=1, min_excludes=1, ngram_max=args.ngram_max)
     exe = None if args.no_asreview else ensure_asreview(args.asreview_venv)
     report: dict = {
