@@ -205,7 +205,8 @@ def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
     ``HashingVectorizer``, no sign flipping) and weighted by sublinear TF and
     smoothed IDF, rows L2-normalised (``TfidfTransformer``). Hashing needs no
     vocabulary, so 60,000 records are vectorised in one pass; with
-    ``2**20`` columns collisions are rare at review scale. The IDF is fitted on
+    ``2**20`` columns collisions are rare at review scale. Columns no record
+    uses are dropped (the classifier's cost grows with the columns). The IDF is fitted on
     all records given (decided and undecided), as ASReview does: the text of an
     undecided record is known, its label is not.
     """
@@ -218,6 +219,7 @@ def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
         norm=None,
         dtype=np.float64,
     ).transform(list(texts))
+    counts = counts[:, np.unique(counts.indices)]  # only the columns some record uses
     return TfidfTransformer(sublinear_tf=True).fit_transform(counts)
 
 
@@ -249,14 +251,16 @@ def relevance_scores(
     labels = np.asarray(labels, dtype=int)
     if len(np.unique(labels)) < 2:
         raise ValueError("relevance_scores needs both included and excluded records")
+    train = np.asarray(train, dtype=int)
     model = LogisticRegression(
         C=settings.C,
         class_weight="balanced",
         solver="liblinear",
+        dual=len(train) < features.shape[1],  # the faster form when features outnumber records
         random_state=settings.seed,
         max_iter=1000,
     )
-    model.fit(features[np.asarray(train, dtype=int)], labels)
+    model.fit(features[train], labels)
     return model.decision_function(features)
 
 

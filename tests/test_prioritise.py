@@ -218,3 +218,37 @@ def test_stopping_sample_is_seeded_and_without_replacement() -> None:
 
 def test_doctests() -> None:
     assert doctest.testmod(pr, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_order_queue_on_the_screening_stage_s_own_outputs() -> None:
+    """The contract end to end: merge() of the screening fixture, then each queue ranked."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from livingreview import screening as scr
+
+    data = Path(__file__).parent / "data" / "screening"
+    config = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+    records = scr.read_records(data / "records.csv")
+    result = scr.merge(
+        records,
+        scr.sheet_paths(data / "review"),
+        data / "review" / "screening",
+        config["screening"],
+        json.loads((data / "summary.json").read_text()),
+    )
+    labels = pr.labels_from_decisions(result.decisions)
+    settings = {"min_includes": 2, "min_excludes": 2}
+    assert (labels == 1).sum() >= 2 and (labels == 0).sum() >= 2
+    assert result.queues
+    for reviewer, queue in result.queues.items():
+        out = pr.order_queue(queue, records, result.decisions, settings)
+        assert out.attrs["prioritised"] is True, reviewer
+        assert sorted(map(tuple, out[list(queue.columns)].to_numpy().tolist())) == sorted(
+            map(tuple, queue.to_numpy().tolist())
+        )
+        for _, part in out.groupby("stage", sort=False):
+            assert part["rank"].tolist() == list(range(1, len(part) + 1))
+            assert part["relevance"].is_monotonic_decreasing
