@@ -43,7 +43,9 @@ __all__ = [
     "PrioritiseSettings",
     "StoppingEstimate",
     "labels_from_decisions",
+    "n_likely_relevant",
     "order_queue",
+    "order_queues",
     "provenance",
     "rank",
     "record_text",
@@ -423,29 +425,70 @@ def order_queue(
     >>> out[["record_id", "rank"]].values.tolist()
     [['c', 1], ['e', 2], ['d', 3]]
     """
-    settings = PrioritiseSettings.from_params(settings)
+    ids = list(dict.fromkeys(queue["record_id"].astype(str)))
+    return _apply(queue, rank(records, labels_from_decisions(decisions), ids, settings))
+
+
+def order_queues(
+    queues: Mapping[str, pd.DataFrame],
+    records: pd.DataFrame,
+    decisions: pd.DataFrame,
+    settings: PrioritiseSettings | Mapping[str, Any] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """:func:`order_queue` for every reviewer's queue with one model (trained once).
+
+    Examples
+    --------
+    >>> recs = pd.DataFrame({"record_id": list("abcde"),
+    ...     "title": ["insulin trial", "bird song", "insulin app trial", "bird flight", "jazz"]})
+    >>> dec = pd.DataFrame({"record_id": list("abcde"), "stage": ["title_abstract"] * 5,
+    ...     "status": ["included", "excluded", "unscreened", "unscreened", "awaiting"]})
+    >>> qs = {"alice": pd.DataFrame({"record_id": list("dc"), "stage": "title_abstract"}),
+    ...       "bob": pd.DataFrame({"record_id": list("edc"), "stage": "title_abstract"})}
+    >>> out = order_queues(qs, recs, dec, {"min_includes": 1, "min_excludes": 1})
+    >>> out["alice"]["record_id"].tolist(), out["bob"]["record_id"].tolist()
+    (['c', 'd'], ['c', 'e', 'd'])
+    """
+    ids = list(dict.fromkeys(str(r) for q in queues.values() for r in q["record_id"]))
+    ranked = rank(records, labels_from_decisions(decisions), ids, settings)
+    return {name: _apply(queue, ranked) for name, queue in queues.items()}
+
+
+def n_likely_relevant(queue: pd.DataFrame) -> int:
+    """Queued records the model predicts as included (relevance, the log-odds, above 0).
+
+    For ``livingreview status``; 0 when the queue is not ranked.
+    """
+    if "relevance" not in queue.columns:
+        return 0
+    return int((pd.to_numeric(queue["relevance"], errors="coerce") > 0).sum())
+
+
+def _apply(queue: pd.DataFrame, ranked: pd.DataFrame) -> pd.DataFrame:
+    """Sort ``queue`` by ``ranked`` within each stage; add ``rank`` and ``relevance``."""
     queue = queue.reset_index(drop=True)
     if queue.empty:
         out = queue.assign(rank=pd.Series(dtype=int), relevance=pd.Series(dtype=float))
         out.attrs.update(prioritised=False, reason="empty queue")
         return out
     ids = queue["record_id"].astype(str)
-    unique = list(dict.fromkeys(ids))
-    ranked = rank(records, labels_from_decisions(decisions), unique, settings)
     score = dict(zip(ranked["record_id"], ranked["score"], strict=True))
-    position = dict(zip(ranked["record_id"], ranked["rank"], strict=True))
+    if ranked.attrs.get("prioritised"):
+        position = ids.map(dict(zip(ranked["record_id"], ranked["rank"], strict=True)))
+    else:  # keep the queue's own order
+        position = pd.Series(np.arange(len(queue)))
     stages = list(dict.fromkeys(queue["stage"].astype(str)))
     key = pd.DataFrame(
         {
             "stage": queue["stage"].astype(str).map(stages.index),
-            "order": ids.map(position),
+            "order": position,
             "row": np.arange(len(queue)),
         }
     )
     order = key.sort_values(["stage", "order", "row"]).index
     out = queue.loc[order].reset_index(drop=True)
     out["rank"] = out.groupby("stage", sort=False).cumcount() + 1
-    out["relevance"] = out["record_id"].astype(str).map(score).round(4)
+    out["relevance"] = out["record_id"].astype(str).map(score).astype(float).round(4)
     out.attrs.update(ranked.attrs)
     return out
 

@@ -252,3 +252,25 @@ def test_order_queue_on_the_screening_stage_s_own_outputs() -> None:
         for _, part in out.groupby("stage", sort=False):
             assert part["rank"].tolist() == list(range(1, len(part) + 1))
             assert part["relevance"].is_monotonic_decreasing
+
+
+def test_order_queues_trains_once_and_keeps_each_queue_s_own_order_when_unranked() -> None:
+    ranked_dec = decisions_for(
+        {"r00": "included", "r01": "included", **{f"r{i:02d}": "excluded" for i in range(6, 10)}}
+    )
+    queues = {
+        "alice": pd.DataFrame({"record_id": ["r10", "r02", "r11"], "stage": "title_abstract"}),
+        "bob": pd.DataFrame({"record_id": ["r11", "r12", "r03", "r10"], "stage": "title_abstract"}),
+    }
+    out = pr.order_queues(queues, store(), ranked_dec, SMALL)
+    assert out["alice"]["record_id"].iloc[0] == "r02"
+    assert out["bob"]["record_id"].iloc[0] == "r03"
+    # one model: a record has the same relevance in every queue
+    a = dict(zip(out["alice"]["record_id"], out["alice"]["relevance"], strict=True))
+    b = dict(zip(out["bob"]["record_id"], out["bob"]["relevance"], strict=True))
+    assert a["r10"] == b["r10"] and a["r11"] == b["r11"]
+    assert pr.n_likely_relevant(out["alice"]) == int((out["alice"]["relevance"] > 0).sum()) >= 1
+    few = pr.order_queues(queues, store(), decisions_for({"r00": "included"}), SMALL)
+    assert few["alice"]["record_id"].tolist() == ["r10", "r02", "r11"]
+    assert few["bob"]["record_id"].tolist() == ["r11", "r12", "r03", "r10"]
+    assert pr.n_likely_relevant(few["bob"]) == 0
