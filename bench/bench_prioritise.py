@@ -334,6 +334,60 @@ def timing(n_train: int = 50_000, n_new: int = 10_000, seed: int = 0) -> dict:
     }
 
 
+def fmt(x: dict, pct: bool = True) -> str:
+    f = (lambda v: f"{100 * v:.1f}") if pct else (lambda v: f"{v:.2f}")
+    return f"{f(x['mean'])} ({f(x['min'])}-{f(x['max'])})"
+
+
+def markdown(report: dict) -> str:
+    """The tables of bench/RESULTS.md from a results JSON."""
+    lines = [
+        "| dataset | tool | WSS@95 | recall@10% | recall@20% | recall@30% |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in report.get("active", {}).items():
+        for tool in ("ours", "asreview"):
+            if r.get(tool):
+                t = r[tool]
+                lines.append(
+                    f"| {name} ({r['records']}, {r['includes']} incl.) | {tool} | {fmt(t['wss95'])} | "
+                    f"{fmt(t['recall10'])} | {fmt(t['recall20'])} | {fmt(t['recall30'])} |"
+                )
+    lines += [
+        "",
+        "| dataset | cut-off | earlier (incl.) | batch (incl.) | ours, ranked once | ours, re-ranked each decision | ASReview new project per update | ASReview, earlier records as prior |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in report.get("living", {}).items():
+        a = r.get("asreview_new_project_wss95")
+        b = r.get("asreview_carry_over_wss95")
+        lines.append(
+            f"| {name} | <= {r['cutoff']} | {r['earlier']} ({r['earlier_includes']}) | {r['batch']} ({r['batch_includes']}) | "
+            f"{100 * r['ours_static_wss95']:.1f} | {100 * r['ours_active_wss95']:.1f} | "
+            f"{fmt(a) if a else '-'} | {fmt(b) if b else '-'} |"
+        )
+    lines += [
+        "",
+        "| dataset | screened in rank order | true includes left (mean) | estimate (mean) | 95% upper bound (mean) | 95% interval covers truth | advised to stop | recall when advised |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in report.get("active", {}).items():
+        rows = pd.DataFrame(r["stopping"])
+        for share, g in rows.groupby("share"):
+            stop = g[g["can_stop"]]
+            lines.append(
+                f"| {name} | {100 * share:.0f}% + 10% random sample | {g['true_remaining'].mean():.1f} | "
+                f"{g['estimate'].mean():.1f} | {g['high'].mean():.1f} | {int(g['covered'].sum())}/{len(g)} | {len(stop)}/{len(g)} | "
+                + (
+                    f"{100 * stop['recall_at_stop'].min():.0f}-{100 * stop['recall_at_stop'].max():.0f}%"
+                    if len(stop)
+                    else "-"
+                )
+                + " |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     global SETTINGS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -343,8 +397,12 @@ def main() -> None:
     ap.add_argument("--asreview-venv", type=Path, default=Path("/work/asreview-venv"))
     ap.add_argument("--skip", nargs="*", default=[], choices=["active", "living", "timing"])
     ap.add_argument("--ngram-max", type=int, default=SETTINGS.ngram_max, choices=[1, 2])
+    ap.add_argument("--markdown", type=Path, help="print the tables of a results JSON and exit")
     ap.add_argument("--out", type=Path, default=Path("bench/prioritise-results.json"))
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return
     SETTINGS = pr.PrioritiseSettings(min_includes=1, min_excludes=1, ngram_max=args.ngram_max)
     exe = None if args.no_asreview else ensure_asreview(args.asreview_venv)
     report: dict = {
