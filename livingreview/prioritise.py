@@ -48,6 +48,7 @@ __all__ = [
     "order_queues",
     "provenance",
     "rank",
+    "ranking_summary",
     "record_text",
     "relevance_scores",
     "stopping_estimate",
@@ -462,6 +463,44 @@ def n_likely_relevant(queue: pd.DataFrame) -> int:
     if "relevance" not in queue.columns:
         return 0
     return int((pd.to_numeric(queue["relevance"], errors="coerce") > 0).sum())
+
+
+def ranking_summary(queues: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """What to publish beside the queues (``results/screening/prioritise.json``).
+
+    ``prioritised`` and ``reason`` (why not, when not), ``model``
+    (:func:`provenance`: method, scikit-learn version, training counts,
+    settings; None when not ranked) and ``likely_relevant``: reviewer ->
+    stage -> queued records predicted as included (:func:`n_likely_relevant`).
+    Takes the output of :func:`order_queues`.
+
+    Examples
+    --------
+    >>> recs = pd.DataFrame({"record_id": list("abc"), "title": ["x y", "y z", "x"]})
+    >>> dec = pd.DataFrame({"record_id": list("abc"), "stage": ["title_abstract"] * 3,
+    ...     "status": ["included", "excluded", "unscreened"]})
+    >>> q = {"alice": pd.DataFrame({"record_id": ["c"], "stage": ["title_abstract"]})}
+    >>> s = ranking_summary(order_queues(q, recs, dec))
+    >>> s["prioritised"], s["model"], s["likely_relevant"]
+    (False, None, {'alice': {'title_abstract': 0}})
+    """
+    attrs: dict[str, Any] = {}
+    for queue in queues.values():
+        if queue.attrs.get("reason") and queue.attrs.get("reason") != "empty queue":
+            attrs = queue.attrs
+            break
+    return {
+        "prioritised": bool(attrs.get("prioritised", False)),
+        "reason": str(attrs.get("reason", "no queued records")),
+        "model": attrs.get("provenance"),
+        "likely_relevant": {
+            name: {
+                str(stage): n_likely_relevant(part)
+                for stage, part in queue.groupby("stage", sort=False)
+            }
+            for name, queue in queues.items()
+        },
+    }
 
 
 def _apply(queue: pd.DataFrame, ranked: pd.DataFrame) -> pd.DataFrame:

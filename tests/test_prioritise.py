@@ -274,3 +274,21 @@ def test_order_queues_trains_once_and_keeps_each_queue_s_own_order_when_unranked
     assert few["alice"]["record_id"].tolist() == ["r10", "r02", "r11"]
     assert few["bob"]["record_id"].tolist() == ["r11", "r12", "r03", "r10"]
     assert pr.n_likely_relevant(few["bob"]) == 0
+
+
+def test_ranking_summary_names_the_model_and_counts_likely_relevant_records() -> None:
+    dec = decisions_for(
+        {"r00": "included", "r01": "included", **{f"r{i:02d}": "excluded" for i in range(6, 10)}}
+    )
+    queues = {
+        "alice": pd.DataFrame({"record_id": ["r10", "r02", "r03"], "stage": "title_abstract"}),
+        "bob": pd.DataFrame({"record_id": ["r11", "r12"], "stage": "title_abstract"}),
+    }
+    out = pr.order_queues(queues, store(), dec, SMALL)
+    s = pr.ranking_summary(out)
+    assert s["prioritised"] is True and s["reason"].startswith("ranked by a model trained on 2")
+    assert s["model"]["n_includes"] == 2 and s["model"]["method"] == pr.METHOD
+    expected = {
+        name: {"title_abstract": int((q["relevance"] > 0).sum())} for name, q in out.items()
+    }
+    assert s["likely_relevant"] == expected and expected["alice"]["title_abstract"] >= 2
