@@ -213,6 +213,7 @@ def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
     all records given (decided and undecided), as ASReview does: the text of an
     undecided record is known, its label is not.
     """
+    from scipy import sparse
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
     counts = HashingVectorizer(
@@ -222,7 +223,15 @@ def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
         norm=None,
         dtype=np.float64,
     ).transform(list(texts))
-    counts = counts[:, np.unique(counts.indices)]  # only the columns some record uses
+    # Keep only the columns some record uses: a monotone relabelling of the
+    # column indices, O(non-zeros) (fancy column indexing would copy far more).
+    used = np.zeros(counts.shape[1], dtype=bool)
+    used[counts.indices] = True
+    relabel = np.cumsum(used, dtype=np.int64) - 1
+    counts = sparse.csr_matrix(
+        (counts.data, relabel[counts.indices], counts.indptr),
+        shape=(counts.shape[0], int(used.sum())),
+    )
     return TfidfTransformer(sublinear_tf=True).fit_transform(counts)
 
 
