@@ -72,8 +72,9 @@ class PrioritiseSettings:
     Parameters
     ----------
     enabled : bool
-        Rank queues at all (``False``: queues keep their order, no columns change
-        but ``rank`` and ``relevance`` are still added, relevance empty).
+        Rank queues at all. ``False``: queues keep their order; ``rank`` and
+        ``relevance`` are still added (relevance empty), so the columns do not
+        depend on the setting.
     min_includes, min_excludes : int
         Final title/abstract includes and excludes needed before the model is
         trained; below either the current order is kept.
@@ -613,7 +614,7 @@ def stopping_estimate(
       estimate ``sample_relevant * (n_unscreened - sample_size) / sample_size``;
     * exact interval: every ``K`` not rejected by either one-sided test at
       ``(1 - level) / 2``, minus ``sample_relevant``;
-    * stopping test (Callaghan & Müller-Hansen 2020, eq. 3): H0 "recall <
+    * stopping test (Callaghan & Müller-Hansen 2020): H0 "recall <
       ``target_recall``" holds iff ``K >= K_tar`` with
       ``K_tar = floor((found + sample_relevant) / target_recall - found) + 1``;
       ``p = P(X <= sample_relevant | n_unscreened, K_tar, sample_size)``.
