@@ -58,6 +58,8 @@ KEY_RE = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*")
 
 EPILOG = """\
 examples:
+  livingreview init my-review --title "Exercise for depression"   a new review project
+  livingreview update -d my-review         run it (the workflow ships with the package)
   livingreview update                      run the whole workflow with all cores
   livingreview update --cores 2 --config inputs.root=resources
   livingreview update --config search.mode=live analysis.min_k=2   (dots: nested keys)
@@ -342,15 +344,25 @@ def parse_overrides(entries: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
 
 def update(args: argparse.Namespace) -> int:
     from .errors import LivingReviewError
+    from .project import snakefile as project_snakefile
+    from .project import version_warning
 
     project = Path(args.directory).resolve()
-    snakefile = project / "Snakefile"
-    if not snakefile.is_file():
-        return _fail("update", f"no Snakefile in {project}")
+    # A project made by `livingreview init` runs the package's workflow; this
+    # repository (the demo) its own Snakefile.
+    snakefile = project_snakefile(project)
+    if snakefile.parent != project and not (project / DEFAULT_CONFIG).is_file():
+        return _fail(
+            "update",
+            f"no Snakefile and no {DEFAULT_CONFIG} in {project}: is it a review project? "
+            "(livingreview init <dir> --title ... makes one)",
+        )
     try:
         plain, nested = parse_overrides(args.config or [])
     except ValueError as exc:
         return _fail("update", str(exc))
+    if warning := version_warning(project):
+        print(f"livingreview update: warning: {warning}", file=sys.stderr)
     configfiles = []
     if args.configfile:
         configfile = (project / args.configfile).resolve()
@@ -462,7 +474,8 @@ def update(args: argparse.Namespace) -> int:
             if rc == EXIT_USAGE and not messages:  # Snakemake refused its arguments
                 return EXIT_USAGE
             return EXIT_USAGE if bad_input else EXIT_FAILED
-        for line in _deliver_alerts(project, [project / DEFAULT_CONFIG, *configfiles], plain):
+        configs = [project / DEFAULT_CONFIG, *configfiles]
+        for line in _deliver_alerts(project, configs, plain, snakefile.parent):
             print(f"livingreview alerts: {line}", file=sys.stderr)
         after = _latest(project)
         results = project / "results"
@@ -471,7 +484,9 @@ def update(args: argparse.Namespace) -> int:
             print(f"no change{where}")
         else:
             print(f"published version {after}: {results / 'bundles' / after}")
-        print(f"results: {results} (report: {results / 'report' / 'index.html'}; log: {log_path})")
+        # the published report carries its version; the working copy in results/report does not
+        report = results / "bundles" / after / "report" if after else results / "report"
+        print(f"results: {results} (report: {report / 'index.html'}; log: {log_path})")
         return EXIT_OK
     finally:
         with contextlib.suppress(OSError):
@@ -480,7 +495,10 @@ def update(args: argparse.Namespace) -> int:
 
 
 def _deliver_alerts(
-    project: Path, configfiles: Sequence[Path | str], plain: list[str]
+    project: Path,
+    configfiles: Sequence[Path | str],
+    plain: list[str],
+    workflow_dir: Path | None = None,
 ) -> list[str]:
     """Alerts due after a successful run (livingreview.alerts), with the run's own configuration.
 
@@ -502,7 +520,8 @@ def _deliver_alerts(
             update_config(config, {key: yaml.safe_load(raw)})
         if ((config.get("alerts") or {}).get("when") or "never") == "never":
             return []
-        validate(config, str(project / "workflow" / "schemas" / "config.schema.yaml"))
+        schemas = Path(workflow_dir or project) / "workflow" / "schemas"  # the Snakefile's own
+        validate(config, str(schemas / "config.schema.yaml"))
         return run_hook(config, project / "results")
     except Exception as exc:  # the run succeeded; say why no alert went out
         return [f"not delivered: {type(exc).__name__}: {exc}"]
@@ -607,7 +626,7 @@ def status(args: argparse.Namespace) -> int:
         key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
         detail = f"key {key!r} missing" if key else "a key has the wrong type"
         return _fail("status", f"{configfile}: {detail} (see config/README.md)")
-    sys.stdout.write(format_status(st))
+    sys.stdout.write(format_status(st, project / "results" / "screening"))
     from .records import withdrawal_warnings
 
     for line in withdrawal_warnings(project / "results" / "records" / "summary.json"):
@@ -615,13 +634,30 @@ def status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+def init(args: argparse.Namespace) -> int:
+    from .errors import LivingReviewError
+    from .project import init as init_project
 
+    dest = Path(args.directory)
     try:
-        return version("livingreview")
-    except PackageNotFoundError:  # run from a source tree without installing
-        return "unknown"
+        init_project(dest, args.title, short_name=args.short_name)
+    except LivingReviewError as exc:
+        return _fail("init", str(exc))
+    except OSError as exc:
+        return _fail("init", f"cannot write {dest}: {exc.strerror or exc}")
+    print(f"new review project in {dest}:")
+    print("  config/config.yaml   the protocol: edit the lines marked REPLACE")
+    print("  resources/           the inputs (search exports, screening, extraction)")
+    print("  templates/           every sheet: header and one example row")
+    print("  README.md            where everything goes")
+    print(f"next: livingreview update -d {dest}")
+    return EXIT_OK
+
+
+def _version() -> str:
+    from .project import package_version
+
+    return package_version()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -632,7 +668,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"livingreview {_version()}")
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="{update,verify,status}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="{init,update,verify,status}")
+    ini = sub.add_parser(
+        "init",
+        help="create a new review project (config, input folders, sheet templates, README)",
+    )
+    ini.add_argument("directory", help="the new project's folder (created; must not hold one)")
+    ini.add_argument("--title", required=True, help="the review's title")
+    ini.add_argument("--short-name", help="slug for published file names (default: from the title)")
+    ini.set_defaults(func=init)
     up = sub.add_parser(
         "update",
         help="run the whole workflow (search -> report -> bundle) non-interactively",

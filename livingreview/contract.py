@@ -74,6 +74,10 @@ BUNDLE_FILES = {
     "extraction/studies.csv": "studies.csv",
     "records/summary.json": "records/summary.json",
     "screening/prisma.json": "screening/prisma.json",
+    # the report's agreement table: what the page shows must be in the fingerprint
+    "screening/agreement.json": "screening/agreement.json",
+    # the retraction and correction watch: notices on records that reached full text
+    "screening/watch.csv": "screening/watch.csv",
     # audit trail: explains the next version's changes; not in the fingerprint (bundle.AUDIT)
     "screening/decisions.csv": "screening/decisions.csv",
     "design_check.json": "design_check.json",

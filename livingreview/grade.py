@@ -34,6 +34,7 @@ import pandas as pd
 
 from . import dist
 from .errors import InputError, raise_collected
+from .formatting import p_value
 from .io import read_json
 from .sheets import ROW, load_sheet
 
@@ -145,14 +146,9 @@ def _fmt(x: float | None, digits: int = 2) -> str:
 
 
 def format_p(p: float | None) -> str:
-    """``p = 0.042``, ``p < 0.001``: never ``p = 0.000``.
-
-    >>> format_p(3e-6), format_p(0.0417)
-    ('p < 0.001', 'p = 0.042')
-    """
-    if p is None or not math.isfinite(p):
-        return "p not available"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    """``p = 0.042`` or ``p < 0.001`` (:func:`livingreview.formatting.p_value`)."""
+    text = p_value(p)
+    return "p not available" if text == "NA" else f"p {text}"
 
 
 def _scale(measure: str) -> tuple[str, Callable[[float], float]]:

@@ -9,12 +9,12 @@ depend on the history, so they are per-version files, as ``CHANGES.md`` is.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .formatting import finite
 from .io import read_json
 
 __all__ = ["HISTORY_COLUMNS", "HISTORY_FILES", "version_history"]
@@ -27,14 +27,6 @@ HISTORY_FILES = (
 )
 HISTORY_COLUMNS = ["version", "date", "domain", "label", "measure", "favourable_sign", "k",
                    "reported", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "certainty"]  # fmt: skip
-
-
-def _num(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
 
 
 def _rows(folder: Path, version: str, date: str) -> list[dict[str, Any]]:
@@ -63,7 +55,7 @@ def _rows(folder: Path, version: str, date: str) -> list[dict[str, Any]]:
                 "k": int(p.get("k") or 0),
                 "reported": reported,
                 **{
-                    f: _num(p.get(f)) if reported else None
+                    f: finite(p.get(f)) if reported else None
                     for f in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")
                 },
                 "certainty": (ratings.get(domain) or {}).get("certainty"),

@@ -14,11 +14,11 @@ starts from yi and vi.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
+
+from .formatting import finite
 
 __all__ = ["EXPECTED_COLUMNS", "R_SCRIPT", "metafor_tables"]
 
@@ -26,14 +26,6 @@ MODERATORS = ("followup_weeks", "ln_n", "n", "interactivity", "moderation", "fee
               "care_integration", "rob_overall")  # fmt: skip
 EXPECTED_COLUMNS = ["stratum", "model", "method", "test", "level", "rho", "inference", "k",
                     "estimate", "se", "ci_low", "ci_high", "tau2", "df"]  # fmt: skip
-
-
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def metafor_tables(strata_dir: Path) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
@@ -72,16 +64,16 @@ def metafor_tables(strata_dir: Path) -> tuple[dict[str, pd.DataFrame], pd.DataFr
                 "model": "multilevel" if multilevel else "univariate",
                 "method": pooled.get("method"),
                 "test": pooled.get("test"),
-                "level": _num(pooled.get("level")),
-                "rho": _num(pooled.get("rho")),
+                "level": finite(pooled.get("level")),
+                "rho": finite(pooled.get("rho")),
                 "inference": pooled.get("inference") if multilevel else "",
                 "k": len(table),
-                "estimate": _num(pooled.get("estimate")),
-                "se": _num(pooled.get("se")),
-                "ci_low": _num(pooled.get("ci_low")),
-                "ci_high": _num(pooled.get("ci_high")),
-                "tau2": _num(pooled.get("tau2")),
-                "df": _num(pooled.get("robust_df")) if multilevel else None,
+                "estimate": finite(pooled.get("estimate")),
+                "se": finite(pooled.get("se")),
+                "ci_low": finite(pooled.get("ci_low")),
+                "ci_high": finite(pooled.get("ci_high")),
+                "tau2": finite(pooled.get("tau2")),
+                "df": finite(pooled.get("robust_df")) if multilevel else None,
             }  # fmt: skip
         )
     return tables, pd.DataFrame(expected, columns=EXPECTED_COLUMNS)

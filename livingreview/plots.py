@@ -40,6 +40,7 @@ from matplotlib.markers import MarkerStyle  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 
 from . import dist  # noqa: E402
+from .formatting import p_value  # noqa: E402
 from .io import atomic_write  # noqa: E402
 
 RC = {
@@ -156,10 +157,7 @@ def fmt_num(value: Any, digits: int = 2) -> str:
 
 
 def fmt_p(value: Any) -> str:
-    p = _num(value)
-    if not math.isfinite(p):
-        return "NA"
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+    return p_value(value)
 
 
 def _is_ratio(measure: str) -> bool:

@@ -29,6 +29,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from .formatting import finite
+
 KEY_PACKAGES = (
     "livingreview",
     "snakemake",
@@ -85,14 +87,6 @@ def git_commit(repo: str | Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- summaries
 
 
-def _num(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def summarise(effects_csv: str | Path | None, strata_dir: str | Path | None) -> dict[str, Any]:
     """Studies and per-stratum results of one version (missing files give empty parts)."""
     studies: dict[str, str] = {}
@@ -110,11 +104,11 @@ def summarise(effects_csv: str | Path | None, strata_dir: str | Path | None) -> 
             strata[pooled.parent.name] = {
                 "k": int(p.get("k") or 0),
                 "reported": bool(p.get("reported")),
-                "estimate": _num(p.get("estimate")),
-                "ci_low": _num(p.get("ci_low")),
-                "ci_high": _num(p.get("ci_high")),
-                "pval": _num(p.get("pval")),
-                "level": _num(p.get("level")) or 0.95,
+                "estimate": finite(p.get("estimate")),
+                "ci_low": finite(p.get("ci_low")),
+                "ci_high": finite(p.get("ci_high")),
+                "pval": finite(p.get("pval")),
+                "level": finite(p.get("level")) or 0.95,
                 "measure": p.get("measure") or "SMD",
                 "label": p.get("label") or pooled.parent.name,
                 "method": p.get("method"),

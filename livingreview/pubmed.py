@@ -123,6 +123,9 @@ class PubMedRecord:
     language: str
     vernacular_title: str = ""
     kind: str = "article"  # "article" (PubmedArticle) or "book" (PubmedBookArticle)
+    # notices linked to this citation ("RetractionIn 12345", "ErratumIn 23456", ...):
+    # the retraction and correction watch (livingreview.watch)
+    corrections: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,19 @@ def _mesh(citation: etree._Element) -> tuple[str, ...]:
     )
 
 
+WATCHED_LINKS = ("RetractionIn", "ErratumIn", "ExpressionOfConcernIn", "UpdateIn")
+
+
+def _corrections(citation: etree._Element) -> tuple[str, ...]:
+    """The notices PubMed links to a citation (CommentsCorrections of the watched types)."""
+    out = []
+    for c in citation.iterfind("CommentsCorrectionsList/CommentsCorrections"):
+        kind = c.get("RefType", "")
+        if kind in WATCHED_LINKS:
+            out.append(f"{kind} {_text(c.find('PMID'))}".strip())
+    return tuple(sorted(set(out)))
+
+
 def _article(el: etree._Element) -> PubMedRecord:
     cit = el.find("MedlineCitation")
     if cit is None:
@@ -250,6 +266,7 @@ def _article(el: etree._Element) -> PubMedRecord:
         language="; ".join(_text(x) for x in art.iterfind("Language") if _text(x)),
         vernacular_title=vern,
         kind="article",
+        corrections=_corrections(cit),
     )
 
 

@@ -84,6 +84,7 @@ FIELDS = (
     "publication_types",
     "mesh_terms",
     "language",
+    "corrections",
 )
 COLUMNS = [
     "record_id",
@@ -138,6 +139,7 @@ class SourceRecord:
     publication_types: tuple[str, ...] = ()
     mesh_terms: tuple[str, ...] = ()
     language: str = ""
+    corrections: tuple[str, ...] = ()  # PubMed's retraction/erratum/... links (livingreview.watch)
     from_snapshot: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -152,6 +154,7 @@ class SourceRecord:
             self.publication_types,
             self.mesh_terms,
             self.language,
+            self.corrections,
         )
 
 
@@ -189,6 +192,7 @@ def _from_pubmed(rec: PubMedRecord, **kw: Any) -> SourceRecord:
         publication_types=rec.publication_types,
         mesh_terms=rec.mesh_terms,
         language=rec.language,
+        corrections=rec.corrections,
         **kw,
     )
 
@@ -577,7 +581,7 @@ def merge_group(members: list[SourceRecord]) -> dict[str, Any]:
         last_updated=min(m.seen for m in same),
         duplicate_of_count=identified - 1,
     )
-    for a in ("authors", "publication_types", "mesh_terms"):
+    for a in ("authors", "publication_types", "mesh_terms", "corrections"):
         row[a] = LIST_SEP.join(row[a])
     return row
 

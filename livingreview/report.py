@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from . import provenance
+from .formatting import format_number
 from .grade import GRADE_DOMAINS
 from .io import atomic_write, read_json, write_csv, write_text
 from .report_settings import ReportSettings
@@ -430,27 +431,13 @@ def pd_grid(table: pd.DataFrame, settings: ReportSettings) -> pd.DataFrame:
 P_COLUMNS = ("pval", "q_pval", "qm_pval", "p", "p-value", "P")  # shown as p < 0.001, never 0.000
 
 
-def format_number(value: float, digits: int = 3, *, p_value: bool = False) -> str:
-    """A float for a table cell: rounded, no ``-0.000``; p-values below 0.001 as ``< 0.001``.
-
-    >>> format_number(-0.0001), format_number(2e-9, p_value=True), format_number(0.0412, p_value=True)
-    ('0.000', '< 0.001', '0.041')
-    """
-    if not math.isfinite(value):
-        return ""
-    if p_value and value < 10**-digits:
-        return f"< {10**-digits:.{digits}f}"
-    text = f"{value:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
-
-
 def html_table(df: pd.DataFrame, *, digits: int = 3, caption: str | None = None) -> str:
     """An escaped HTML table; floats rounded for reading (the CSV keeps full precision)."""
     p_cols = [str(c) in P_COLUMNS for c in df.columns]
 
     def cell(v: Any, is_p: bool) -> str:
         if isinstance(v, float):
-            return e(format_number(v, digits, p_value=is_p))
+            return e(format_number(v, digits, p=is_p))
         return e(v)
 
     head = "".join(f"<th>{e(c)}</th>" for c in df.columns)
@@ -597,6 +584,28 @@ def _news_html(news: Mapping[str, Any]) -> str:
     )
 
 
+def _watch_section(results: Path) -> str:
+    """Retraction and correction watch: notices on records that reached full text."""
+    path = results / "screening" / "watch.csv"
+    head = '<h2 id="watch">Retraction and correction watch</h2>'
+    if not path.is_file():
+        return ""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not len(table):
+        return head + (
+            '<p class="muted">PubMed lists no retraction, erratum, expression of concern '
+            "or update for any record assessed at full text.</p>"
+        )
+    shown = table.rename(columns={"record_id": "Record", "title": "Title", "status": "Full text",
+                                  "rule": "Rule", "notice": "Notice", "notice_pmid": "Notice PMID"})  # fmt: skip
+    return head + html_table(
+        shown[["Record", "Title", "Notice", "Notice PMID", "Full text", "Rule"]],
+        caption="Notices PubMed links to records assessed at full text (a retracted record is "
+        "excluded by rule retraction-watch unless screening.retracted is flag; errata, "
+        "expressions of concern and updates are for the extractors to check)",
+    )
+
+
 def _cumulative_section(results: Path, settings: ReportSettings) -> str:
     """Cumulative meta-analysis by publication year: one figure per pooled domain."""
     folder = results / "cumulative"
@@ -675,6 +684,52 @@ def _changes_html(changes: Mapping[str, Any] | None, previous: str | None) -> st
         items = "".join(f"<li>{e(line)}</li>" for line in lines)
         parts.append(f'<h3>{e(title)}</h3><ul class="changes">{items}</ul>')
     return "".join(parts)
+
+
+NO_POOLED = "No pooled analyses yet"
+NO_DECISIONS = "No screening decisions yet"
+
+
+def _no_pooled_html(
+    prisma: Mapping[str, Any], strata: Mapping[str, Mapping[str, Any]], settings: ReportSettings
+) -> str:
+    """The notice of a review whose strata are all below ``min_k`` (or that has none yet)."""
+    min_k = settings.analysis.min_k
+    k = max((int(info.get("k") or 0) for info in strata.values()), default=0)
+    studies = prisma.get("included_studies", 0)
+    return (
+        f'<p class="notice"><strong>{NO_POOLED}</strong>: {e(studies)} included '
+        f"stud{'y' if studies == 1 else 'ies'}; a stratum is pooled once it has at least "
+        f"{e(min_k)} studies (the largest has {k}).</p>"
+    )
+
+
+def _agreement_html(agreement: Any) -> str:
+    """Cohen's kappa per stage and reviewer pair, or why there is none yet."""
+    from .screening import STAGE_LABELS
+
+    stages = (agreement or {}).get("stages") if isinstance(agreement, dict) else None
+    rows = [
+        {
+            "stage": STAGE_LABELS.get(stage, stage),
+            "reviewers": " & ".join(pair.get("reviewers") or [name]),
+            "records both screened": pair.get("n"),
+            "percent agreement": pair.get("percent_agreement"),
+            "kappa": pair.get("kappa"),
+            "ci_low": pair.get("ci_low"),
+            "ci_high": pair.get("ci_high"),
+        }
+        for stage, pairs in (stages or {}).items()
+        for name, pair in sorted(pairs.items())
+    ]
+    head = "<h3>Agreement between reviewers</h3>"
+    if not rows:
+        note = (agreement or {}).get("note") if isinstance(agreement, dict) else None
+        note = note or NO_DECISIONS
+        return f"{head}<p>{e(note[:1].upper() + note[1:])}.</p>"
+    return head + html_table(
+        pd.DataFrame(rows), caption="Cohen's kappa over the records both reviewers screened"
+    )
 
 
 def render_index(
@@ -766,6 +821,7 @@ def render_index(
             else:
                 flat.append((k, v))
         s.append(_kv_table(flat))
+    s.append(_agreement_html(_read_json(results / "screening" / "agreement.json")))
     # changes
     if news is not None:
         s.append(_news_html(news))
@@ -776,6 +832,8 @@ def render_index(
     s.append(_changes_html(changes, previous))
     # results
     s.append('<h2 id="results">Results</h2>')
+    if not any(info.get("reported") for info in strata.values()):
+        s.append(_no_pooled_html(prisma, strata, settings))
     s.append(
         _figure(
             figures,
@@ -811,6 +869,7 @@ def render_index(
                 for k, v in sorted(design.items())
             )
         )
+    s.append(_watch_section(results))
     s.append(_certainty_section(results))
     s.append(_cumulative_section(results, settings))
     # strata

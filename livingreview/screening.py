@@ -58,7 +58,7 @@ DECISIONS = ("include", "exclude", "maybe")
 STATUSES = ("included", "excluded", "conflict", "awaiting", "unscreened")
 SHEET_SUFFIXES = (".csv", ".xlsx")
 ADJUDICATION = "adjudication.csv"
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
+SCHEMA_DIR = Path(__file__).parent / "workflow" / "schemas"  # package data (livingreview.project)
 KAPPA_ALPHA = 0.05  # statsmodels' default: 95% confidence interval
 
 DECISION_COLUMNS = [
@@ -92,6 +92,8 @@ QUEUE_COLUMNS = [
     "doi",
 ]
 QUEUE_FILL_IN = ("decision", "reason", "note", "date")
+#: queue/<UNSCREENED>.csv: records nobody has screened yet (a name no reviewer can have).
+UNSCREENED = "_unscreened"
 TEXT_COLUMNS = ("title", "abstract", "journal", "authors", "note", "notes", "reasons", "reason")
 
 
@@ -121,6 +123,8 @@ class ScreeningResult:
     queues: dict[str, pd.DataFrame]
     prisma: dict[str, Any]
     reviewers: list[str] = field(default_factory=list)
+    unscreened: pd.DataFrame | None = None  # records nobody has screened (queue/_unscreened.csv)
+    watch: pd.DataFrame | None = None  # notices on records included at any stage (watch.csv)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class Settings:
     allow_single_reviewer: bool = False
     exclusion_reasons: tuple[str, ...] = ()
     xlsx_sheet: str | None = None  # the worksheet to read in .xlsx sheets (None: the active one)
+    retracted: str = "exclude"  # a retracted record: "exclude" at full text, or only "flag"
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | Settings) -> Settings:
@@ -145,6 +150,7 @@ class Settings:
             allow_single_reviewer=bool(cfg.get("allow_single_reviewer", False)),
             exclusion_reasons=tuple(cfg.get("exclusion_reasons") or ()),
             xlsx_sheet=cfg.get("xlsx_sheet"),
+            retracted=str(cfg.get("retracted", "exclude")),
         )
 
 
@@ -158,6 +164,7 @@ class ScreeningStatus:
     included: int  # records included at full text
     records: int
     latest_search: str | None
+    notices: list[str] = field(default_factory=list)  # the retraction and correction watch
 
 
 # --------------------------------------------------------------------------- helpers
@@ -234,15 +241,22 @@ def read_records(path: str | Path) -> pd.DataFrame:
 def new_record_flags(
     records: pd.DataFrame, summary: Mapping[str, Any]
 ) -> tuple[pd.Series, str | None]:
-    """Which records the latest search run brought in (``first_seen`` >= ``latest_search``).
+    """Which records the latest search round brought in, from the review's own search history.
 
-    ``first_seen`` and ``latest_search`` are ISO dates, so text comparison is
-    date comparison. Without ``latest_search`` the newest ``first_seen`` is used.
+    A round is a PubMed snapshot (``summary["snapshots"]``, the dates the living
+    review searched). The latest round's records are those first seen after the
+    previous snapshot's date; an export counts in the round of its date. With
+    one snapshot or none, every record belongs to the first round: the PRISMA
+    flow of a new review, with no "previous version" boxes (an export dated
+    before the first PubMed search once invented a previous version of one
+    record). ``first_seen`` and the dates are ISO dates, so text comparison is
+    date comparison. Returns the flags and the latest search date.
     """
     latest = summary.get("latest_search") or (records["first_seen"].max() if len(records) else None)
-    if not latest:
-        return pd.Series(False, index=records.index), None
-    return records["first_seen"] >= str(latest), str(latest)
+    rounds = sorted({str(s["until"]) for s in summary.get("snapshots") or [] if s.get("until")})
+    if len(rounds) < 2:
+        return pd.Series(True, index=records.index), (str(latest) if latest else None)
+    return records["first_seen"] > rounds[-2], str(latest)
 
 
 def _schema(name: str, schema_dir: str | Path | None) -> dict[str, Any]:
@@ -549,6 +563,7 @@ def merge(
     adj = {(a.stage, a.record_id): a for a in adjudications}
 
     order = sorted(record_ids, key=record_sort_key)
+    withdrawn = _retracted_ids(records) if settings.retracted == "exclude" else set()
     out: list[dict[str, Any]] = []
     status: dict[str, dict[str, str]] = {s: {} for s in STAGES}
     for stage in STAGES:
@@ -582,6 +597,10 @@ def merge(
             answers = sorted(by_stage[stage].get(rid, []), key=lambda d: d.reviewer)
             a = adj.get((stage, rid))
             st, rule, reason, note = decide(stage, answers, a, single)
+            if stage == "full_text" and st == "included" and rid in withdrawn:
+                # the retraction watch: PubMed marks it retracted (livingreview.watch)
+                st, rule, reason = "excluded", RETRACTION_RULE, RETRACTED_REASON
+                note = "PubMed marks this record retracted; the reviewers included it"
             status[stage][rid] = st
             out.append(
                 {
@@ -605,7 +624,8 @@ def merge(
     raise_collected(errors)
 
     table = pd.DataFrame(out, columns=[*DECISION_COLUMNS, "_notes"])
-    reviewers = sorted({d.reviewer for d in rows})
+    # A reviewer with a header-only sheet has no rows yet, and still gets a queue.
+    reviewers = sorted({d.reviewer for d in rows} | set(_sheet_reviewers(sheets)))
     new, latest = new_record_flags(records, summary)
     decisions = table[DECISION_COLUMNS].reset_index(drop=True)
     return ScreeningResult(
@@ -613,9 +633,55 @@ def merge(
         conflicts=_conflicts(table, records),
         agreement=agreement(rows),
         queues={r: _queue(r, table, records, new) for r in reviewers},
+        unscreened=_queue(None, table, records, new),
         prisma=prisma_counts(decisions, records, summary, new, latest),
         reviewers=reviewers,
+        watch=watch_table(records, decisions),
     )
+
+
+RETRACTION_RULE = "retraction-watch"
+RETRACTED_REASON = "retracted publication"
+
+
+WATCH_COLUMNS = ["record_id", "title", "stage", "status", "rule", "notice", "notice_pmid"]
+
+
+def watch_table(records: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Notices (retraction, erratum, expression of concern, update) on every record that
+    reached full text, with its latest stage's status: what the extractors must check."""
+    from .watch import notices
+
+    found = notices(records.reset_index(drop=True))
+    if not len(found):
+        return pd.DataFrame(columns=WATCH_COLUMNS)
+    latest = decisions[decisions["stage"] == "full_text"].set_index("record_id")
+    found = found[found["record_id"].isin(latest.index)]
+    rows = [
+        {
+            "record_id": n.record_id,
+            "title": records.loc[n.record_id, "title"],
+            "stage": "full_text",
+            "status": latest.loc[n.record_id, "status"],
+            "rule": latest.loc[n.record_id, "rule"],
+            "notice": n.notice,
+            "notice_pmid": n.notice_pmid,
+        }  # fmt: skip
+        for n in found.itertuples(index=False)
+    ]
+    return pd.DataFrame(rows, columns=WATCH_COLUMNS)
+
+
+def _retracted_ids(records: pd.DataFrame) -> set[str]:
+    from .watch import retracted
+
+    types = _column(records, "publication_types")
+    corrections = _column(records, "corrections")
+    return {
+        rid
+        for rid, t, c in zip(records["record_id"], types, corrections, strict=True)
+        if retracted(t, c)
+    }
 
 
 def _not_included_error(screening_dir: str | Path, d: Decision, ta_status: str) -> InputError:
@@ -647,8 +713,17 @@ def _conflicts(table: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _sheet_reviewers(sheets: Iterable[str | Path]) -> list[str]:
+    """Reviewers named by the sheets in the stage folders (read_decisions checked the names)."""
+    return [
+        reviewer_name(p)
+        for p in map(Path, sheets)
+        if p.parent.name in STAGES and p.suffix.lower() in SHEET_SUFFIXES
+    ]
+
+
 def _queue(
-    reviewer: str, table: pd.DataFrame, records: pd.DataFrame, new: pd.Series
+    reviewer: str | None, table: pd.DataFrame, records: pd.DataFrame, new: pd.Series
 ) -> pd.DataFrame:
     """Records still needing a reviewer at a stage that this reviewer has not screened.
 
@@ -657,8 +732,10 @@ def _queue(
     for nobody else. Full text holds only records included at title/abstract
     (the table has full-text rows for those only). Newest first: latest
     ``first_seen``, then the highest record id (PMIDs grow with time).
+    ``reviewer`` None: the records nobody has screened yet.
     """
-    open_ = table[table["status"].isin(["unscreened", "awaiting"])]
+    wanted = ["unscreened"] if reviewer is None else ["unscreened", "awaiting"]
+    open_ = table[table["status"].isin(wanted)]
     mine = [
         reviewer not in {p.split("=")[0] for p in s.split("; ") if p} for s in open_["decisions"]
     ]
@@ -747,12 +824,16 @@ def agreement(rows: Sequence[Decision]) -> dict[str, Any]:
             entry = kappa([answers[r1][x] for x in both], [answers[r2][x] for x in both], cats)
             pairs[f"{r1}-{r2}"] = {"reviewers": [r1, r2], **entry}
         stages[stage] = pairs
+    note = {}
+    if not any(stages.values()):
+        note = {"note": "no record screened by two reviewers yet" if rows else "no decisions yet"}
     return {
         "method": "Cohen's kappa (statsmodels.stats.inter_rater.cohens_kappa); "
         "CI = kappa +/- z * SE, large-sample SE of Fleiss, Cohen & Everitt (1969), clipped to [-1, 1]; "
         "over records both reviewers screened; title/abstract: maybe counted as include",
         "level": 1 - KAPPA_ALPHA,
         "stages": stages,
+        **note,
     }
 
 
@@ -860,11 +941,16 @@ def write_outputs(result: ScreeningResult, outdir: str | Path, *, figures: bool 
     write_json(outdir / "agreement.json", result.agreement)
     queue_dir = outdir / "queue"
     queue_dir.mkdir(parents=True, exist_ok=True)
-    for name in {p.stem for p in queue_dir.glob("*.csv")} - set(result.queues):
+    queues = dict(result.queues)
+    if result.unscreened is not None:
+        queues[UNSCREENED] = result.unscreened
+    for name in {p.stem for p in queue_dir.glob("*.csv")} - set(queues):
         (queue_dir / f"{name}.csv").unlink()  # a reviewer whose files were all removed
-    for reviewer, queue in result.queues.items():
+    for reviewer, queue in queues.items():
         write_csv(queue, queue_dir / f"{reviewer}.csv", text_columns=TEXT_COLUMNS)
     write_json(outdir / "prisma.json", result.prisma)
+    watch = result.watch if result.watch is not None else pd.DataFrame(columns=WATCH_COLUMNS)
+    write_csv(watch, outdir / "watch.csv", text_columns=("title", "notice"))
     if figures:
         from .prisma import write_prisma
 
@@ -952,11 +1038,20 @@ def status_of(result: ScreeningResult) -> ScreeningStatus:
         included=int(p["included_records"]),
         records=int(p["records"]),
         latest_search=p.get("latest_search"),
+        notices=[
+            f"record {w.record_id} ({w.status} at full text): {w.notice}"
+            + (f" (PMID {w.notice_pmid})" if w.notice_pmid else "")
+            for w in (result.watch if result.watch is not None else pd.DataFrame()).itertuples()
+        ],
     )
 
 
-def format_status(st: ScreeningStatus) -> str:
-    """Plain-text table for ``livingreview status``."""
+def format_status(st: ScreeningStatus, outdir: str | Path | None = None) -> str:
+    """Plain-text table for ``livingreview status``; with ``outdir``, where the files are.
+
+    ``outdir`` is the screening results folder (``results/screening``): the
+    queues and conflicts there are written by ``livingreview update``.
+    """
     head = f"Screening: {st.records} records"
     if st.latest_search:
         head += f" (latest search {st.latest_search})"
@@ -978,4 +1073,17 @@ def format_status(st: ScreeningStatus) -> str:
         "Not screened by anyone: "
         + ", ".join(f"{STAGE_LABELS[s]} {st.unscreened.get(s, 0)}" for s in STAGES)
     )
+    if st.notices:
+        lines += ["", "Retraction and correction watch (PubMed):"]
+        lines += [f"  {n}" for n in st.notices]
+    if outdir is not None:
+        queue = Path(outdir) / "queue"
+        lines += [
+            "",
+            "Files (as of the last livingreview update):",
+            f"  queues:      {queue}/<reviewer>.csv (fill in decision, reason, note, date; "
+            "copy into the screening folder)",
+            f"  unscreened:  {queue}/{UNSCREENED}.csv",
+            f"  conflicts:   {Path(outdir) / 'conflicts.csv'}",
+        ]
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .formatting import finite
 from .grade import GradeSettings, OutcomeSpec, thresholds
 from .io import read_json
 
@@ -59,14 +60,6 @@ def interval_position(
     return f"beyond the threshold (favours {'the intervention' if favourable_side else 'control'})"
 
 
-def _num(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def outcome_states(version_dir: Path, settings: GradeSettings) -> dict[str, dict[str, Any]]:
     """Per outcome domain of a version folder (bundle or staging): numbers and their positions."""
     index_path = version_dir / "strata" / "strata.json"
@@ -91,15 +84,15 @@ def outcome_states(version_dir: Path, settings: GradeSettings) -> dict[str, dict
         spec = settings.outcomes.get(domain, OutcomeSpec())
         thr = thresholds(measure, sign, spec.mid)
         t = thr[0] if thr else 0.0  # the important-benefit threshold, or no effect
-        est = _num(p.get("estimate")) if p.get("reported") else None
+        est = finite(p.get("estimate")) if p.get("reported") else None
         state = {
             "label": p.get("label") or domain,
             "measure": measure,
             "k": int(p.get("k") or 0),
             "reported": bool(p.get("reported")),
             "estimate": est,
-            "ci": [_num(p.get("ci_low")), _num(p.get("ci_high"))] if est is not None else None,
-            "pi": [_num(p.get("pi_low")), _num(p.get("pi_high"))] if est is not None else None,
+            "ci": [finite(p.get("ci_low")), finite(p.get("ci_high"))] if est is not None else None,
+            "pi": [finite(p.get("pi_low")), finite(p.get("pi_high"))] if est is not None else None,
             "threshold": t,
             "threshold_kind": "minimal important difference" if thr else "no effect",
             "certainty": (ratings.get(domain) or {}).get("certainty"),
@@ -154,11 +147,12 @@ def whats_new(
     removed = []
     for sid, citation in changes.get("studies_removed", []):
         change = decided.get(records.get(sid, ""))
-        why = (
-            f"screening decision changed ({change['stage']}: {change['old']} -> {change['new']})"
-            if change
-            else "no longer in the extracted data"
-        )
+        if change and change.get("rule") == "retraction-watch":
+            why = "removal of a retracted study (PubMed marks it retracted)"
+        elif change:
+            why = f"screening decision changed ({change['stage']}: {change['old']} -> {change['new']})"
+        else:
+            why = "no longer in the extracted data"
         removed.append({"study_id": sid, "citation": citation, "why": why})
     outcomes = []
     for domain in sorted(set(new) | set(old or {})):

@@ -1,6 +1,7 @@
 """Snakemake adapter for the extraction stage (logic: livingreview.extraction)."""
 
 import logging
+from pathlib import Path
 
 from livingreview.extraction import run, write_outputs
 
@@ -18,7 +19,7 @@ try:
         outcome_files=snakemake.input.outcomes,
         decisions=snakemake.input.decisions,
         config=snakemake.params.extraction,
-        schema_dir=snakemake.params.schema_dir,
+        schema_dir=Path(snakemake.input.schemas[0]).parent,
         resolutions=snakemake.input.resolutions[0] if snakemake.input.resolutions else None,
         root=snakemake.params.root,
         aliases=snakemake.input.aliases,

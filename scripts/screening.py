@@ -1,6 +1,7 @@
 """Snakemake adapter for the screening stage (logic: livingreview.screening)."""
 
 import logging
+from pathlib import Path
 
 from livingreview.screening import run
 
@@ -18,9 +19,9 @@ try:
         snakemake.input.summary,
         snakemake.params.root,
         snakemake.params.screening,
-        snakemake.params.outdir,
+        Path(snakemake.output.decisions).parent,
         sheets=snakemake.input.sheets,
-        schema_dir=snakemake.params.schema_dir,
+        schema_dir=Path(snakemake.input.schemas[0]).parent,
     )
 except Exception:
     logging.exception("screening failed")

@@ -30,7 +30,7 @@ snapshot = run_search(
     " ".join(str(cfg["query"]).split()),
     start_date=dt.date.fromisoformat(str(cfg["start_date"])),
     until=dt.date.fromisoformat(sm.params.until),
-    use_mdat=bool(cfg.get("use_mdat", True)),
-    batch_size=int(cfg.get("batch_size", 200)),
+    use_mdat=bool(cfg["use_mdat"]),  # default in the config schema
+    batch_size=int(cfg["batch_size"]),
 )
 write_search_marker(sm.output.marker, snapshot)

@@ -113,6 +113,7 @@ class FakeRecord:
     edat: dt.date
     mdat: dt.date
     version: int = 1  # bump to simulate a corrected record (title changes)
+    retracted_by: int | None = None  # PMID of a retraction notice: PubMed marks it retracted
 
 
 def make_corpus(
@@ -170,11 +171,24 @@ class FakeEutils:
     def article_xml(self, rec: FakeRecord) -> bytes:
         tpl = self.templates[rec.pmid % len(self.templates)]
         title = f"(synthetic {rec.pmid} v{rec.version})"
-        return (
+        xml = (
             tpl.replace(b"@PMID@", str(rec.pmid).encode())
             .replace(b"@DOI@", f"10.5555/fake.{rec.pmid}".encode())
             .replace(b"@TITLE@", title.encode())
         )
+        if rec.retracted_by is not None:  # as PubMed writes a retraction into the record
+            notice = (
+                b'<CommentsCorrectionsList><CommentsCorrections RefType="RetractionIn">'
+                b'<RefSource>Retraction notice</RefSource><PMID Version="1">%d</PMID>'
+                b"</CommentsCorrections></CommentsCorrectionsList></MedlineCitation>"
+            ) % rec.retracted_by
+            xml = xml.replace(b"</MedlineCitation>", notice, 1).replace(
+                b"<PublicationTypeList>",
+                b'<PublicationTypeList><PublicationType UI="D016441">Retracted Publication'
+                b"</PublicationType>",
+                1,
+            )
+        return xml
 
     @property
     def base_url(self) -> str:

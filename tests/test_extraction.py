@@ -637,7 +637,9 @@ def test_snakemake_rule_runs_and_reruns_nothing(tmp_path):
     config = {"inputs": {"root": "inputs"}, "extraction": CONFIG}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     (work / "Snakefile").write_text(
-        'configfile: "config.yaml"\ninclude: "workflow/rules/extraction.smk"\n'
+        'configfile: "config.yaml"\n'
+        'SCHEMA_DIR = "workflow/schemas"\n'  # as workflow/rules/common.smk defines it
+        'include: "workflow/rules/extraction.smk"\n'
     )
     snakemake = [str(Path(sys.executable).parent / "snakemake"), "--cores", "1", "extraction"]
     done = subprocess.run(snakemake, cwd=work, capture_output=True, text=True, timeout=120)

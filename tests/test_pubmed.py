@@ -333,6 +333,18 @@ def test_second_run_fetches_only_new_and_corrected(fake, tmp_path: Path) -> None
     assert (tmp_path / "2022-01-01.xml.gz").exists()  # the old snapshot stays
 
 
+def test_a_retraction_reaches_the_store_through_the_modification_date(fake, tmp_path: Path) -> None:
+    """The retraction watch in live mode: PubMed updates the record; the mdat search finds it."""
+    search(fake, tmp_path, use_mdat=True)
+    retracted = fake.records[7]
+    retracted.mdat, retracted.retracted_by = D(2022, 1, 12), 41_000_000
+    fake.requests.clear()
+    path = search(fake, tmp_path, until=D(2022, 1, 20))
+    rec = next(r for r in parse_efetch(path) if r.pmid == str(retracted.pmid))
+    assert rec.corrections == ("RetractionIn 41000000",)
+    assert "Retracted Publication" in rec.publication_types
+
+
 def test_changed_query_searches_the_whole_period_again(fake, tmp_path: Path) -> None:
     search(fake, tmp_path, use_mdat=False)
     fake.requests.clear()

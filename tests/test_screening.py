@@ -215,6 +215,7 @@ def test_queues_newest_first_marked_and_neutralised(root, tmp_path):
     result = merge(root)
     scr.write_outputs(result, tmp_path / "out", figures=False)
     assert sorted(p.name for p in (tmp_path / "out" / "queue").iterdir()) == [
+        "_unscreened.csv",
         "alice.csv",
         "bob.csv",
     ]
@@ -246,6 +247,39 @@ def test_queue_puts_new_records_first_and_marks_them(root):
     assert queue["record_id"].tolist() == [rid(n) for n in expected]
     assert queue["new_since_last_search"].tolist() == ["yes"] * 8 + ["no"] * 12
     assert set(queue["stage"]) == {"title_abstract"}
+
+
+def test_header_only_sheet_gets_a_queue_of_every_waiting_record(root, tmp_path):
+    """A new reviewer starts with a header-only file and gets everything waiting for them."""
+    (root / "screening" / "title_abstract" / "erin.csv").write_text(
+        "record_id,decision,reason,note,date\n"
+    )
+    (root / "screening" / "full_text" / "frank.csv").write_text("record_id,decision\n")
+    result = merge(root)
+    assert "erin" in result.reviewers and "frank" in result.reviewers
+    decisions = result.decisions
+    waiting = decisions[decisions["status"].isin(["unscreened", "awaiting"])]
+    for who in ("erin", "frank"):
+        queue = result.queues[who]
+        assert sorted(zip(queue["record_id"], queue["stage"], strict=True)) == sorted(
+            zip(waiting["record_id"], waiting["stage"], strict=True)
+        )
+    assert len(result.queues["erin"]) > 0
+    # nobody's records: only the unscreened ones, in the same columns as a queue
+    unscreened = decisions[decisions["status"] == "unscreened"]
+    assert sorted(result.unscreened["record_id"]) == sorted(unscreened["record_id"])
+    assert list(result.unscreened.columns) == scr.QUEUE_COLUMNS
+    scr.write_outputs(result, tmp_path / "out", figures=False)
+    written = pd.read_csv(tmp_path / "out" / "queue" / f"{scr.UNSCREENED}.csv", dtype=str)
+    assert sorted(written["record_id"]) == sorted(unscreened["record_id"])
+    assert (tmp_path / "out" / "queue" / "erin.csv").is_file()
+
+
+def test_status_names_the_queue_and_conflict_files(root, tmp_path):
+    text = scr.format_status(scr.status_of(merge(root)), tmp_path / "results" / "screening")
+    assert f"{tmp_path / 'results' / 'screening' / 'queue'}/<reviewer>.csv" in text
+    assert f"queue/{scr.UNSCREENED}.csv" in text
+    assert str(tmp_path / "results" / "screening" / "conflicts.csv") in text
 
 
 def test_queue_is_empty_but_written_when_nothing_waits(root, tmp_path):
@@ -330,8 +364,10 @@ def test_outputs_are_byte_identical_across_runs(root, tmp_path):
         "prisma.json",
         "prisma.png",
         "prisma.svg",
+        "queue/_unscreened.csv",
         "queue/alice.csv",
         "queue/bob.csv",
+        "watch.csv",
     ]
     for f in files:
         assert (out1 / f).read_bytes() == (out2 / f).read_bytes(), f
@@ -509,7 +545,18 @@ def test_status_without_records_says_what_to_do(tmp_path):
 
 
 SNAKEFILE = """
+from livingreview.project import schema_dir
+from livingreview.screening import sheet_paths
+
+
 configfile: "config/config.yaml"
+
+
+SCHEMA_DIR = schema_dir(workflow.basedir)  # as workflow/rules/common.smk defines it
+
+
+def screening_sheets(wildcards):  # the input function, as in workflow/rules/common.smk
+    return [str(p) for p in sheet_paths(config["inputs"]["root"])]
 
 
 include: "workflow/rules/screening.smk"
@@ -582,3 +629,19 @@ def test_settings_parsed_once_and_old_stages_key_rejected() -> None:
     assert Settings.from_config(settings) is settings
     with pytest.raises(LivingReviewError, match="screening.stages is no longer a setting"):
         Settings.from_config({**CONFIG, "stages": ["title_abstract", "full_text"]})
+
+
+def test_search_rounds_come_from_the_review_history_not_file_dates() -> None:
+    """An export dated before the first PubMed search is part of the first round (issue 15)."""
+    records = pd.DataFrame(
+        {"first_seen": ["2024-01-10", "2024-02-01", "2024-02-01", "2024-05-03", "2024-06-01"]},
+        index=["exp-1", "1", "2", "exp-2", "3"],
+    )
+    one = {"latest_search": "2024-02-01", "snapshots": [{"until": "2024-02-01"}]}
+    new, latest = scr.new_record_flags(records, one)
+    assert new.all() and latest == "2024-02-01"  # a new review: no "previous version" boxes
+    two = {**one, "latest_search": "2024-06-01",
+           "snapshots": [{"until": "2024-02-01"}, {"until": "2024-06-01"}]}  # fmt: skip
+    new, _ = scr.new_record_flags(records, two)
+    # the update round: everything first seen after the previous search, exports included
+    assert new.tolist() == [False, False, False, True, True]

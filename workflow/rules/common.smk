@@ -8,6 +8,8 @@ from snakemake.utils import validate
 
 from livingreview import contract
 from livingreview.config_check import check_config_files, check_inputs, check_references
+from livingreview.project import schema_dir
+from livingreview.screening import sheet_paths
 
 check_config_files(workflow.configfiles)  # duplicate keys, alias bombs
 try:
@@ -37,6 +39,9 @@ wildcard_constraints:
 
 
 ANALYSIS = config["analysis"]
+# The sheet schemas beside the rules: "workflow/schemas" in the repository; the
+# installed package's copy (an absolute path) for a project made by `livingreview init`.
+SCHEMA_DIR = schema_dir(workflow.basedir)
 EXTRACTION = config["extraction"]
 STRATA_INDEX = contract.STRATA_INDEX
 ROB_TABLE = f"{contract.STRATA_DIR}/rob.csv"  # written by the stratify checkpoint
@@ -81,6 +86,11 @@ REPORT_CONFIG = {
 # that only say how to run (contract.RUN_KEYS), so a new e-mail address or time-out
 # reruns nothing and publishes no new version.
 PUBLISHED_CONFIG = contract.published_config(config)
+
+
+def screening_sheets(wildcards):
+    """Every reviewer's sheet under <root>/screening (adding or removing one reruns screening)."""
+    return [str(p) for p in sheet_paths(config["inputs"]["root"])]
 
 
 def strata_info():

@@ -6,7 +6,7 @@ rule grade:
     input:
         strata=grade_strata,
         adjudication=grade_adjudication,
-        schema="workflow/schemas/grade_adjudication.schema.yaml",
+        schema=f"{SCHEMA_DIR}/grade_adjudication.schema.yaml",
     output:
         **GRADE_OUTPUT,
     log:

@@ -24,7 +24,7 @@ rule extraction:
         decisions="results/screening/decisions.csv",
         aliases="results/records/aliases.csv",
         schemas=expand(
-            "workflow/schemas/{sheet}.schema.yaml",
+            f"{SCHEMA_DIR}/{{sheet}}.schema.yaml",
             sheet=["studies", "outcomes", "resolutions"],
         ),
     output:
@@ -37,6 +37,5 @@ rule extraction:
     params:
         root=config["inputs"]["root"],
         extraction=EXTRACTION_PARAMS,
-        schema_dir="workflow/schemas",
     script:
         "../../scripts/extraction.py"

@@ -35,6 +35,8 @@ rule report:
         effects="results/effects/effects.csv",
         studies="results/extraction/studies.csv",
         prisma="results/screening/prisma.json",
+        agreement="results/screening/agreement.json",
+        watch="results/screening/watch.csv",
         records="results/records/summary.json",
     output:
         index="results/report/index.html",

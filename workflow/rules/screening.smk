@@ -1,22 +1,16 @@
 # Screening: merge reviewers' sheets under <root>/screening into the review's
 # current state. The sheets are listed by an input function, so adding,
 # changing or removing one reruns this rule; its outputs are byte-identical
-# for identical inputs, so downstream rules rerun only on real changes.
-from livingreview.screening import sheet_paths
-
-
-def screening_sheets(wildcards):
-    return [str(p) for p in sheet_paths(config["inputs"]["root"])]
-
-
+# for identical inputs, so downstream rules rerun only on real changes. The input
+# function screening_sheets is in common.smk.
 rule screening:
     input:
         records="results/records/records.csv",
         summary="results/records/summary.json",
         sheets=screening_sheets,
         schemas=[
-            "workflow/schemas/screening.schema.yaml",
-            "workflow/schemas/adjudication.schema.yaml",
+            f"{SCHEMA_DIR}/screening.schema.yaml",
+            f"{SCHEMA_DIR}/adjudication.schema.yaml",
         ],
     output:
         decisions="results/screening/decisions.csv",
@@ -24,6 +18,7 @@ rule screening:
         agreement="results/screening/agreement.json",
         queue=directory("results/screening/queue"),
         prisma="results/screening/prisma.json",
+        watch="results/screening/watch.csv",
         prisma_svg="results/screening/prisma.svg",
         prisma_png="results/screening/prisma.png",
     log:
@@ -31,7 +26,5 @@ rule screening:
     params:
         root=config["inputs"]["root"],
         screening=config["screening"],
-        outdir="results/screening",
-        schema_dir="workflow/schemas",
     script:
         "../../scripts/screening.py"
