@@ -1,0 +1,680 @@
+"""Prioritised screening: rank each update's records by what the team already decided.
+
+A living review holds every final decision of every earlier round, so each new
+batch can be ranked by a model trained on all of them (ASReview, Rayyan and
+Covidence start each import afresh). The model is deliberately plain and
+deterministic: TF-IDF of title, abstract and MeSH terms/keywords (hashed word
+uni- and bigrams, sublinear term frequency) and an L2-regularised logistic regression
+with balanced class weights (scikit-learn, ``liblinear``, seeded). Its score is
+the predicted log-odds of inclusion; only the order matters.
+
+Labels are the final title/abstract decisions of ``results/screening/decisions.csv``
+(``stage == "title_abstract"``): ``status`` ``included`` -> 1, ``excluded`` -> 0;
+``conflict``, ``awaiting`` and ``unscreened`` records are unlabelled. A record that
+an adjudicator decided carries the adjudicated status (docs/contracts.md).
+
+Nothing is ever hidden: :func:`order_queue` keeps every row of a queue and only
+adds ``rank`` and ``relevance`` and sorts. Before ``min_includes`` includes and
+``min_excludes`` excludes exist the queue keeps its current order, the
+relevance is empty and the reason is given (``frame.attrs["reason"]``).
+
+:func:`stopping_estimate` advises when a round may stop: from a random sample of
+the records still unscreened it estimates how many relevant records remain,
+with an exact hypergeometric confidence interval, and tests the hypothesis that
+recall is still below the target (Callaghan & Müller-Hansen 2020). It never
+excludes a record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "METHOD",
+    "PrioritiseSettings",
+    "StoppingEstimate",
+    "labels_from_decisions",
+    "n_likely_relevant",
+    "order_queue",
+    "order_queues",
+    "provenance",
+    "rank",
+    "ranking_summary",
+    "record_text",
+    "relevance_scores",
+    "stopping_estimate",
+    "stopping_sample",
+    "vectorise",
+]
+
+#: What the provenance names as the model.
+METHOD = "hashed tf-idf (word n-grams, sublinear tf) + logistic regression (balanced, liblinear)"
+STOPPING_METHOD = "random-sample hypergeometric stopping criterion (Callaghan & Muller-Hansen 2020)"
+#: Record-store columns whose text the model reads (a missing column counts as empty).
+TEXT_FIELDS = ("title", "abstract", "mesh_terms", "keywords")
+LABEL_STAGE = "title_abstract"
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
+
+
+@dataclass(frozen=True)
+class PrioritiseSettings:
+    """The ``screening.prioritise`` configuration, parsed once at the door.
+
+    Parameters
+    ----------
+    enabled : bool
+        Rank queues at all. ``False``: queues keep their order; ``rank`` and
+        ``relevance`` are still added (relevance empty), so the columns do not
+        depend on the setting.
+    min_includes, min_excludes : int
+        Final title/abstract includes and excludes needed before the model is
+        trained; below either the current order is kept.
+    seed : int
+        Seed of the classifier (``liblinear`` shuffles its coordinates).
+    C : float
+        Inverse L2 regularisation strength of the logistic regression.
+    ngram_max : {1, 2}
+        Longest word n-gram of the TF-IDF features.
+    hash_bits : int
+        The features are hashed into ``2**hash_bits`` columns (10 to 24).
+    target_recall : float
+        Recall the stopping estimate tests against (0 < target_recall < 1).
+    level : float
+        Confidence level of the stopping estimate's interval and test.
+
+    Examples
+    --------
+    >>> s = PrioritiseSettings.from_params({"min_includes": 3, "seed": 7, "other": 1})
+    >>> s.min_includes, s.min_excludes, s.seed
+    (3, 20, 7)
+    >>> PrioritiseSettings.from_params({"target_recall": 1.5})
+    Traceback (most recent call last):
+    ...
+    ValueError: screening.prioritise.target_recall must be in (0, 1); got 1.5
+    """
+
+    enabled: bool = True
+    min_includes: int = 5
+    min_excludes: int = 20
+    seed: int = 0
+    C: float = 10.0
+    ngram_max: int = 2
+    hash_bits: int = 20
+    target_recall: float = 0.95
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        for name in ("min_includes", "min_excludes", "seed"):
+            value = getattr(self, name)
+            low = 0 if name == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(
+                    f"screening.prioritise.{name} must be a whole number >= {low}; got {value!r}"
+                )
+        if self.ngram_max not in (1, 2):
+            raise ValueError(
+                f"screening.prioritise.ngram_max must be 1 or 2; got {self.ngram_max!r}"
+            )
+        if isinstance(self.hash_bits, bool) or self.hash_bits not in range(10, 25):
+            raise ValueError(
+                f"screening.prioritise.hash_bits must be a whole number in 10..24; got {self.hash_bits!r}"
+            )
+        for name in ("target_recall", "level"):
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise ValueError(f"screening.prioritise.{name} must be in (0, 1); got {value!r}")
+        if not self.C > 0:
+            raise ValueError(f"screening.prioritise.C must be > 0; got {self.C!r}")
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, Any] | PrioritiseSettings | None
+    ) -> PrioritiseSettings:
+        """Settings from a rule's params mapping; unknown keys are ignored, missing keys default."""
+        if isinstance(params, PrioritiseSettings):
+            return params
+        params = params or {}
+        kwargs = {f.name: params[f.name] for f in dataclasses.fields(cls) if f.name in params}
+        for name in ("C", "target_recall", "level"):
+            if name in kwargs:
+                kwargs[name] = float(kwargs[name])
+        if "enabled" in kwargs:
+            kwargs["enabled"] = bool(kwargs["enabled"])
+        return cls(**kwargs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- model
+
+
+def _ids(records: pd.DataFrame) -> pd.Index:
+    if "record_id" in records.columns:
+        return pd.Index(records["record_id"].astype(str))
+    return pd.Index(records.index.astype(str))
+
+
+def record_text(records: pd.DataFrame) -> pd.Series:
+    """Title, abstract, MeSH terms and keywords of each record as one string, by record_id.
+
+    Examples
+    --------
+    >>> recs = pd.DataFrame({"record_id": ["1"], "title": ["Trial"], "mesh_terms": ["Diabetes"]})
+    >>> record_text(recs).tolist()
+    ['Trial Diabetes']
+    """
+    parts = [
+        records[c].fillna("").astype(str).str.replace(";", " ", regex=False)
+        for c in TEXT_FIELDS
+        if c in records.columns
+    ]
+    if parts:
+        text = parts[0].to_numpy(dtype=object)
+        for p in parts[1:]:
+            text = text + " " + p.to_numpy(dtype=object)
+    else:
+        text = np.full(len(records), "", dtype=object)
+    out = pd.Series([" ".join(str(t).split()) for t in text], index=_ids(records), dtype=object)
+    return out
+
+
+def _analyse(text: str) -> list[str]:
+    """Lower-cased word tokens (2+ word characters, accents stripped) and adjacent pairs."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    tokens = _TOKEN.findall(text.lower())
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+
+
+def _unigrams(text: str) -> list[str]:
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return _TOKEN.findall(text.lower())
+
+
+def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
+    """TF-IDF matrix (scipy CSR, one row per text): hashed word uni- (and bi-) grams.
+
+    Terms are hashed into ``2**hash_bits`` columns (scikit-learn's
+    ``HashingVectorizer``, no sign flipping) and weighted by sublinear TF and
+    smoothed IDF, rows L2-normalised (``TfidfTransformer``). Hashing needs no
+    vocabulary, so 60,000 records are vectorised in one pass; with
+    ``2**20`` columns collisions are rare at review scale. Columns no record
+    uses are dropped (the classifier's cost grows with the columns). The IDF is fitted on
+    all records given (decided and undecided), as ASReview does: the text of an
+    undecided record is known, its label is not.
+    """
+    from scipy import sparse
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+
+    counts = HashingVectorizer(
+        analyzer=_analyse if settings.ngram_max == 2 else _unigrams,
+        n_features=2**settings.hash_bits,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float64,
+    ).transform(list(texts))
+    # Keep only the columns some record uses: a monotone relabelling of the
+    # column indices, O(non-zeros) (fancy column indexing would copy far more).
+    used = np.zeros(counts.shape[1], dtype=bool)
+    used[counts.indices] = True
+    relabel = np.cumsum(used, dtype=np.int64) - 1
+    counts = sparse.csr_matrix(
+        (counts.data, relabel[counts.indices], counts.indptr),
+        shape=(counts.shape[0], int(used.sum())),
+    )
+    return TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+
+
+def relevance_scores(
+    features: Any, train: np.ndarray, labels: np.ndarray, settings: PrioritiseSettings
+) -> np.ndarray:
+    """Log-odds of inclusion for every row of ``features`` from a model fit on rows ``train``.
+
+    Parameters
+    ----------
+    features : sparse matrix
+        Output of :func:`vectorise` for all records.
+    train : array of int
+        Row positions of the decided records.
+    labels : array of {0, 1}
+        Their final decisions (1 = included), both classes present.
+    settings : PrioritiseSettings
+
+    Examples
+    --------
+    >>> s = PrioritiseSettings()
+    >>> X = vectorise(["insulin trial", "insulin app", "bird song", "bird flight", "insulin"], s)
+    >>> score = relevance_scores(X, np.array([0, 1, 2, 3]), np.array([1, 1, 0, 0]), s)
+    >>> bool(score[4] > 0)
+    True
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.asarray(labels, dtype=int)
+    if len(np.unique(labels)) < 2:
+        raise ValueError("relevance_scores needs both included and excluded records")
+    train = np.asarray(train, dtype=int)
+    model = LogisticRegression(
+        C=settings.C,
+        class_weight="balanced",
+        solver="liblinear",
+        dual=len(train) < features.shape[1],  # the faster form when features outnumber records
+        random_state=settings.seed,
+        max_iter=1000,
+    )
+    model.fit(features[train], labels)
+    return model.decision_function(features)
+
+
+def labels_from_decisions(decisions: pd.DataFrame) -> pd.Series:
+    """Final title/abstract decisions as labels (1 included, 0 excluded), indexed by record_id.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"record_id": ["1", "2", "3", "1"],
+    ...                   "stage": ["title_abstract"] * 3 + ["full_text"],
+    ...                   "status": ["included", "excluded", "conflict", "excluded"]})
+    >>> labels_from_decisions(d).to_dict()
+    {'1': 1, '2': 0}
+    """
+    ta = decisions[
+        (decisions["stage"] == LABEL_STAGE) & decisions["status"].isin(["included", "excluded"])
+    ]
+    return pd.Series(
+        (ta["status"] == "included").astype(int).to_numpy(),
+        index=pd.Index(ta["record_id"].astype(str), name="record_id"),
+        name="label",
+    )
+
+
+def _not_ranked(unlabelled: Sequence[str], reason: str) -> pd.DataFrame:
+    ids = [str(r) for r in unlabelled]
+    out = pd.DataFrame(
+        {"record_id": ids, "score": np.full(len(ids), np.nan), "rank": np.arange(1, len(ids) + 1)}
+    )
+    out.attrs.update(prioritised=False, reason=reason)
+    return out
+
+
+def rank(
+    records: pd.DataFrame,
+    labelled: pd.Series | Mapping[str, int],
+    unlabelled: Sequence[str],
+    settings: PrioritiseSettings | Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Order undecided records by predicted relevance.
+
+    Parameters
+    ----------
+    records : DataFrame
+        The record store (``record_id`` column or index; title, abstract, mesh_terms, ...).
+    labelled : Series or mapping
+        record_id -> 1 (included) or 0 (excluded): all final decisions so far
+        (:func:`labels_from_decisions`).
+    unlabelled : sequence of str
+        Record ids to rank, in their current order (ties keep it).
+    settings : PrioritiseSettings or mapping
+
+    Returns
+    -------
+    DataFrame
+        ``record_id, score, rank`` (rank 1 = most likely relevant), sorted by
+        rank. ``attrs``: ``prioritised`` (bool), ``reason`` (str) and, when
+        ranked, ``provenance`` (:func:`provenance`). Before the minimum
+        numbers of includes and excludes exist, scores are NaN and the rank is
+        the current order.
+
+    Examples
+    --------
+    >>> recs = pd.DataFrame({"record_id": list("abcde"),
+    ...     "title": ["insulin trial", "bird song", "insulin app trial", "bird flight", "jazz"]})
+    >>> s = PrioritiseSettings(min_includes=1, min_excludes=1)
+    >>> r = rank(recs, {"a": 1, "b": 0}, ["d", "e", "c"], s)
+    >>> r["record_id"].tolist(), bool(r.attrs["prioritised"])
+    (['c', 'e', 'd'], True)
+    >>> rank(recs, {"a": 1, "b": 0}, ["d", "e", "c"]).attrs["reason"]
+    'not ranked: 1 of 5 includes and 1 of 20 excludes needed'
+    """
+    settings = PrioritiseSettings.from_params(settings)
+    labels = pd.Series(labelled, dtype=int) if not isinstance(labelled, pd.Series) else labelled
+    labels.index = labels.index.astype(str)
+    n_inc, n_exc = int((labels == 1).sum()), int((labels == 0).sum())
+    if not settings.enabled:
+        return _not_ranked(unlabelled, "not ranked: screening.prioritise.enabled is false")
+    if n_inc < settings.min_includes or n_exc < settings.min_excludes:
+        return _not_ranked(
+            unlabelled,
+            f"not ranked: {n_inc} of {settings.min_includes} includes and "
+            f"{n_exc} of {settings.min_excludes} excludes needed",
+        )
+    text = record_text(records)
+    unl = [str(r) for r in unlabelled]
+    missing = [r for r in [*labels.index, *unl] if r not in text.index]
+    if missing:
+        raise KeyError(f"record_id {missing[0]!r} is not in the record store")
+    train_ids = list(labels.index)
+    X = vectorise(text.loc[train_ids + unl].tolist(), settings)
+    n = len(train_ids)
+    score = relevance_scores(X, np.arange(n), labels.to_numpy(), settings)[n:]
+    order = np.lexsort((np.arange(len(unl)), -score))  # score descending, then current order
+    out = pd.DataFrame(
+        {
+            "record_id": [unl[i] for i in order],
+            "score": score[order],
+            "rank": np.arange(1, len(unl) + 1),
+        }
+    )
+    out.attrs.update(
+        prioritised=True,
+        reason=f"ranked by a model trained on {n_inc} includes and {n_exc} excludes",
+        provenance=provenance(settings, n_inc, n_exc, X.shape[1]),
+    )
+    return out
+
+
+def provenance(
+    settings: PrioritiseSettings, n_includes: int, n_excludes: int, n_features: int
+) -> dict[str, Any]:
+    """What a ranking was made with: method, library versions, training counts and settings."""
+    import sklearn
+
+    return {
+        "method": METHOD,
+        "label": f"final {LABEL_STAGE} status (included = 1, excluded = 0)",
+        "scikit_learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "n_includes": n_includes,
+        "n_excludes": n_excludes,
+        "n_features": int(n_features),
+        "settings": settings.as_dict(),
+    }
+
+
+def order_queue(
+    queue: pd.DataFrame,
+    records: pd.DataFrame,
+    decisions: pd.DataFrame,
+    settings: PrioritiseSettings | Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """A reviewer's queue with ``rank`` and ``relevance`` columns, most relevant first.
+
+    Every row is kept. Rows are ranked within their ``stage`` (stages keep the
+    order in which they first appear in the queue); ``rank`` starts at 1 in
+    each stage; ``relevance`` is the model's log-odds of inclusion rounded to
+    4 decimals (NaN when not ranked, see ``attrs["reason"]``). The model is
+    trained once on all final title/abstract decisions and scores both stages.
+
+    Parameters
+    ----------
+    queue : DataFrame
+        ``record_id`` and ``stage`` columns at least (``screening.QUEUE_COLUMNS``).
+    records : DataFrame
+        The record store.
+    decisions : DataFrame
+        ``results/screening/decisions.csv`` (``record_id, stage, status``).
+    settings : PrioritiseSettings or mapping
+
+    Examples
+    --------
+    >>> recs = pd.DataFrame({"record_id": list("abcde"),
+    ...     "title": ["insulin trial", "bird song", "insulin app trial", "bird flight", "jazz"]})
+    >>> dec = pd.DataFrame({"record_id": list("abcde"), "stage": ["title_abstract"] * 5,
+    ...     "status": ["included", "excluded", "unscreened", "unscreened", "awaiting"]})
+    >>> q = pd.DataFrame({"record_id": list("dec"), "stage": ["title_abstract"] * 3})
+    >>> out = order_queue(q, recs, dec, {"min_includes": 1, "min_excludes": 1})
+    >>> out[["record_id", "rank"]].values.tolist()
+    [['c', 1], ['e', 2], ['d', 3]]
+    """
+    ids = list(dict.fromkeys(queue["record_id"].astype(str)))
+    return _apply(queue, rank(records, labels_from_decisions(decisions), ids, settings))
+
+
+def order_queues(
+    queues: Mapping[str, pd.DataFrame],
+    records: pd.DataFrame,
+    decisions: pd.DataFrame,
+    settings: PrioritiseSettings | Mapping[str, Any] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """:func:`order_queue` for every reviewer's queue with one model (trained once).
+
+    Examples
+    --------
+    >>> recs = pd.DataFrame({"record_id": list("abcde"),
+    ...     "title": ["insulin trial", "bird song", "insulin app trial", "bird flight", "jazz"]})
+    >>> dec = pd.DataFrame({"record_id": list("abcde"), "stage": ["title_abstract"] * 5,
+    ...     "status": ["included", "excluded", "unscreened", "unscreened", "awaiting"]})
+    >>> qs = {"alice": pd.DataFrame({"record_id": list("dc"), "stage": "title_abstract"}),
+    ...       "bob": pd.DataFrame({"record_id": list("edc"), "stage": "title_abstract"})}
+    >>> out = order_queues(qs, recs, dec, {"min_includes": 1, "min_excludes": 1})
+    >>> out["alice"]["record_id"].tolist(), out["bob"]["record_id"].tolist()
+    (['c', 'd'], ['c', 'e', 'd'])
+    """
+    ids = list(dict.fromkeys(str(r) for q in queues.values() for r in q["record_id"]))
+    ranked = rank(records, labels_from_decisions(decisions), ids, settings)
+    return {name: _apply(queue, ranked) for name, queue in queues.items()}
+
+
+def n_likely_relevant(queue: pd.DataFrame) -> int:
+    """Queued records the model predicts as included (relevance, the log-odds, above 0).
+
+    For ``livingreview status``; 0 when the queue is not ranked.
+    """
+    if "relevance" not in queue.columns:
+        return 0
+    return int((pd.to_numeric(queue["relevance"], errors="coerce") > 0).sum())
+
+
+def ranking_summary(queues: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """What to publish beside the queues (``results/screening/prioritise.json``).
+
+    ``prioritised`` and ``reason`` (why not, when not), ``model``
+    (:func:`provenance`: method, scikit-learn version, training counts,
+    settings; None when not ranked) and ``likely_relevant``: reviewer ->
+    stage -> queued records predicted as included (:func:`n_likely_relevant`).
+    Takes the output of :func:`order_queues`.
+
+    Examples
+    --------
+    >>> recs = pd.DataFrame({"record_id": list("abc"), "title": ["x y", "y z", "x"]})
+    >>> dec = pd.DataFrame({"record_id": list("abc"), "stage": ["title_abstract"] * 3,
+    ...     "status": ["included", "excluded", "unscreened"]})
+    >>> q = {"alice": pd.DataFrame({"record_id": ["c"], "stage": ["title_abstract"]})}
+    >>> s = ranking_summary(order_queues(q, recs, dec))
+    >>> s["prioritised"], s["model"], s["likely_relevant"]
+    (False, None, {'alice': {'title_abstract': 0}})
+    """
+    attrs: dict[str, Any] = {}
+    for queue in queues.values():
+        if queue.attrs.get("reason") and queue.attrs.get("reason") != "empty queue":
+            attrs = queue.attrs
+            break
+    return {
+        "prioritised": bool(attrs.get("prioritised", False)),
+        "reason": str(attrs.get("reason", "no queued records")),
+        "model": attrs.get("provenance"),
+        "likely_relevant": {
+            name: {
+                str(stage): n_likely_relevant(part)
+                for stage, part in queue.groupby("stage", sort=False)
+            }
+            for name, queue in queues.items()
+        },
+    }
+
+
+def _apply(queue: pd.DataFrame, ranked: pd.DataFrame) -> pd.DataFrame:
+    """Sort ``queue`` by ``ranked`` within each stage; add ``rank`` and ``relevance``."""
+    queue = queue.reset_index(drop=True)
+    if queue.empty:
+        out = queue.assign(rank=pd.Series(dtype=int), relevance=pd.Series(dtype=float))
+        out.attrs.update(prioritised=False, reason="empty queue")
+        return out
+    ids = queue["record_id"].astype(str)
+    score = dict(zip(ranked["record_id"], ranked["score"], strict=True))
+    if ranked.attrs.get("prioritised"):
+        position = ids.map(dict(zip(ranked["record_id"], ranked["rank"], strict=True)))
+    else:  # keep the queue's own order
+        position = pd.Series(np.arange(len(queue)))
+    stages = list(dict.fromkeys(queue["stage"].astype(str)))
+    key = pd.DataFrame(
+        {
+            "stage": queue["stage"].astype(str).map(stages.index),
+            "order": position,
+            "row": np.arange(len(queue)),
+        }
+    )
+    order = key.sort_values(["stage", "order", "row"]).index
+    out = queue.loc[order].reset_index(drop=True)
+    out["rank"] = out.groupby("stage", sort=False).cumcount() + 1
+    out["relevance"] = out["record_id"].astype(str).map(score).astype(float).round(4)
+    out.attrs.update(ranked.attrs)
+    return out
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+@dataclass(frozen=True)
+class StoppingEstimate:
+    """Relevant records still unscreened, estimated from a random sample of them.
+
+    ``remaining`` is the point estimate of the relevant records still
+    unscreened once the sample is screened, ``k (N - n) / n``;
+    ``remaining_low`` and ``remaining_high`` its exact two-sided
+    hypergeometric interval at ``level``;
+    ``recall`` and ``recall_low`` the implied recall so far (estimate and lower
+    bound); ``p_value`` tests H0 "recall is below ``target_recall``" and
+    ``can_stop`` is ``p_value < 1 - level``. Advice only.
+    """
+
+    method: str
+    n_unscreened: int
+    sample_size: int
+    sample_relevant: int
+    found: int
+    remaining: float
+    remaining_low: int
+    remaining_high: int
+    recall: float
+    recall_low: float
+    target_recall: float
+    p_value: float
+    level: float
+    can_stop: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def stopping_sample(unscreened: Sequence[str], size: int, seed: int = 0) -> list[str]:
+    """A simple random sample (without replacement) of the unscreened records to screen next.
+
+    The sample must be random, not the top of the ranking, for
+    :func:`stopping_estimate` to hold.
+
+    Examples
+    --------
+    >>> stopping_sample(["a", "b", "c", "d"], 2, seed=1) == stopping_sample(["a", "b", "c", "d"], 2, 1)
+    True
+    """
+    ids = list(unscreened)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(ids), size=min(size, len(ids)), replace=False)
+    return [ids[i] for i in sorted(pick)]
+
+
+def stopping_estimate(
+    found: int,
+    n_unscreened: int,
+    sample_size: int,
+    sample_relevant: int,
+    settings: PrioritiseSettings | Mapping[str, Any] | None = None,
+) -> StoppingEstimate:
+    """Estimate the relevant records left after screening a random sample of the remainder.
+
+    The team has screened some records in ranked order and found ``found``
+    relevant ones. Of the ``n_unscreened`` records still left, a simple
+    random sample of ``sample_size`` is screened and holds ``sample_relevant``
+    relevant ones. The number ``K`` of relevant records among the
+    ``n_unscreened`` then makes ``sample_relevant`` hypergeometric
+    (population ``n_unscreened``, ``K`` successes, ``sample_size`` draws):
+
+    * relevant records left after the sample, ``K - sample_relevant``: point
+      estimate ``sample_relevant * (n_unscreened - sample_size) / sample_size``;
+    * exact interval: every ``K`` not rejected by either one-sided test at
+      ``(1 - level) / 2``, minus ``sample_relevant``;
+    * stopping test (Callaghan & Müller-Hansen 2020): H0 "recall <
+      ``target_recall``" holds iff ``K >= K_tar`` with
+      ``K_tar = floor((found + sample_relevant) / target_recall - found) + 1``;
+      ``p = P(X <= sample_relevant | n_unscreened, K_tar, sample_size)``.
+      ``can_stop`` when ``p < 1 - level``: stopping after the sample misses
+      the target recall with probability at most ``1 - level``.
+
+    It advises; it never excludes a record. Reference: Callaghan MW,
+    Müller-Hansen F. Statistical stopping criteria for automated screening in
+    systematic reviews. Syst Rev 2020;9:273. doi:10.1186/s13643-020-01521-4.
+
+    Examples
+    --------
+    >>> e = stopping_estimate(found=40, n_unscreened=1000, sample_size=200, sample_relevant=0)
+    >>> e.remaining, e.remaining_low, e.remaining_high, e.can_stop
+    (0.0, 0, 16, False)
+    >>> e = stopping_estimate(found=40, n_unscreened=1000, sample_size=800, sample_relevant=0)
+    >>> e.remaining_high, e.can_stop, round(e.p_value, 4)
+    (2, True, 0.0079)
+    """
+    from scipy.stats import hypergeom
+
+    settings = PrioritiseSettings.from_params(settings)
+    N, n, k = int(n_unscreened), int(sample_size), int(sample_relevant)
+    if not 0 <= n <= N or not 0 <= k <= n or found < 0:
+        raise ValueError(
+            f"need 0 <= sample_relevant ({k}) <= sample_size ({n}) <= n_unscreened ({N})"
+        )
+    alpha = 1 - settings.level
+    if n == 0:
+        est, low, high = math.nan, 0, N
+    else:
+        K = np.arange(k, N - (n - k) + 1)
+        keep_high = hypergeom.cdf(k, N, K, n) > alpha / 2  # P(X <= k | K): too small K is kept
+        keep_low = hypergeom.sf(k - 1, N, K, n) > alpha / 2  # P(X >= k | K)
+        kept = K[keep_high & keep_low]
+        est = k * (N - n) / n
+        low, high = (int(kept.min()) - k, int(kept.max()) - k) if kept.size else (0, 0)
+    total_found = found + k
+    k_tar = math.floor(total_found / settings.target_recall - found) + 1
+    if n == 0:
+        p = 1.0
+    elif k_tar > N:  # even every unscreened record relevant would not keep recall below target
+        p = 0.0
+    else:
+        p = float(hypergeom.cdf(k, N, max(k_tar, k), n))
+    recall = total_found / (total_found + est) if total_found and not math.isnan(est) else math.nan
+    recall_low = total_found / (total_found + high) if total_found + high > 0 else math.nan
+    return StoppingEstimate(
+        method=STOPPING_METHOD,
+        n_unscreened=N,
+        sample_size=n,
+        sample_relevant=k,
+        found=int(found),
+        remaining=float(est),
+        remaining_low=low,
+        remaining_high=high,
+        recall=float(recall),
+        recall_low=float(recall_low),
+        target_recall=settings.target_recall,
+        p_value=p,
+        level=settings.level,
+        can_stop=bool(p < alpha),
+    )

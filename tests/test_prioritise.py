@@ -1,0 +1,294 @@
+"""Prioritised screening: labels from decisions, ranking, queue ordering, stopping estimate."""
+
+from __future__ import annotations
+
+import doctest
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import hypergeom
+
+from livingreview import prioritise as pr
+from livingreview.prioritise import PrioritiseSettings
+
+RELEVANT = [
+    "WhatsApp messaging for glycemic control in type 2 diabetes: a randomised trial",
+    "WeChat based education lowers HbA1c in diabetes: randomized controlled trial",
+    "Social media support group and HbA1c in type 2 diabetes, a randomized trial",
+    "Telegram reminders improve glycemic control in diabetes: a randomised trial",
+    "Instant messaging peer support for diabetes self-management: randomized trial",
+    "LINE app coaching and HbA1c in adults with type 2 diabetes: randomised trial",
+]
+IRRELEVANT = [
+    "Bird migration routes across the Sahara",
+    "Soil bacteria in alpine meadows",
+    "Jazz improvisation and working memory",
+    "Corrosion of bridge steel in coastal air",
+    "Medieval trade routes of the Hanseatic league",
+    "Volcanic ash and aviation safety",
+    "Coral reef bleaching in warm years",
+    "Sleep of honey bees in winter",
+    "Urban heat islands and tree cover",
+    "Glacier retreat in the Alps since 1850",
+    "Pottery glazes of the Song dynasty",
+    "Sea otter foraging and kelp forests",
+]
+
+
+def store() -> pd.DataFrame:
+    titles = RELEVANT + IRRELEVANT
+    ids = [f"r{i:02d}" for i in range(len(titles))]
+    mesh = ["Diabetes Mellitus, Type 2; Glycated Hemoglobin" if i < 6 else "" for i in range(18)]
+    return pd.DataFrame(
+        {"record_id": ids, "title": titles, "abstract": "", "mesh_terms": mesh}
+    ).set_index("record_id", drop=False)
+
+
+def decisions_for(labels: dict[str, str]) -> pd.DataFrame:
+    ids = list(store()["record_id"])
+    return pd.DataFrame(
+        {
+            "record_id": ids,
+            "stage": "title_abstract",
+            "status": [labels.get(r, "unscreened") for r in ids],
+        }
+    )
+
+
+SMALL = {"min_includes": 2, "min_excludes": 4}
+
+
+def test_labels_use_final_title_abstract_status_only() -> None:
+    d = pd.DataFrame(
+        {
+            "record_id": ["a", "b", "c", "d", "a"],
+            "stage": ["title_abstract"] * 4 + ["full_text"],
+            "status": ["included", "excluded", "awaiting", "conflict", "excluded"],
+        }
+    )
+    assert pr.labels_from_decisions(d).to_dict() == {"a": 1, "b": 0}
+
+
+def test_rank_puts_the_relevant_records_first() -> None:
+    labelled = {"r00": 1, "r01": 1, "r06": 0, "r07": 0, "r08": 0, "r09": 0}
+    unlabelled = [f"r{i:02d}" for i in range(10, 18)] + ["r02", "r03", "r04", "r05"]
+    out = pr.rank(store(), labelled, unlabelled, SMALL)
+    assert out.attrs["prioritised"] is True
+    assert set(out["record_id"].head(4)) == {"r02", "r03", "r04", "r05"}
+    assert out["rank"].tolist() == list(range(1, 13))
+    assert out["score"].is_monotonic_decreasing
+    assert sorted(out["record_id"]) == sorted(unlabelled)  # nothing dropped
+    prov = out.attrs["provenance"]
+    assert prov["n_includes"] == 2 and prov["n_excludes"] == 4
+    assert prov["scikit_learn"] and prov["settings"]["min_includes"] == 2
+
+
+def test_rank_is_deterministic() -> None:
+    labelled = {"r00": 1, "r01": 1, "r06": 0, "r07": 0, "r08": 0, "r09": 0}
+    unlabelled = [f"r{i:02d}" for i in range(2, 6)] + [f"r{i:02d}" for i in range(10, 18)]
+    a = pr.rank(store(), labelled, unlabelled, SMALL)
+    b = pr.rank(store(), labelled, list(unlabelled), SMALL)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_too_few_decisions_keep_the_current_order_and_say_why() -> None:
+    labelled = {"r00": 1, "r06": 0, "r07": 0}
+    unlabelled = ["r12", "r03", "r10"]
+    out = pr.rank(store(), labelled, unlabelled, SMALL)
+    assert out["record_id"].tolist() == unlabelled
+    assert out["rank"].tolist() == [1, 2, 3]
+    assert out["score"].isna().all()
+    assert out.attrs["prioritised"] is False
+    assert out.attrs["reason"] == "not ranked: 1 of 2 includes and 2 of 4 excludes needed"
+
+
+def test_disabled_keeps_the_order() -> None:
+    labelled = {"r00": 1, "r01": 1, "r06": 0, "r07": 0, "r08": 0, "r09": 0}
+    out = pr.rank(store(), labelled, ["r12", "r03"], {**SMALL, "enabled": False})
+    assert out["record_id"].tolist() == ["r12", "r03"] and out["score"].isna().all()
+    assert "enabled is false" in out.attrs["reason"]
+
+
+def test_unknown_record_is_an_error() -> None:
+    labelled = {"r00": 1, "r01": 1, "r06": 0, "r07": 0, "r08": 0, "r09": 0}
+    with pytest.raises(KeyError, match="nope"):
+        pr.rank(store(), labelled, ["nope"], SMALL)
+
+
+def test_order_queue_keeps_every_row_and_ranks_within_stage() -> None:
+    dec = decisions_for(
+        {"r00": "included", "r01": "included", **{f"r{i:02d}": "excluded" for i in range(6, 10)}}
+    )
+    ta = [f"r{i:02d}" for i in (10, 11, 2, 12, 3)]
+    queue = pd.DataFrame(
+        {
+            "record_id": ta + ["r00", "r01"],
+            "stage": ["title_abstract"] * 5 + ["full_text"] * 2,
+            "decision": "",
+            "title": "x",
+        }
+    )
+    out = pr.order_queue(queue, store(), dec, SMALL)
+    assert len(out) == len(queue)
+    assert list(out.columns) == [*queue.columns, "rank", "relevance"]
+    assert out["stage"].tolist() == ["title_abstract"] * 5 + ["full_text"] * 2
+    top = out[out["stage"] == "title_abstract"]
+    assert set(top["record_id"].head(2)) == {"r02", "r03"}
+    assert top["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert out.loc[out["stage"] == "full_text", "rank"].tolist() == [1, 2]
+    assert out["relevance"].notna().all()
+    assert top["relevance"].is_monotonic_decreasing
+
+
+def test_order_queue_before_the_minimum_is_the_input_order() -> None:
+    dec = decisions_for({"r00": "included", "r06": "excluded"})
+    queue = pd.DataFrame({"record_id": ["r12", "r03", "r10"], "stage": "title_abstract"})
+    out = pr.order_queue(queue, store(), dec)  # defaults: 5 includes, 20 excludes
+    assert out["record_id"].tolist() == ["r12", "r03", "r10"]
+    assert out["rank"].tolist() == [1, 2, 3]
+    assert out["relevance"].isna().all()
+    assert out.attrs["reason"].startswith("not ranked: 1 of 5 includes")
+
+
+def test_order_queue_empty() -> None:
+    queue = pd.DataFrame(columns=["record_id", "stage"])
+    out = pr.order_queue(queue, store(), decisions_for({}), SMALL)
+    assert out.empty and {"rank", "relevance"} <= set(out.columns)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"min_includes": 0}, "min_includes must be a whole number >= 1"),
+        ({"min_excludes": 2.5}, "min_excludes must be a whole number"),
+        ({"target_recall": 1.0}, "target_recall must be in"),
+        ({"level": 0}, "level must be in"),
+        ({"C": -1}, "C must be > 0"),
+        ({"ngram_max": 3}, "ngram_max must be 1 or 2"),
+        ({"hash_bits": 30}, "hash_bits must be a whole number in 10..24"),
+    ],
+)
+def test_settings_reject_bad_values(params: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PrioritiseSettings.from_params(params)
+
+
+def test_stopping_interval_matches_hypergeometric_inversion() -> None:
+    e = pr.stopping_estimate(found=30, n_unscreened=500, sample_size=100, sample_relevant=3)
+    assert e.remaining == pytest.approx(3 * 400 / 100)
+    # The interval holds exactly the K whose two one-sided tail probabilities exceed 2.5%.
+    for K in range(3, 500 - 97 + 1):
+        kept = hypergeom.cdf(3, 500, K, 100) > 0.025 and hypergeom.sf(2, 500, K, 100) > 0.025
+        inside = e.remaining_low <= K - 3 <= e.remaining_high
+        assert kept == inside, K
+    assert e.recall == pytest.approx(33 / (33 + 12))
+    assert "Callaghan" in e.method and not e.can_stop
+
+
+def test_stopping_test_rejects_only_with_a_large_clean_sample() -> None:
+    small = pr.stopping_estimate(found=40, n_unscreened=1000, sample_size=100, sample_relevant=0)
+    large = pr.stopping_estimate(found=40, n_unscreened=1000, sample_size=900, sample_relevant=0)
+    assert not small.can_stop and large.can_stop
+    k_tar = math.floor(40 / 0.95 - 40) + 1
+    assert large.p_value == pytest.approx(hypergeom.cdf(0, 1000, k_tar, 900))
+
+
+def test_stopping_interval_covers_the_truth_in_simulation() -> None:
+    """Coverage of the 95% interval over random samples from a known remainder."""
+    rng = np.random.default_rng(3)
+    N, K, n = 800, 12, 150
+    population = np.zeros(N, dtype=int)
+    population[:K] = 1
+    hits = 0
+    for _ in range(400):
+        k = int(rng.permutation(population)[:n].sum())
+        e = pr.stopping_estimate(found=50, n_unscreened=N, sample_size=n, sample_relevant=k)
+        hits += e.remaining_low <= K - k <= e.remaining_high
+    assert hits / 400 >= 0.93
+
+
+def test_stopping_sample_is_seeded_and_without_replacement() -> None:
+    ids = [str(i) for i in range(100)]
+    a = pr.stopping_sample(ids, 30, seed=5)
+    assert a == pr.stopping_sample(ids, 30, seed=5) and len(set(a)) == 30
+    assert a != pr.stopping_sample(ids, 30, seed=6)
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(pr, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_order_queue_on_the_screening_stage_s_own_outputs() -> None:
+    """The contract end to end: merge() of the screening fixture, then each queue ranked."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from livingreview import screening as scr
+
+    data = Path(__file__).parent / "data" / "screening"
+    config = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+    records = scr.read_records(data / "records.csv")
+    result = scr.merge(
+        records,
+        scr.sheet_paths(data / "review"),
+        data / "review" / "screening",
+        config["screening"],
+        json.loads((data / "summary.json").read_text()),
+    )
+    labels = pr.labels_from_decisions(result.decisions)
+    settings = {"min_includes": 2, "min_excludes": 2}
+    assert (labels == 1).sum() >= 2 and (labels == 0).sum() >= 2
+    assert result.queues
+    for reviewer, queue in result.queues.items():
+        out = pr.order_queue(queue, records, result.decisions, settings)
+        assert out.attrs["prioritised"] is True, reviewer
+        assert sorted(map(tuple, out[list(queue.columns)].to_numpy().tolist())) == sorted(
+            map(tuple, queue.to_numpy().tolist())
+        )
+        for _, part in out.groupby("stage", sort=False):
+            assert part["rank"].tolist() == list(range(1, len(part) + 1))
+            assert part["relevance"].is_monotonic_decreasing
+
+
+def test_order_queues_trains_once_and_keeps_each_queue_s_own_order_when_unranked() -> None:
+    ranked_dec = decisions_for(
+        {"r00": "included", "r01": "included", **{f"r{i:02d}": "excluded" for i in range(6, 10)}}
+    )
+    queues = {
+        "alice": pd.DataFrame({"record_id": ["r10", "r02", "r11"], "stage": "title_abstract"}),
+        "bob": pd.DataFrame({"record_id": ["r11", "r12", "r03", "r10"], "stage": "title_abstract"}),
+    }
+    out = pr.order_queues(queues, store(), ranked_dec, SMALL)
+    assert out["alice"]["record_id"].iloc[0] == "r02"
+    assert out["bob"]["record_id"].iloc[0] == "r03"
+    # one model: a record has the same relevance in every queue
+    a = dict(zip(out["alice"]["record_id"], out["alice"]["relevance"], strict=True))
+    b = dict(zip(out["bob"]["record_id"], out["bob"]["relevance"], strict=True))
+    assert a["r10"] == b["r10"] and a["r11"] == b["r11"]
+    assert pr.n_likely_relevant(out["alice"]) == int((out["alice"]["relevance"] > 0).sum()) >= 1
+    few = pr.order_queues(queues, store(), decisions_for({"r00": "included"}), SMALL)
+    assert few["alice"]["record_id"].tolist() == ["r10", "r02", "r11"]
+    assert few["bob"]["record_id"].tolist() == ["r11", "r12", "r03", "r10"]
+    assert pr.n_likely_relevant(few["bob"]) == 0
+
+
+def test_ranking_summary_names_the_model_and_counts_likely_relevant_records() -> None:
+    dec = decisions_for(
+        {"r00": "included", "r01": "included", **{f"r{i:02d}": "excluded" for i in range(6, 10)}}
+    )
+    queues = {
+        "alice": pd.DataFrame({"record_id": ["r10", "r02", "r03"], "stage": "title_abstract"}),
+        "bob": pd.DataFrame({"record_id": ["r11", "r12"], "stage": "title_abstract"}),
+    }
+    out = pr.order_queues(queues, store(), dec, SMALL)
+    s = pr.ranking_summary(out)
+    assert s["prioritised"] is True and s["reason"].startswith("ranked by a model trained on 2")
+    assert s["model"]["n_includes"] == 2 and s["model"]["method"] == pr.METHOD
+    expected = {
+        name: {"title_abstract": int((q["relevance"] > 0).sum())} for name, q in out.items()
+    }
+    assert s["likely_relevant"] == expected and expected["alice"]["title_abstract"] >= 2
