@@ -78,6 +78,8 @@ BUNDLE_FILES = {
     "screening/agreement.json": "screening/agreement.json",
     # the retraction and correction watch: notices on records that reached full text
     "screening/watch.csv": "screening/watch.csv",
+    # how the queues were ordered: the model, its training counts, likely relevant per queue
+    "screening/prioritise.json": "screening/prioritise.json",
     # audit trail: explains the next version's changes; not in the fingerprint (bundle.AUDIT)
     "screening/decisions.csv": "screening/decisions.csv",
     "design_check.json": "design_check.json",

@@ -344,7 +344,7 @@ def rank(
     >>> r["record_id"].tolist(), bool(r.attrs["prioritised"])
     (['c', 'e', 'd'], True)
     >>> rank(recs, {"a": 1, "b": 0}, ["d", "e", "c"]).attrs["reason"]
-    'not ranked: 1 of 5 includes and 1 of 20 excludes needed'
+    'not ranked yet: 1 includes and 1 excludes so far; the model needs at least 5 and 20'
     """
     settings = PrioritiseSettings.from_params(settings)
     labels = pd.Series(labelled, dtype=int) if not isinstance(labelled, pd.Series) else labelled
@@ -355,8 +355,8 @@ def rank(
     if n_inc < settings.min_includes or n_exc < settings.min_excludes:
         return _not_ranked(
             unlabelled,
-            f"not ranked: {n_inc} of {settings.min_includes} includes and "
-            f"{n_exc} of {settings.min_excludes} excludes needed",
+            f"not ranked yet: {n_inc} includes and {n_exc} excludes so far; the model "
+            f"needs at least {settings.min_includes} and {settings.min_excludes}",
         )
     text = record_text(records)
     unl = [str(r) for r in unlabelled]

@@ -37,6 +37,7 @@ KEY_PACKAGES = (
     "pandas",
     "numpy",
     "scipy",
+    "scikit-learn",
     "statsmodels",
     "matplotlib",
     "requests",

@@ -90,6 +90,8 @@ QUEUE_COLUMNS = [
     "journal",
     "authors",
     "doi",
+    "rank",  # position in the order of predicted relevance (livingreview.prioritise)
+    "relevance",  # the model's log-odds of inclusion; empty when not ranked
 ]
 QUEUE_FILL_IN = ("decision", "reason", "note", "date")
 #: queue/<UNSCREENED>.csv: records nobody has screened yet (a name no reviewer can have).
@@ -125,6 +127,7 @@ class ScreeningResult:
     reviewers: list[str] = field(default_factory=list)
     unscreened: pd.DataFrame | None = None  # records nobody has screened (queue/_unscreened.csv)
     watch: pd.DataFrame | None = None  # notices on records included at any stage (watch.csv)
+    ranking: dict[str, Any] | None = None  # prioritise.json: how the queues were ordered
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ class Settings:
     exclusion_reasons: tuple[str, ...] = ()
     xlsx_sheet: str | None = None  # the worksheet to read in .xlsx sheets (None: the active one)
     retracted: str = "exclude"  # a retracted record: "exclude" at full text, or only "flag"
+    prioritise: Mapping[str, Any] = field(default_factory=dict)  # livingreview.prioritise
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | Settings) -> Settings:
@@ -151,6 +155,7 @@ class Settings:
             exclusion_reasons=tuple(cfg.get("exclusion_reasons") or ()),
             xlsx_sheet=cfg.get("xlsx_sheet"),
             retracted=str(cfg.get("retracted", "exclude")),
+            prioritise=dict(cfg.get("prioritise") or {}),
         )
 
 
@@ -165,6 +170,7 @@ class ScreeningStatus:
     records: int
     latest_search: str | None
     notices: list[str] = field(default_factory=list)  # the retraction and correction watch
+    ranking: dict[str, Any] = field(default_factory=dict)  # prioritise.json (queue order)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -628,16 +634,54 @@ def merge(
     reviewers = sorted({d.reviewer for d in rows} | set(_sheet_reviewers(sheets)))
     new, latest = new_record_flags(records, summary)
     decisions = table[DECISION_COLUMNS].reset_index(drop=True)
+    queues, unscreened, ranking = _prioritised(
+        {r: _queue(r, table, records, new) for r in reviewers},
+        _queue(None, table, records, new),
+        records,
+        decisions,
+        settings,
+    )
     return ScreeningResult(
         decisions=decisions,
         conflicts=_conflicts(table, records),
         agreement=agreement(rows),
-        queues={r: _queue(r, table, records, new) for r in reviewers},
-        unscreened=_queue(None, table, records, new),
+        queues=queues,
+        unscreened=unscreened,
+        ranking=ranking,
         prisma=prisma_counts(decisions, records, summary, new, latest),
         reviewers=reviewers,
         watch=watch_table(records, decisions),
     )
+
+
+def _prioritised(
+    queues: dict[str, pd.DataFrame],
+    unscreened: pd.DataFrame,
+    records: pd.DataFrame,
+    decisions: pd.DataFrame,
+    settings: Settings,
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict[str, Any]]:
+    """Every queue ordered by predicted relevance (livingreview.prioritise), one model for all.
+
+    Nothing is hidden: every record stays in its queue, with ``rank`` and
+    ``relevance``. Off (``screening.prioritise.enabled: false``) or before
+    enough decisions exist, the order is the current one and the summary says why.
+    """
+    from .prioritise import PrioritiseSettings, order_queues, ranking_summary
+
+    cfg = PrioritiseSettings.from_params(settings.prioritise)
+    if not cfg.enabled:  # the same columns, the usual order
+
+        def plain(q: pd.DataFrame) -> pd.DataFrame:
+            q = q.reset_index(drop=True)
+            return q.assign(rank=q.groupby("stage", sort=False).cumcount() + 1, relevance=np.nan)
+
+        off = {"prioritised": False, "reason": "screening.prioritise.enabled is false"}
+        return {r: plain(q) for r, q in queues.items()}, plain(unscreened), off
+    ranked = order_queues({**queues, UNSCREENED: unscreened}, records.reset_index(drop=True),
+                          decisions, cfg)  # fmt: skip
+    unscreened = ranked.pop(UNSCREENED)
+    return ranked, unscreened, ranking_summary(ranked)
 
 
 RETRACTION_RULE = "retraction-watch"
@@ -951,6 +995,7 @@ def write_outputs(result: ScreeningResult, outdir: str | Path, *, figures: bool 
     write_json(outdir / "prisma.json", result.prisma)
     watch = result.watch if result.watch is not None else pd.DataFrame(columns=WATCH_COLUMNS)
     write_csv(watch, outdir / "watch.csv", text_columns=("title", "notice"))
+    write_json(outdir / "prioritise.json", result.ranking or {"prioritised": False})
     if figures:
         from .prisma import write_prisma
 
@@ -1043,6 +1088,7 @@ def status_of(result: ScreeningResult) -> ScreeningStatus:
             + (f" (PMID {w.notice_pmid})" if w.notice_pmid else "")
             for w in (result.watch if result.watch is not None else pd.DataFrame()).itertuples()
         ],
+        ranking=dict(result.ranking or {}),
     )
 
 
@@ -1073,6 +1119,15 @@ def format_status(st: ScreeningStatus, outdir: str | Path | None = None) -> str:
         "Not screened by anyone: "
         + ", ".join(f"{STAGE_LABELS[s]} {st.unscreened.get(s, 0)}" for s in STAGES)
     )
+    if st.ranking.get("prioritised"):
+        likely = st.ranking.get("likely_relevant") or {}
+        shown = ", ".join(
+            f"{who} {sum(int(n) for n in (v.values() if isinstance(v, dict) else [v]))}"
+            for who, v in sorted(likely.items())
+        )
+        lines += ["", f"Queues ordered by predicted relevance; likely relevant: {shown or 'none'}"]
+    elif st.ranking:
+        lines += ["", f"Queues in their usual order: {st.ranking.get('reason', '')}"]
     if st.notices:
         lines += ["", "Retraction and correction watch (PubMed):"]
         lines += [f"  {n}" for n in st.notices]

@@ -101,7 +101,9 @@ def test_too_few_decisions_keep_the_current_order_and_say_why() -> None:
     assert out["rank"].tolist() == [1, 2, 3]
     assert out["score"].isna().all()
     assert out.attrs["prioritised"] is False
-    assert out.attrs["reason"] == "not ranked: 1 of 2 includes and 2 of 4 excludes needed"
+    assert out.attrs["reason"] == (
+        "not ranked yet: 1 includes and 2 excludes so far; the model needs at least 2 and 4"
+    )
 
 
 def test_disabled_keeps_the_order() -> None:
@@ -149,7 +151,7 @@ def test_order_queue_before_the_minimum_is_the_input_order() -> None:
     assert out["record_id"].tolist() == ["r12", "r03", "r10"]
     assert out["rank"].tolist() == [1, 2, 3]
     assert out["relevance"].isna().all()
-    assert out.attrs["reason"].startswith("not ranked: 1 of 5 includes")
+    assert out.attrs["reason"].startswith("not ranked yet: 1 includes")
 
 
 def test_order_queue_empty() -> None:
@@ -232,13 +234,18 @@ def test_order_queue_on_the_screening_stage_s_own_outputs() -> None:
     data = Path(__file__).parent / "data" / "screening"
     config = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
     records = scr.read_records(data / "records.csv")
+    off = {**config["screening"], "prioritise": {"enabled": False}}
     result = scr.merge(
         records,
         scr.sheet_paths(data / "review"),
         data / "review" / "screening",
-        config["screening"],
+        off,
         json.loads((data / "summary.json").read_text()),
     )
+    assert result.ranking == {
+        "prioritised": False,
+        "reason": "screening.prioritise.enabled is false",
+    }
     labels = pr.labels_from_decisions(result.decisions)
     settings = {"min_includes": 2, "min_excludes": 2}
     assert (labels == 1).sum() >= 2 and (labels == 0).sum() >= 2
@@ -246,12 +253,29 @@ def test_order_queue_on_the_screening_stage_s_own_outputs() -> None:
     for reviewer, queue in result.queues.items():
         out = pr.order_queue(queue, records, result.decisions, settings)
         assert out.attrs["prioritised"] is True, reviewer
-        assert sorted(map(tuple, out[list(queue.columns)].to_numpy().tolist())) == sorted(
-            map(tuple, queue.to_numpy().tolist())
+        cols = [c for c in queue.columns if c not in ("rank", "relevance")]  # rewritten
+        assert sorted(map(tuple, out[cols].to_numpy().tolist())) == sorted(
+            map(tuple, queue[cols].to_numpy().tolist())
         )
         for _, part in out.groupby("stage", sort=False):
             assert part["rank"].tolist() == list(range(1, len(part) + 1))
             assert part["relevance"].is_monotonic_decreasing
+    # the screening stage itself orders every queue (one model) when prioritise is on
+    on = {**config["screening"], "prioritise": settings}
+    ranked = scr.merge(
+        records,
+        scr.sheet_paths(data / "review"),
+        data / "review" / "screening",
+        on,
+        json.loads((data / "summary.json").read_text()),
+    )
+    assert ranked.ranking["prioritised"] is True
+    expected = pr.order_queues(
+        {**result.queues, scr.UNSCREENED: result.unscreened}, records.reset_index(drop=True),
+        result.decisions, settings,
+    )  # fmt: skip
+    for reviewer, queue in ranked.queues.items():
+        assert queue.equals(expected[reviewer]), reviewer
 
 
 def test_order_queues_trains_once_and_keeps_each_queue_s_own_order_when_unranked() -> None:

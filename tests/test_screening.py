@@ -361,6 +361,7 @@ def test_outputs_are_byte_identical_across_runs(root, tmp_path):
         "agreement.json",
         "conflicts.csv",
         "decisions.csv",
+        "prioritise.json",
         "prisma.json",
         "prisma.png",
         "prisma.svg",
@@ -533,6 +534,9 @@ def test_status_reports_waiting_work(root, tmp_path):
         "\n"
         "Conflicts awaiting adjudication: title/abstract 1, full text 1\n"
         "Not screened by anyone: title/abstract 2, full text 0\n"
+        "\n"
+        "Queues in their usual order: not ranked yet: 9 includes and 5 excludes so far; "
+        "the model needs at least 5 and 20\n"
     )
 
 

@@ -19,6 +19,7 @@ rule screening:
         queue=directory("results/screening/queue"),
         prisma="results/screening/prisma.json",
         watch="results/screening/watch.csv",
+        prioritise="results/screening/prioritise.json",
         prisma_svg="results/screening/prisma.svg",
         prisma_png="results/screening/prisma.png",
     log:
