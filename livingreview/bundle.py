@@ -187,7 +187,7 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
         _copy(p, stage / "metareg" / p.name)
     cumulative = results / Path(CUMULATIVE_DIR).name
     for p in sorted(cumulative.glob("*")) if cumulative.is_dir() else []:
-        if p.is_file():
+        if p.is_file() and not p.name.startswith("."):  # not a killed writer's temp file
             _copy(p, stage / "cumulative" / p.name)
     for sdir in sorted(p for p in (results / "strata").glob("*") if p.is_dir()):
         for name in STRATUM_FILES:

@@ -1,6 +1,7 @@
 """Snakemake adapter: results/cumulative/ (table and one figure per domain; livingreview.cumulative)."""
 
 import logging
+import shutil
 from pathlib import Path
 
 from livingreview.analysis import CSV_FLOAT, AnalysisSettings
@@ -14,7 +15,8 @@ logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO)
 try:
     settings = AnalysisSettings.from_params(dict(snakemake.params.items()))
     out = Path(snakemake.output[0])
-    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)  # nothing of an earlier (or killed) run survives
+    out.mkdir(parents=True)
     table = cumulative_review(
         Path(snakemake.input.strata[0]).parent,  # strata.json comes first
         Path(snakemake.input.studies),

@@ -265,7 +265,7 @@ def test_pipeline_on_the_demo_fills_strata_as_promised(
     schemas = repo / "workflow" / "schemas"
     res = screening.run(
         tmp_path / "records.csv",
-        None,
+        tmp_path / "summary.json",  # the search history: which round found each record
         root,
         config["screening"],
         tmp_path / "s",
