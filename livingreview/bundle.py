@@ -62,7 +62,13 @@ from typing import Any
 import yaml
 
 from . import interop, provenance, report, whats_new
-from .contract import BUNDLE_FILES, CUMULATIVE_DIR, STRATUM_FILES, published_config
+from .contract import (
+    BUNDLE_FILES,
+    CUMULATIVE_DIR,
+    STRATUM_FILES,
+    cumulative_files,
+    published_config,
+)
 from .errors import InputError
 from .grade import GradeSettings
 from .history import HISTORY_FILES, version_history
@@ -185,10 +191,10 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
             _copy(results / src, stage / dst)
     for p in sorted((results / "metareg").glob("*.json")):
         _copy(p, stage / "metareg" / p.name)
-    cumulative = results / Path(CUMULATIVE_DIR).name
-    for p in sorted(cumulative.glob("*")) if cumulative.is_dir() else []:
-        if p.is_file() and not p.name.startswith("."):  # not a killed writer's temp file
-            _copy(p, stage / "cumulative" / p.name)
+    domains = list(((config.get("extraction") or {}).get("domains")) or {})
+    for name in cumulative_files(domains):  # the rule's outputs, nothing else in the folder
+        if (results / Path(CUMULATIVE_DIR).name / name).is_file():
+            _copy(results / Path(CUMULATIVE_DIR).name / name, stage / "cumulative" / name)
     for sdir in sorted(p for p in (results / "strata").glob("*") if p.is_dir()):
         for name in STRATUM_FILES:
             if (sdir / name).is_file():

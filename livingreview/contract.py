@@ -62,9 +62,16 @@ GRADE_DIR = "results/grade"
 GRADE_OUTPUTS = {"ratings": "grade.json", "sof": "sof.csv"}
 GRADE_ADJUDICATION = "grade/adjudication.csv"
 # Cumulative meta-analysis by publication year of each pooled domain: one table, and
-# one figure per domain (<domain>.svg/.png), all published.
+# one figure per configured domain (<domain>.svg/.png; "not pooled" until it is), all
+# published. Named files, not a directory output: a killed job leaves nothing behind.
 CUMULATIVE_DIR = "results/cumulative"
 CUMULATIVE_TABLE = "cumulative.csv"
+
+
+def cumulative_files(domains: list[str] | tuple[str, ...]) -> list[str]:
+    """The files of ``CUMULATIVE_DIR`` for the configured outcome domains."""
+    return [CUMULATIVE_TABLE, *(f"{d}.{ext}" for d in domains for ext in ("svg", "png"))]
+
 
 # Files of results/ a version publishes as they are: source (under results/) -> path in the bundle.
 # Besides these: report/**, metareg/*.json, cumulative/*, strata/<stratum>/<STRATUM_FILES>,

@@ -742,9 +742,12 @@ def multilevel_note(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def cumulative_plot(
-    rows: pd.DataFrame, path: str | Path, *, label: str, level: float, **kw: Any
+    rows: pd.DataFrame, path: str | Path, *, label: str, level: float, k: int = 0, **kw: Any
 ) -> list[Path]:
-    """Cumulative meta-analysis of one domain: the pooled estimate as each study was added."""
+    """Cumulative meta-analysis of one domain: the pooled estimate as each study was added.
+
+    A domain not pooled yet (no rows) gets a figure that says so, with its k.
+    """
     measure = str(rows["measure"].iloc[0]) if "measure" in rows and len(rows) else "SMD"
 
     def name(added: Any, year: Any) -> str:
@@ -764,7 +767,7 @@ def cumulative_plot(
             "level": level,
         }  # fmt: skip
         for r in rows.itertuples(index=False)
-    ]
+    ] or [{"label": "not pooled yet", "reported": False, "k": k, "level": level}]
     note = f"Each row: the model refitted on the studies up to it; black line: {level * 100:g}% CI."
     return summary_plot(
         items, path, title=f"Cumulative meta-analysis by publication year: {label}",

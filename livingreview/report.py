@@ -609,7 +609,13 @@ def _watch_section(results: Path) -> str:
 def _cumulative_section(results: Path, settings: ReportSettings) -> str:
     """Cumulative meta-analysis by publication year: one figure per pooled domain."""
     folder = results / "cumulative"
-    figures = sorted(folder.glob("*.svg")) if folder.is_dir() else []
+    table = folder / "cumulative.csv"
+    pooled = (
+        sorted(set(pd.read_csv(table, usecols=["domain"], dtype=str)["domain"]))
+        if table.is_file()
+        else []
+    )
+    figures = [folder / f"{d}.svg" for d in pooled if (folder / f"{d}.svg").is_file()]
     head = '<h2 id="cumulative">Cumulative meta-analysis by publication year</h2>'
     if not figures:
         return head + '<p class="muted">No pooled domain yet.</p>'

@@ -1,36 +1,35 @@
 """Snakemake adapter: results/cumulative/ (table and one figure per domain; livingreview.cumulative)."""
 
 import logging
-import shutil
 from pathlib import Path
 
 from livingreview.analysis import CSV_FLOAT, AnalysisSettings
 from livingreview.contract import CUMULATIVE_TABLE
 from livingreview.cumulative import cumulative_review
-from livingreview.io import write_csv
+from livingreview.io import read_json, write_csv
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO)
 try:
     settings = AnalysisSettings.from_params(dict(snakemake.params.items()))
-    out = Path(snakemake.output[0])
-    shutil.rmtree(out, ignore_errors=True)  # nothing of an earlier (or killed) run survives
-    out.mkdir(parents=True)
+    out = Path(snakemake.output[0]).parent
+    strata = Path(snakemake.input.strata[0]).parent  # strata.json comes first
     table = cumulative_review(
-        Path(snakemake.input.strata[0]).parent,  # strata.json comes first
+        strata,
         Path(snakemake.input.studies),
         Path(snakemake.input.records),
         settings,
     )
     write_csv(table, out / CUMULATIVE_TABLE, text_columns=["domain", "measure", "added"],
               float_format=CSV_FLOAT)  # fmt: skip
-    if len(table):
-        from livingreview.plots import cumulative_plot
+    from livingreview.plots import cumulative_plot
 
-        for domain, rows in table.groupby("domain", sort=True):
-            label = snakemake.params.labels.get(domain, domain)
-            cumulative_plot(rows, out / domain, label=label, level=settings.level)
+    index = read_json(strata / "strata.json")
+    for domain, label in snakemake.params.labels.items():  # every configured domain
+        k = (index.get(f"domain-{domain}") or {}).get("k", 0)
+        rows = table[table["domain"] == domain]
+        cumulative_plot(rows, out / domain, label=label, level=settings.level, k=k)
     logging.info("cumulative meta-analyses: %s", sorted(set(table["domain"])))
 except Exception:
     logging.exception("cumulative meta-analysis failed")

@@ -14,7 +14,7 @@ rule bundle:
         effects="results/effects/effects.csv",
         analyses=analysis_outputs,
         grade=list(GRADE_OUTPUT.values()),
-        cumulative=contract.CUMULATIVE_DIR,
+        cumulative=rules.cumulative.output,
     output:
         "results/bundles/published.json",
     log:

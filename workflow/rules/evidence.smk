@@ -28,7 +28,10 @@ rule cumulative:
         studies="results/extraction/studies.csv",
         records="results/records/records.csv",
     output:
-        directory(contract.CUMULATIVE_DIR),
+        [
+            f"{contract.CUMULATIVE_DIR}/{name}"
+            for name in contract.cumulative_files(list(EXTRACTION["domains"]))
+        ],
     log:
         "results/logs/analysis/cumulative.log",
     threads: 1

@@ -30,7 +30,7 @@ rule report:
     input:
         analyses=analysis_outputs,
         grade=list(GRADE_OUTPUT.values()),
-        cumulative=contract.CUMULATIVE_DIR,
+        cumulative=rules.cumulative.output,
         rob="results/rob",
         effects="results/effects/effects.csv",
         studies="results/extraction/studies.csv",
