@@ -50,6 +50,8 @@ import numpy as np
 import pandas as pd
 
 from . import meta
+from .moderators import BINARY_YESNO as BINARY_YESNO  # re-exported: older callers
+from .moderators import design_matrix, parse_moderators
 from .strata import parse_stratum, read_stratum
 
 DIGITS = 12
@@ -70,7 +72,6 @@ POOLED_NUMBERS = (
     "q_pval",
 )
 LOO_COLUMNS = ["omitted", "estimate", "se", "ci_low", "ci_high", "pval", "tau2", "i2", "q"]
-BINARY_YESNO = {"yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0}
 
 
 def round_sig(value: Any, digits: int = DIGITS) -> Any:
@@ -275,6 +276,8 @@ class AnalysisSettings:
     influence_exclude: int = 10
     leave_one_out: bool = True
     moderators: tuple[str, ...] = ()
+    # the reference level of a categorical moderator ({column: level} in analysis.moderators)
+    references: tuple[tuple[str, str], ...] = ()
     dependence: DependenceSettings = DependenceSettings()
 
     def __post_init__(self) -> None:
@@ -291,7 +294,9 @@ class AnalysisSettings:
         """Settings from a rule's params (a mapping; extra keys such as ``label`` are ignored)."""
         kwargs = {f.name: params[f.name] for f in dataclasses.fields(cls) if f.name in params}
         if "moderators" in kwargs:
-            kwargs["moderators"] = tuple(str(m) for m in kwargs["moderators"])
+            names, references = parse_moderators(kwargs["moderators"])
+            kwargs["moderators"] = names
+            kwargs["references"] = tuple(sorted(references.items()))
         if "level" in kwargs:
             kwargs["level"] = float(kwargs["level"])
         if "leave_one_out" in kwargs:
@@ -525,14 +530,11 @@ def egger(
 
 
 def moderator_matrix(data: pd.DataFrame, moderators: Sequence[str]) -> pd.DataFrame:
-    """Numeric moderator columns; yes/no design features as 1/0."""
-    mods = {}
-    for name in moderators:
-        col = data[name]
-        if col.dtype == object:
-            col = col.astype(str).str.strip().str.lower().map(BINARY_YESNO)
-        mods[name] = pd.to_numeric(col, errors="coerce")
-    return pd.DataFrame(mods, index=data.index)
+    """Numeric moderator columns, yes/no as 1/0, categories dummy coded; complete rows only.
+
+    See :func:`livingreview.moderators.design_matrix` (which also says the coding).
+    """
+    return design_matrix(data, moderators)[0]
 
 
 def read_strata(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -544,11 +546,13 @@ def read_strata(paths: Sequence[str | Path]) -> pd.DataFrame:
 def meta_regression(data: pd.DataFrame, settings: AnalysisSettings, *, name: str) -> dict[str, Any]:
     """Mixed-effects meta-regression of yi on the moderators (metafor ``rma(mods=)``).
 
-    Rows missing a moderator are dropped (counted in ``k_dropped``). It is
-    reported when at least ``max(min_k, p + 2)`` effects remain, p = number of
-    moderators, so that tau^2 and every coefficient are estimable, and every
-    moderator varies; otherwise ``reported`` is false and ``reason`` says why
-    (also when there are no effects at all, e.g. a review with no included study).
+    Rows missing a moderator are dropped (counted in ``k_dropped``). A text
+    moderator is dummy coded against its reference level (``coding`` in the
+    result, :mod:`livingreview.moderators`). It is reported when at least
+    ``max(min_k, p + 2)`` effects remain, p = number of design columns, so that
+    tau^2 and every coefficient are estimable, and every moderator varies;
+    otherwise ``reported`` is false and ``reason`` says why (also when there
+    are no effects at all, e.g. a review with no included study).
     """
     s = settings
     moderators = list(s.moderators)
@@ -563,23 +567,28 @@ def meta_regression(data: pd.DataFrame, settings: AnalysisSettings, *, name: str
     }
     if data.empty:
         return round_sig({**out, "reported": False, "reason": "no effects in this review"})
-    mods = moderator_matrix(data, moderators)
-    complete = mods.notna().all(axis=1)
+    mods, complete, coding = design_matrix(data, moderators, dict(s.references))
     used = data[complete]
     k = int(len(used))
     out.update(k=k, k_dropped=int((~complete).sum()))
-    needed = max(s.min_k, len(moderators) + 2)
+    if coding:
+        out["coding"] = coding
+    needed = max(s.min_k, mods.shape[1] + 2)
     if k < needed:
         reason = f"{k} effects with every moderator, fewer than {needed}"
         return round_sig({**out, "reported": False, "reason": reason})
-    constant = [m for m in moderators if mods[complete][m].nunique() < 2]
+    constant = [
+        m
+        for m in moderators
+        if (len(coding[m]["levels"]) if m in coding else mods[m].nunique()) < 2
+    ]
     if constant:
         reason = f"moderator {', '.join(constant)} does not vary"
         return round_sig({**out, "reported": False, "reason": reason})
     result = meta.meta_regression(
         used["yi"].to_numpy(float),
         used["vi"].to_numpy(float),
-        mods[complete].reset_index(drop=True),
+        mods.reset_index(drop=True),
         method=s.method,
         test=s.test,
         level=s.level,

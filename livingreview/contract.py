@@ -9,8 +9,12 @@ it imports nothing heavy (no pandas, no numpy).
 Stratum names (ARCHITECTURE.md, "Stratum identifiers"):
 
 - ``domain-<d>``: every effect of outcome domain ``d``;
-- ``domain-<d>_platform-<p>``: the effects of ``d`` from trials of platform ``p``;
-- ``platform-<p>``: the platform overview (several effects per trial: multilevel model).
+- ``domain-<d>_<key>-<v>``: the effects of ``d`` from trials whose stratifier
+  (``extraction.stratifier.column`` = ``key``, e.g. ``platform``) is ``v``;
+- ``<key>-<v>``: the stratifier overview (several effects per trial: multilevel model).
+
+The key is lower-case letters, digits and ``_`` (never ``domain``), a value a slug,
+so a name parses without knowing the configuration.
 
 It also names the configuration keys that only say how to run (where to
 search, whom NCBI may contact, time-outs): they are left out of what a
@@ -25,10 +29,12 @@ from collections.abc import Mapping
 from typing import Any
 
 SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+KEY = r"(?!domain-)[a-z][a-z0-9_]*"  # the stratifier's column (livingreview.stratifier)
 # The wildcard constraint of `stratum` in the workflow (no named groups: Snakemake's own).
-STRATUM_PATTERN = rf"(?:domain-{SLUG}(?:_platform-{SLUG})?|platform-{SLUG})"
+STRATUM_PATTERN = rf"(?:domain-{SLUG}(?:_[a-z][a-z0-9_]*-{SLUG})?|{KEY}-{SLUG})"
 STRATUM_RE = re.compile(
-    rf"^(?:domain-(?P<domain>{SLUG})(?:_platform-(?P<dp>{SLUG}))?|platform-(?P<platform>{SLUG}))$"
+    rf"^(?:domain-(?P<domain>{SLUG})(?:_(?P<dkey>[a-z][a-z0-9_]*)-(?P<dp>{SLUG}))?"
+    rf"|(?P<key>{KEY})-(?P<platform>{SLUG}))$"
 )
 
 STRATA_DIR = "results/strata"
@@ -113,19 +119,30 @@ RUN_KEYS = (
 RUN_SECTIONS = ("publish", "alerts")
 
 
-def stratum_name(domain: str | None = None, platform: str | None = None) -> str:
-    """``domain-<d>``, ``domain-<d>_platform-<p>`` or ``platform-<p>``."""
+def stratum_name(
+    domain: str | None = None, platform: str | None = None, *, key: str = "platform"
+) -> str:
+    """``domain-<d>``, ``domain-<d>_<key>-<v>`` or ``<key>-<v>`` (``platform``: the value).
+
+    ``key`` is the stratifier's column (``extraction.stratifier.column``).
+    """
     if domain and platform:
-        return f"domain-{domain}_platform-{platform}"
+        return f"domain-{domain}_{key}-{platform}"
     if domain:
         return f"domain-{domain}"
     if platform:
-        return f"platform-{platform}"
-    raise ValueError("a stratum needs a domain, a platform or both")
+        return f"{key}-{platform}"
+    raise ValueError("a stratum needs a domain, a stratifier value or both")
 
 
 def parse_stratum(name: str) -> dict[str, str | None]:
-    """Inverse of :func:`stratum_name`: ``{kind, domain, platform}``."""
+    """Inverse of :func:`stratum_name`: ``{kind, domain, platform}`` (pooled.json's fields).
+
+    ``kind`` is ``domain``, ``domain-platform`` (a domain within one stratifier
+    value) or ``platform`` (the stratifier overview), whatever the stratifier is:
+    these names, like the field ``platform`` (the stratifier's value), predate
+    the configurable stratifier and are kept so published files keep their bytes.
+    """
     match = STRATUM_RE.match(name)
     if not match:
         raise ValueError(f"not a stratum name: {name!r}")

@@ -62,6 +62,7 @@ Bad input stops the run with one message naming file, row and column
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -87,6 +88,7 @@ from .sheets import (
     person_name,
     read_rows,
 )
+from .stratifier import MIXED, Stratifier
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +228,48 @@ class Domain:
 
 @dataclass(frozen=True)
 class Settings:
-    platforms: dict[str, str]
+    stratifier: Stratifier
     domains: dict[str, Domain]
     window: tuple[float, float]
+    # extraction.study_columns: extra studies-sheet columns (name -> number, boolean, text)
+    study_columns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def platforms(self) -> Mapping[str, str]:
+        """The stratifier's values (slug -> label); the demo's platforms."""
+        return self.stratifier.values
+
+    @property
+    def effect_columns(self) -> tuple[str, ...]:
+        """effects.csv's columns: the stratifier's column in place of ``platform``, then
+        the study columns after the demo's moderators."""
+        cols = [self.stratifier.column if c == "platform" else c for c in EFFECT_COLUMNS]
+        at = cols.index("source")
+        extra = [c for c in self.study_columns if c not in cols]
+        return (*cols[:at], *extra, *cols[at:])
+
+    def studies_schema(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+        """The studies-sheet schema with the stratifier's column and the study columns.
+
+        Declared study columns are required in every studies sheet's header, so a
+        moderator missing from a sheet stops naming the sheet and the column.
+        """
+        out = copy.deepcopy(dict(schema))
+        props = out["properties"]
+        types = {"number": {"type": "number"}, "boolean": {"type": "boolean"}}
+        if self.stratifier.column not in props:
+            props[self.stratifier.column] = {
+                "type": "string",
+                "description": f"{self.stratifier.label}: a configured value or mixed",
+            }
+        for name, kind in self.study_columns.items():
+            if name not in props:
+                props[name] = types.get(kind, {"type": "string"})
+            if name not in out.get("required", []):
+                out["required"] = [*out.get("required", []), name]
+        if props.get("note") is not None:  # free text last, as in the shipped schema
+            props["note"] = props.pop("note")
+        return out
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> Settings:
@@ -244,9 +285,10 @@ class Settings:
             )
         window = cfg.get("timepoint_weeks", {}) or {}
         return cls(
-            platforms=dict(cfg.get("platforms", {})),
+            stratifier=Stratifier.from_config(cfg),
             domains=domains,
             window=(float(window.get("min", 0)), float(window.get("max", math.inf))),
+            study_columns={str(k): str(v) for k, v in (cfg.get("study_columns") or {}).items()},
         )
 
 
@@ -338,24 +380,25 @@ def _check_studies(rows: list[dict[str, Any]], settings: Settings) -> None:
     """Cross-cell and config checks of each extractor's study rows."""
     errors: list[InputError] = []
     labels = {label.lower(): slug for slug, label in settings.platforms.items()}
-    slugs = set(settings.platforms) | {"mixed"}
+    slugs = set(settings.platforms) | {MIXED}
+    column, what = settings.stratifier.column, settings.stratifier.label.lower()
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         file, row = r[FILE], r[ROW]
-        plat = r.get("platform")
+        plat = r.get(column)
         if plat is not None:
             low = plat.strip().lower()
             if low in slugs:
-                r["platform"] = low
+                r[column] = low
             elif low in labels:
-                r["platform"] = labels[low]
+                r[column] = labels[low]
             else:
                 errors.append(
                     InputError(
                         file,
-                        "a configured platform (one of: " + ", ".join(sorted(slugs)) + ")",
+                        f"a configured {what} (one of: " + ", ".join(sorted(slugs)) + ")",
                         row=row,
-                        column="platform",
+                        column=column,
                         got=plat,
                     )
                 )
@@ -856,7 +899,7 @@ def _load_resolutions(
             except ValueError as exc:
                 errors.append(InputError(path, str(exc), row=row, column="value", got=raw))
                 continue
-            if name == "platform":
+            if name == settings.stratifier.column:
                 low = value.lower()
                 labels = {v.lower(): k for k, v in settings.platforms.items()}
                 value = labels.get(low, low)
@@ -1100,7 +1143,7 @@ def _evaluate(
                     else f"record {record} has no full-text decision in {decisions_name}"
                 )
                 continue
-            for name in ("platform", "followup_weeks"):
+            for name in (settings.stratifier.column, "followup_weeks"):
                 study.get(name)
         except Unresolved as exc:
             e.status, e.why = "unresolved", str(exc)
@@ -1413,6 +1456,7 @@ def run(
         n: load_schema(schema_dir / f"{n}.schema.yaml")
         for n in ("studies", "outcomes", "resolutions")
     }
+    schemas["studies"] = settings.studies_schema(schemas["studies"])
     root_path = Path(root) if root is not None else None
 
     xlsx_sheet = config.get("xlsx_sheet")
@@ -1470,7 +1514,7 @@ def run(
     for (sid, dslug), group in sorted(groups.items()):
         win, why, rule, beat = _select(group, settings)
         if win is not None:
-            chosen.append(_effect_row(win, rule, beat, root_path))
+            chosen.append(_effect_row(win, rule, beat, root_path, settings))
         for e in group:
             if e is win:
                 continue
@@ -1491,7 +1535,7 @@ def run(
                 }
             )
     skipped.sort(key=lambda r: (r["study_id"], r["domain"], r.pop("_order")))
-    eff = pd.DataFrame(chosen, columns=list(EFFECT_COLUMNS))
+    eff = pd.DataFrame(chosen, columns=list(settings.effect_columns))
     nots = pd.DataFrame(skipped, columns=list(NOT_SELECTED_COLUMNS))
     study_table = _study_table(studies, schemas["studies"], screening)
     disc_table = pd.DataFrame(disc, columns=list(DISCREPANCY_COLUMNS))
@@ -1568,14 +1612,17 @@ def _out(value: Any) -> Any:
     return value
 
 
-def _effect_row(e: Effect, rule: str, beat: str, root: Path | None) -> dict[str, Any]:
+def _effect_row(
+    e: Effect, rule: str, beat: str, root: Path | None, settings: Settings
+) -> dict[str, Any]:
     s = e.study.values
-    return {
+    key = settings.stratifier.column
+    row = {
         "study_id": e.merged.key[0],
         "record_id": _out(s.get("record_id")),
         "citation": _out(s.get("citation")),
         "domain": e.domain.slug,
-        "platform": _out(s.get("platform")),
+        key: _out(s.get(key)),
         "measure": e.measure,
         "yi": e.yi,
         "vi": e.vi,
@@ -1588,10 +1635,12 @@ def _effect_row(e: Effect, rule: str, beat: str, root: Path | None) -> dict[str,
         "design_effect": e.design_effect,
         "rob_overall": _out(s.get("rob_overall")),
         **{mod: _out(s.get(mod)) for mod in MODERATORS},
+        **{col: _out(s.get(col)) for col in settings.study_columns},
         "source": "; ".join(_where(r[FILE], r[ROW], root) for r in e.merged.rows),
         "rule": rule,
         "beat": beat,
     }
+    return row
 
 
 def _study_table(

@@ -631,8 +631,13 @@ def summary_plot(
     row_header: str = "Stratum",
     footnote: str | None = None,
     formats: Sequence[str] = FORMATS,
+    level: float | None = None,
+    min_k: int | None = None,
 ) -> list[Path]:
     """Pooled estimate, CI and prediction interval per stratum, with k and I2.
+
+    ``level`` and ``min_k``: the configured ones (the report passes them); else
+    as the rows were pooled (their ``level``/``min_k``), 95% and 3 when they differ.
 
     One row per ``pooled.json``. Rows that are not reported (k < min_k) show
     "NE (k = n)". Each row carries its own sign convention, because domains
@@ -645,9 +650,12 @@ def summary_plot(
     measures = {str(r.get("measure") or "SMD") for r in rows}
     measure = measures.pop() if len(measures) == 1 else "SMD"
     levels = {v for v in (_num(r.get("level")) for r in rows) if math.isfinite(v)}
-    pct = f"{levels.pop() * 100:g}%" if len(levels) == 1 else "95%"  # as the rows were pooled
-    min_ks = {r.get("min_k") for r in rows} - {None}
-    min_k = min_ks.pop() if len(min_ks) == 1 else 3
+    if level is None:
+        level = levels.pop() if len(levels) == 1 else 0.95  # as the rows were pooled
+    pct = f"{level * 100:g}%"
+    if min_k is None:
+        min_ks = {r.get("min_k") for r in rows} - {None}
+        min_k = min_ks.pop() if len(min_ks) == 1 else 3
     multi = [r for r in rows if is_multilevel(r)]
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(9.0, height))
@@ -832,9 +840,10 @@ def platform_overview_plot(
     with the multilevel model (``pooled.json`` ``model: multilevel``); the title
     and the note under the plot say so.
     """
-    default = "Platform overview (continuous outcomes)"
+    heading = kw.pop("heading", "Platform overview")  # the stratifier's label + " overview"
+    default = f"{heading} (continuous outcomes)"
     if any(is_multilevel(r) for r in pooled):
-        default = "Platform overview (continuous outcomes, multilevel model)"
+        default = f"{heading} (continuous outcomes, multilevel model)"
     return summary_plot(pooled, path, title=kw.pop("title", default), **kw)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from . import provenance
+from .contract import parse_stratum
 from .formatting import format_number
 from .grade import GRADE_DOMAINS
 from .io import atomic_write, read_json, write_csv, write_text
@@ -78,24 +79,28 @@ def read_strata(results: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _parsed(name: str) -> Mapping[str, Any]:
+    try:
+        return parse_stratum(name)
+    except ValueError:
+        return {"kind": "domain" if name.startswith("domain-") else "platform"}
+
+
 def _kind(name: str) -> str:
-    if name.startswith("domain-") and "_platform-" in name:
-        return "domain-platform"
-    return "domain" if name.startswith("domain-") else "platform"
+    return str(_parsed(name)["kind"])
 
 
 def _domain_of(info: Mapping[str, Any]) -> str | None:
     if info.get("domain"):
         return str(info["domain"])
-    name = info["stratum"]
-    return name.split("_")[0].removeprefix("domain-") if name.startswith("domain-") else None
+    return _parsed(info["stratum"]).get("domain")
 
 
 def _platform_of(info: Mapping[str, Any]) -> str | None:
+    """The stratifier value of a stratum (``platform`` in strata.json, whatever the stratifier)."""
     if info.get("platform"):
         return str(info["platform"])
-    name = info["stratum"]
-    return name.rsplit("platform-", 1)[1] if "platform-" in name else None
+    return _parsed(info["stratum"]).get("platform")
 
 
 def _is_ratio(measure: Any) -> bool:
@@ -320,8 +325,11 @@ def build_figures(
         for s in strata.values()
         if s.get("kind") == "domain" and str(s.get("measure", "SMD")).upper() == "SMD"
     ]
+    stated = {"level": settings.analysis.level, "min_k": settings.analysis.min_k}
     if domain_rows:
-        made["domain_summary"] = plots.domain_summary_plot(domain_rows, fig_dir / "domain_summary")
+        made["domain_summary"] = plots.domain_summary_plot(
+            domain_rows, fig_dir / "domain_summary", **stated
+        )
     platform_rows = [
         dict(
             s,
@@ -332,7 +340,11 @@ def build_figures(
     ]
     if platform_rows:
         made["platform_overview"] = plots.platform_overview_plot(
-            platform_rows, fig_dir / "platform_overview"
+            platform_rows,
+            fig_dir / "platform_overview",
+            heading=settings.stratifier.overview_title,
+            row_header=settings.stratifier.label,
+            **stated,
         )
     for fmt in ("svg", "png"):
         src = Path(results) / "screening" / f"prisma.{fmt}"
@@ -414,14 +426,14 @@ def build_tables(
 def pd_grid(table: pd.DataFrame, settings: ReportSettings) -> pd.DataFrame:
     """Wide form of Table 2: platforms as rows, domains as columns, cells as text."""
     labels_d = settings.domain_labels
-    labels_p = {"all": "All platforms", **settings.platform_labels}
+    labels_p = {"all": settings.stratifier.all_label, **settings.platform_labels}
     grid = table.pivot(index="platform", columns="domain", values="cell")
     grid = grid.reindex(
         index=list(dict.fromkeys(table["platform"])), columns=list(dict.fromkeys(table["domain"]))
     )
     grid.index = [labels_p.get(p, p) for p in grid.index]
     grid.columns = [labels_d.get(d, d) for d in grid.columns]
-    grid.index.name = "Platform"
+    grid.index.name = settings.stratifier.label
     return grid.reset_index()
 
 
@@ -466,12 +478,60 @@ nav a{margin-right:1em}code{background:#f5f5f5;padding:0 .2em}
 def _table2_caption(settings: ReportSettings) -> str:
     """Table 2's caption, with the configured confidence level and min_k."""
     return (
-        f"Platform x domain: k, pooled estimate [{settings.ci_label}], I\u00b2; "
-        f"NE = not estimated (k < {settings.analysis.min_k})"
+        f"{settings.stratifier.label} x domain: k, pooled estimate [{settings.ci_label}], "
+        f"I\u00b2; NE = not estimated ({settings.min_k_label})"
     )
 
 
-def _platform_caption(strata: Mapping[str, Mapping[str, Any]]) -> str:
+def _binary_note(strata: Mapping[str, Mapping[str, Any]], settings: ReportSettings) -> str:
+    """Where the binary (RR) domains are: the figure shows SMDs only, Table 2 and the strata all."""
+    binary = [
+        str(x.get("label") or settings.domain_labels.get(_domain_of(x) or "", x["stratum"]))
+        for x in strata.values()
+        if x.get("kind") == "domain" and _is_ratio(x.get("measure"))
+    ]
+    if not binary:
+        return ""
+    return (
+        f". Binary domains (risk ratio, {settings.ci_label}): {', '.join(binary)}: "
+        "in the table below and under Strata"
+    )
+
+
+def _strata_toc(
+    strata: Mapping[str, Mapping[str, Any]],
+    figures: Mapping[str, Any],
+    settings: ReportSettings,
+) -> str:
+    """A table of contents of the strata: each domain, then its strata by the stratifier."""
+    shown = [n for n in strata if f"forest_{n}" in figures]
+    if not shown:
+        return ""
+
+    def link(name: str) -> str:
+        info = strata[name]
+        return f'<a href="#s-{e(name)}">{e(info.get("label") or name)}</a>'
+
+    items = []
+    for name in shown:
+        if strata[name].get("kind") != "domain":
+            continue
+        domain = _domain_of(strata[name])
+        inner = [n for n in shown if strata[n].get("kind") == "domain-platform"
+                 and _domain_of(strata[n]) == domain]  # fmt: skip
+        sub = "".join(f"<li>{link(n)}</li>" for n in inner)
+        items.append(f"<li>{link(name)}" + (f"<ul>{sub}</ul>" if sub else "") + "</li>")
+    overview = [n for n in shown if strata[n].get("kind") == "platform"]
+    if overview:
+        sub = "".join(f"<li>{link(n)}</li>" for n in overview)
+        heading = e(settings.stratifier.overview_title)
+        items.append(f"<li>{heading}<ul>{sub}</ul></li>")
+    return f'<nav class="toc" id="strata-toc"><ul>{"".join(items)}</ul></nav>'
+
+
+def _platform_caption(
+    strata: Mapping[str, Mapping[str, Any]], settings: ReportSettings | None = None
+) -> str:
     """Caption of the platform overview: how its rows were pooled, as their pooled.json say.
 
     A platform's trials contribute one effect per domain; such rows are pooled
@@ -482,7 +542,8 @@ def _platform_caption(strata: Mapping[str, Mapping[str, Any]]) -> str:
     from .plots import multilevel_note
 
     rows = [x for x in strata.values() if x.get("kind") == "platform" and x.get("reported")]
-    text = "Platform overview across continuous outcomes"
+    heading = (settings or ReportSettings()).stratifier.overview_title
+    text = f"{heading} across continuous outcomes"
     multi = [x for x in rows if x.get("model") == "multilevel"]
     if multi:
         text += f": {multilevel_note(multi)}"
@@ -844,7 +905,8 @@ def render_index(
         _figure(
             figures,
             "domain_summary",
-            f"Pooled SMD, {settings.ci_label} and prediction interval per outcome domain",
+            f"Pooled SMD, {settings.ci_label} and prediction interval per outcome domain"
+            f" (NE: not estimated, {settings.min_k_label}){_binary_note(strata, settings)}",
         )
     )
     pd_path = tables.get("platform_domain")
@@ -860,7 +922,7 @@ def render_index(
             '<p><a href="tables/platform_domain.csv">platform_domain.csv</a> &middot; '
             '<a href="tables/platform_domain.html">HTML</a></p>'
         )
-    s.append(_figure(figures, "platform_overview", _platform_caption(strata)))
+    s.append(_figure(figures, "platform_overview", _platform_caption(strata, settings)))
     if "metaregression" in tables:
         mr = pd.read_csv(tables["metaregression"], keep_default_na=False, na_values=[""])
         s.append(
@@ -880,6 +942,7 @@ def render_index(
     s.append(_cumulative_section(results, settings))
     # strata
     s.append('<h2 id="strata">Strata</h2>')
+    s.append(_strata_toc(strata, figures, settings))
     st = strata_table(strata)
     if len(st):
         s.append(
@@ -935,8 +998,8 @@ def render_index(
     if studies is not None and len(studies):
         cols = [
             c
-            for c in ("study_id", "citation", "country", "design", "platform", "followup_weeks",
-                      "n_total", "rob_overall")
+            for c in ("study_id", "citation", "country", "design", settings.stratifier.column,
+                      "followup_weeks", "n_total", "rob_overall")
             if c in studies.columns
         ]  # fmt: skip
         s.append(html_table(studies[cols], caption=f"Included studies (n = {len(studies)})"))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .analysis import AnalysisSettings
+from .stratifier import Stratifier
 
 __all__ = ["DEFAULT_TITLE", "ReportSettings"]
 
@@ -41,8 +42,13 @@ class ReportSettings:
     title: str = DEFAULT_TITLE
     start_date: str | None = None
     domain_labels: Mapping[str, str] = field(default_factory=dict)
-    platform_labels: Mapping[str, str] = field(default_factory=dict)
+    stratifier: Stratifier = field(default_factory=Stratifier)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+
+    @property
+    def platform_labels(self) -> Mapping[str, str]:
+        """The stratifier's value labels (the demo's platforms)."""
+        return self.stratifier.values
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | ReportSettings) -> ReportSettings:
@@ -60,7 +66,7 @@ class ReportSettings:
                 str(d): str((spec or {}).get("label") or d)
                 for d, spec in _section(extraction, "domains").items()
             },
-            platform_labels={str(p): str(v) for p, v in _section(extraction, "platforms").items()},
+            stratifier=Stratifier.from_config(extraction),
             analysis=AnalysisSettings.from_params({k: analysis[k] for k in keys if k in analysis}),
         )
 
@@ -68,3 +74,8 @@ class ReportSettings:
     def ci_label(self) -> str:
         """``95% CI`` at the configured ``analysis.level``."""
         return f"{self.analysis.level * 100:g}% CI"
+
+    @property
+    def min_k_label(self) -> str:
+        """``k < 3`` at the configured ``analysis.min_k``: why a stratum is not pooled."""
+        return f"k < {self.analysis.min_k}"

@@ -10,10 +10,11 @@ changed").
 Strata (names are a contract, see ARCHITECTURE.md):
 
 - ``domain-<d>``: every effect of outcome domain ``d``;
-- ``domain-<d>_platform-<p>``: the effects of ``d`` from trials whose dominant
-  platform is ``p`` (trials with ``mixed`` or no platform are left out);
-- ``platform-<p>``: the platform overview, every continuous (SMD)
-  effect of platform ``p`` across domains. Domains differ in which sign is
+- ``domain-<d>_<key>-<v>``: the effects of ``d`` from trials whose stratifier
+  (``extraction.stratifier``, column ``key``: ``platform`` in the demo) is ``v``
+  (trials with ``mixed`` or no value are left out);
+- ``<key>-<v>``: the stratifier overview (``extraction.stratifier.overview``),
+  every continuous (SMD) effect of value ``v`` across domains. Domains differ in which sign is
   favourable, so here effects of domains whose favourable sign is negative are
   multiplied by -1 (column ``flipped``): positive = favours the intervention.
   A trial may contribute one effect per domain, so these effects are not
@@ -26,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ from .contract import (
 from .contract import STRATUM_PATTERN as STRATUM_PATTERN  # re-exported: older callers
 from .errors import InputError, raise_collected
 from .io import write_bytes
+from .stratifier import MIXED, Stratifier
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,16 +75,36 @@ EXTRA_COLUMNS = [
 ]
 STUDY_COLUMNS = ["study_id", "platform", "followup_weeks", "n", "ln_n", "k_effects"]
 MEASURES = {"continuous": "SMD", "binary": "logRR"}
-NO_PLATFORM = "mixed"
+NO_PLATFORM = MIXED
 
 
-def read_effects(path: str | Path) -> pd.DataFrame:
+def _stratifier(platforms: Mapping[str, str] | Stratifier, overview: bool | None) -> Stratifier:
+    """A Stratifier; a plain mapping is the demo's platform values (older callers)."""
+    if isinstance(platforms, Stratifier):
+        if overview is None or overview == platforms.overview:
+            return platforms
+        return Stratifier(platforms.column, platforms.label, platforms.values, bool(overview))
+    return Stratifier(values=dict(platforms), overview=True if overview is None else overview)
+
+
+def data_columns(column: str = "platform", extra: Sequence[str] = ()) -> list[str]:
+    """The columns of a stratum's data.csv: the stratifier's column in place of ``platform``.
+
+    ``extra`` are study columns (``extraction.study_columns``) carried after
+    the demo's moderators for meta-regression.
+    """
+    cols = [column if c == "platform" else c for c in DATA_COLUMNS] + EXTRA_COLUMNS
+    return cols + [c for c in extra if c not in cols]
+
+
+def read_effects(path: str | Path, column: str = "platform") -> pd.DataFrame:
     """Read ``results/effects/effects.csv`` (written by the extraction stage)."""
     import numpy as np
     import pandas as pd
 
     frame = pd.read_csv(path, dtype={"study_id": str, "record_id": str}, keep_default_na=False)
-    missing = [c for c in DATA_COLUMNS if c not in frame.columns]
+    needed = data_columns(column)[: len(DATA_COLUMNS)]
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise InputError(path, "the effects.csv columns of docs/contracts.md", column=missing[0])
     for col in ("yi", "vi", "n", "followup_weeks", "ln_n"):
@@ -90,14 +112,15 @@ def read_effects(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _check(effects: pd.DataFrame, domains: Mapping[str, Any], platforms: Mapping[str, Any], path):
+def _check(effects: pd.DataFrame, domains: Mapping[str, Any], strat: Stratifier, path):
     errors: list[InputError] = []
+    platforms = strat.values
     # Column lists give each cell as to_dict("records") would (Python scalars),
     # without building one dict per row.
-    columns = ("domain", "platform", "measure", "yi", "vi")
+    columns = ("domain", strat.column, "measure", "yi", "vi")
     cells = zip(*(effects[c].tolist() for c in columns), strict=True)
     for i, values in enumerate(cells, start=2):
-        row = dict(zip(columns, values, strict=True))
+        row = dict(zip(("domain", "platform", "measure", "yi", "vi"), values, strict=True))
         if row["domain"] not in domains:
             errors.append(
                 InputError(
@@ -114,7 +137,11 @@ def _check(effects: pd.DataFrame, domains: Mapping[str, Any], platforms: Mapping
             known = ", ".join([*platforms, NO_PLATFORM])
             errors.append(
                 InputError(
-                    path, f"a configured platform ({known})", row=i, column="platform", got=plat
+                    path,
+                    f"a configured {strat.label.lower()} ({known})",
+                    row=i,
+                    column=strat.column,
+                    got=plat,
                 )
             )
         want = MEASURES[domains[row["domain"]]["type"]]
@@ -148,20 +175,23 @@ def _check(effects: pd.DataFrame, domains: Mapping[str, Any], platforms: Mapping
 def build_strata(
     effects: pd.DataFrame,
     domains: Mapping[str, Mapping[str, Any]],
-    platforms: Mapping[str, str],
+    platforms: Mapping[str, str] | Stratifier,
     *,
-    platform_overview: bool = True,
+    platform_overview: bool | None = None,
     source: str | Path = "effects.csv",
+    extra: Sequence[str] = (),
 ) -> dict[str, pd.DataFrame]:
     """Return ``{stratum: data}`` for every stratum with at least one effect.
 
     ``domains`` is ``config.extraction.domains`` (``type``, ``favourable_sign``),
-    ``platforms`` is ``config.extraction.platforms``. Rows are sorted by
-    ``study_id, domain`` (then outcome) so the files are reproducible.
+    ``platforms`` the :class:`~livingreview.stratifier.Stratifier` (or, for older
+    callers, the platform values: column ``platform``, overview on);
+    ``platform_overview`` overrides its ``overview``; ``extra`` are the study
+    columns carried along. Rows are sorted by ``study_id, domain`` (then
+    outcome) so the files are reproducible.
     """
-    tables, members = _layout(
-        effects, domains, platforms, platform_overview=platform_overview, source=source
-    )
+    strat = _stratifier(platforms, platform_overview)
+    tables, members = _layout(effects, domains, strat, source=source, extra=extra)
     return {
         name: tables[table].iloc[rows].reset_index(drop=True)
         for name, (table, rows) in members.items()
@@ -171,10 +201,10 @@ def build_strata(
 def _layout(
     effects: pd.DataFrame,
     domains: Mapping[str, Mapping[str, Any]],
-    platforms: Mapping[str, str],
+    strat: Stratifier,
     *,
-    platform_overview: bool,
     source: str | Path,
+    extra: Sequence[str] = (),
 ) -> tuple[list[pd.DataFrame], dict[str, tuple[int, np.ndarray]]]:
     """The strata as row positions: (tables, ``{stratum: (table index, rows)}``), sorted by name.
 
@@ -184,21 +214,23 @@ def _layout(
     """
     import numpy as np
 
-    _check(effects, domains, platforms, source)
+    _check(effects, domains, strat, source)
+    key, platforms = strat.column, strat.values
     data = effects.copy()
-    data["platform"] = data["platform"].replace("", NO_PLATFORM)
+    data[key] = data[key].replace("", NO_PLATFORM)
     data["flipped"] = False
-    for col in EXTRA_COLUMNS[1:]:
+    columns = data_columns(key, extra)
+    for col in columns[len(DATA_COLUMNS) + 1 :]:
         if col not in data.columns:
             data[col] = ""
     data = (
-        data[DATA_COLUMNS + EXTRA_COLUMNS]
+        data[columns]
         .sort_values(["study_id", "domain", "outcome"], kind="mergesort")
         .reset_index(drop=True)
     )
     tables = [data]
     members: dict[str, tuple[int, np.ndarray]] = {}
-    domain_of, platform_of = data["domain"].to_numpy(), data["platform"].to_numpy()
+    domain_of, platform_of = data["domain"].to_numpy(), data[key].to_numpy()
     for domain in sorted(domains):
         in_domain = domain_of == domain
         if not in_domain.any():
@@ -207,8 +239,8 @@ def _layout(
         for platform in sorted(platforms):
             rows = np.flatnonzero(in_domain & (platform_of == platform))
             if rows.size:
-                members[stratum_name(domain, platform)] = (0, rows)
-    if platform_overview:
+                members[stratum_name(domain, platform, key=key)] = (0, rows)
+    if strat.overview:
         continuous = [d for d in domains if domains[d]["type"] == "continuous"]
         negative = {d for d in continuous if domains[d]["favourable_sign"] == "negative"}
         overview = data[data["domain"].isin(continuous)].copy()
@@ -216,11 +248,11 @@ def _layout(
         overview.loc[flip, "yi"] = -overview.loc[flip, "yi"]
         overview["flipped"] = flip
         overview = overview.reset_index(drop=True)
-        platform_of = overview["platform"].to_numpy()
+        platform_of = overview[key].to_numpy()
         for platform in sorted(platforms):
             rows = np.flatnonzero(platform_of == platform)
             if rows.size:
-                members[stratum_name(platform=platform)] = (1, rows)
+                members[stratum_name(platform=platform, key=key)] = (1, rows)
         tables.append(overview)
     return tables, dict(sorted(members.items()))
 
@@ -228,11 +260,12 @@ def _layout(
 def describe(
     strata: Mapping[str, pd.DataFrame],
     domains: Mapping[str, Mapping[str, Any]],
-    platforms: Mapping[str, str],
+    platforms: Mapping[str, str] | Stratifier,
 ) -> dict[str, dict[str, Any]]:
-    """The ``strata.json`` index: k, kind, domain, platform, measure, label, sign."""
+    """The ``strata.json`` index: k, kind, domain, platform (stratifier value), measure, label."""
+    values = platforms.values if isinstance(platforms, Stratifier) else platforms
     return {
-        name: _index_entry(name, len(frame), frame["study_id"].nunique(), domains, platforms)
+        name: _index_entry(name, len(frame), frame["study_id"].nunique(), domains, values)
         for name, frame in strata.items()
     }
 
@@ -269,22 +302,25 @@ def _index_entry(
     }
 
 
-def study_table(effects: pd.DataFrame) -> pd.DataFrame:
-    """One row per study for the design check: follow-up and the largest n it reports."""
+def study_table(effects: pd.DataFrame, column: str = "platform") -> pd.DataFrame:
+    """One row per study for the design check: follow-up and the largest n it reports.
+
+    ``column``: the stratifier's, written in place of ``platform``.
+    """
     import numpy as np
     import pandas as pd
 
     grouped = effects.groupby("study_id", sort=True)
     table = pd.DataFrame(
         {
-            "platform": grouped["platform"].first().replace("", NO_PLATFORM),
+            column: grouped[column].first().replace("", NO_PLATFORM),
             "followup_weeks": grouped["followup_weeks"].max(),
             "n": grouped["n"].max(),
             "k_effects": grouped.size(),
         }
     ).reset_index()
     table["ln_n"] = np.log(table["n"])
-    return table[STUDY_COLUMNS]
+    return table[[column if c == "platform" else c for c in STUDY_COLUMNS]]
 
 
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -423,21 +459,22 @@ def stratify(
     out_dir: str | Path,
     index_path: str | Path,
     domains: Mapping[str, Mapping[str, Any]],
-    platforms: Mapping[str, str],
+    platforms: Mapping[str, str] | Stratifier,
     *,
-    platform_overview: bool = True,
+    platform_overview: bool | None = None,
     min_k_funnel: int | None = None,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """Read effects.csv and write every stratum; returns the strata rewritten.
 
+    ``platforms``, ``platform_overview`` and ``extra`` as in :func:`build_strata`.
     Each row is formatted once (strata overlap: every effect is in its domain,
-    domain x platform and platform strata) and each stratum's file assembled
+    domain x stratifier and overview strata) and each stratum's file assembled
     from its rows' lines; the bytes are those :func:`write_strata` writes.
     """
-    effects = read_effects(effects_path)
-    tables, members = _layout(
-        effects, domains, platforms, platform_overview=platform_overview, source=effects_path
-    )
+    strat = _stratifier(platforms, platform_overview)
+    effects = read_effects(effects_path, strat.column)
+    tables, members = _layout(effects, domains, strat, source=effects_path, extra=extra)
     lines = [_csv_rows(table) for table in tables]
     contents: dict[str, tuple[bytes, int]] = {}
     index: dict[str, dict[str, Any]] = {}
@@ -449,21 +486,28 @@ def stratify(
             data = b"\n".join([own[0], *(own[1 + i] for i in rows), b""])
         contents[name] = (data, len(rows))
         n_studies = tables[table]["study_id"].iloc[rows].nunique()
-        index[name] = _index_entry(name, len(rows), n_studies, domains, platforms)
-    studies = _csv_bytes(study_table(effects))
+        index[name] = _index_entry(name, len(rows), n_studies, domains, strat.values)
+    studies = _csv_bytes(study_table(effects, strat.column))
     return _write_files(contents, index, studies, out_dir, index_path, min_k_funnel=min_k_funnel)
 
 
 def read_stratum(path: str | Path) -> pd.DataFrame:
-    """Read one stratum's ``data.csv`` with the right types."""
+    """Read one stratum's ``data.csv`` with the right types.
+
+    The stratifier's column is the fourth (``platform`` in the demo) and is read as text.
+    """
     import pandas as pd
 
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\r\n").split(",")
+    key = header[3] if len(header) > 3 else "platform"
     frame = pd.read_csv(
         path,
-        dtype={"study_id": str, "citation": str, "outcome": str, "platform": str},
+        dtype={"study_id": str, "citation": str, "outcome": str, key: str},
         keep_default_na=False,
         na_values=[""],
     )
-    for col in ("citation", "outcome", "platform"):
-        frame[col] = frame[col].fillna("")
+    for col in ("citation", "outcome", key):
+        if col in frame.columns:
+            frame[col] = frame[col].fillna("")
     return frame

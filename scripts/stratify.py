@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 
 from livingreview.strata import remove_stale_metareg, stratify, write_rob_table
+from livingreview.stratifier import Stratifier
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
@@ -14,9 +15,9 @@ try:
         Path(snakemake.output.index).parent,
         snakemake.output.index,
         snakemake.params.domains,
-        snakemake.params.platforms,
-        platform_overview=snakemake.params.platform_overview,
+        Stratifier.from_config({"stratifier": snakemake.params.stratifier}),
         min_k_funnel=snakemake.params.min_k_funnel,
+        extra=snakemake.params.study_columns,
     )
     logging.info("strata rewritten (content changed): %s", ", ".join(changed) or "none")
     removed = remove_stale_metareg(snakemake.params.metareg_dir, snakemake.output.index)

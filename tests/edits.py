@@ -123,7 +123,7 @@ ANALYSIS_CHOICES = {
         ["n", "feedback", "care_integration"],
         ["moderation"],
     ],
-    "analysis.platform_overview": [True, False],
+    "extraction.stratifier.overview": [True, False],
     "analysis.dependence.model": ["auto", "univariate"],
     "analysis.dependence.rho": [0.0, 0.3, 0.6, 0.8],
     "analysis.dependence.inference": ["CR2", "model"],
@@ -200,7 +200,7 @@ def edit_domain_set(rng: random.Random, project: Path) -> Edit:
 def edit_platforms(rng: random.Random, project: Path) -> Edit:
     """A platform's display name changed, or an unused platform added."""
     config = _config(project)
-    platforms = config["extraction"]["platforms"]
+    platforms = config["extraction"]["stratifier"]["values"]
     if rng.random() < 0.6:
         slug = rng.choice(sorted(platforms))
         platforms[slug] = platforms[slug] + " app"
@@ -209,7 +209,7 @@ def edit_platforms(rng: random.Random, project: Path) -> Edit:
         platforms["signal"] = "Signal"
         text = "platform signal added"
     _save_config(project, config)
-    return Edit("extraction.platforms", text)
+    return Edit("extraction.stratifier.values", text)
 
 
 def edit_reasons(rng: random.Random, project: Path) -> Edit:

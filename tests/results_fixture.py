@@ -21,7 +21,11 @@ CONFIG = {
     "inputs": {"root": "resources/demo"},
     "search": {"start_date": "2010-06-20"},
     "extraction": {
-        "platforms": {"whatsapp": "WhatsApp", "wechat": "WeChat", "line": "LINE"},
+        "stratifier": {
+            "column": "platform",
+            "label": "Platform",
+            "values": {"whatsapp": "WhatsApp", "wechat": "WeChat", "line": "LINE"},
+        },
         "domains": {
             "glycemic": {
                 "label": "Glycemic control",

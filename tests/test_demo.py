@@ -232,7 +232,7 @@ def test_extraction_sheets_cover_the_protocol(root: Path, config: dict) -> None:
     studies = pd.read_csv(root / "extraction/studies/carol.csv", dtype=str, keep_default_na=False)
     outcomes = pd.read_csv(root / "extraction/outcomes/carol.csv", dtype=str, keep_default_na=False)
     assert 23 <= len(studies) <= 27
-    assert set(studies.platform) == {*config["extraction"]["platforms"], "mixed"}
+    assert set(studies.platform) == {*config["extraction"]["stratifier"]["values"], "mixed"}
     fu, n = studies.followup_weeks.astype(float), studies.n_total.astype(int)
     assert fu.min() == 4 and fu.max() == 52 and n.min() >= 40 and n.max() <= 400
     cluster = studies[studies.design == "cluster"]

@@ -100,7 +100,7 @@ def test_init_writes_a_valid_project_and_refuses_to_overwrite(tmp_path: Path, ca
         rows = load_sheet(path, schema)
         assert len(rows) == 1, sheet
     examples = project.EXAMPLES
-    assert examples["studies"]["platform"] in config["extraction"]["platforms"]
+    assert examples["studies"]["platform"] in config["extraction"]["stratifier"]["values"]
     domain = config["extraction"]["domains"][examples["outcomes"]["domain"]]
     assert examples["outcomes"]["outcome"] in [o for tier in domain["priority"] for o in tier]
     assert examples["screening"]["reason"] in config["screening"]["exclusion_reasons"]

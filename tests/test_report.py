@@ -220,7 +220,7 @@ def test_report_settings_read_once_from_params_or_whole_config():
             "domains": {
                 d: {"label": v["label"]} for d, v in CONFIG["extraction"]["domains"].items()
             },
-            "platforms": CONFIG["extraction"]["platforms"],
+            "stratifier": CONFIG["extraction"]["stratifier"],
         },
         "analysis": {k: CONFIG["analysis"][k] for k in ("min_k", "min_k_funnel")},
     }

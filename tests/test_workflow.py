@@ -334,8 +334,8 @@ EXTRACTION_EDITS = {
         "label: Diabetes knowledge\n      type: continuous\n      favourable_sign: negative",
     ),
     "platforms": (
-        "    naver-band: Naver Band\n",
-        "    naver-band: Naver Band\n    signal: Signal\n",
+        "      naver-band: Naver Band\n",
+        "      naver-band: Naver Band\n      signal: Signal\n",
     ),
 }
 
@@ -410,10 +410,12 @@ def test_test_configuration_runs_end_to_end(tmp_path: Path, name: str) -> None:
     generate(work / "resources/small", seed=3, trials=6)
     run(work, "--configfile", "config/config.yaml", f".test/{name}/config.yaml")
 
-    analysis = dict(yaml.safe_load((REPO / "config/config.yaml").read_text())["analysis"])
-    analysis.update(yaml.safe_load((REPO / ".test" / name / "config.yaml").read_text())["analysis"])
+    base = yaml.safe_load((REPO / "config/config.yaml").read_text())["extraction"]["stratifier"]
+    over = yaml.safe_load((REPO / ".test" / name / "config.yaml").read_text())
+    overview = ((over.get("extraction") or {}).get("stratifier") or {}).get("overview")
     index = strata(work)
-    assert any(i["kind"] == "platform" for i in index.values()) is analysis["platform_overview"]
+    expected = base["overview"] if overview is None else overview
+    assert any(i["kind"] == "platform" for i in index.values()) is expected
     reported = 0
     for stratum in index:
         pooled = json.loads((work / "results/strata" / stratum / "pooled.json").read_text())

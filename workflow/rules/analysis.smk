@@ -20,8 +20,8 @@ checkpoint stratify:
         "results/logs/analysis/stratify.log",
     params:
         domains=STRATIFY_DOMAINS,
-        platforms=EXTRACTION["platforms"],
-        platform_overview=ANALYSIS["platform_overview"],
+        stratifier=STRATIFIER.as_params(),
+        study_columns=list(EXTRACTION["study_columns"]),
         min_k_funnel=ANALYSIS["min_k_funnel"],
         rob_table=ROB_TABLE,
         metareg_dir=contract.METAREG_DIR,

@@ -10,6 +10,9 @@ from livingreview import contract
 from livingreview.config_check import check_config_files, check_inputs, check_references
 from livingreview.project import schema_dir
 from livingreview.screening import sheet_paths
+from livingreview.moderators import parse_moderators, unknown_moderators
+from livingreview.sheets import load_schema
+from livingreview.stratifier import Stratifier, old_keys_message
 
 check_config_files(workflow.configfiles)  # duplicate keys, alias bombs
 try:
@@ -23,6 +26,8 @@ except WorkflowError as exc:
             "two stages, title/abstract then full text (<inputs.root>/screening/"
             "title_abstract/ and full_text/), as the PRISMA 2020 flow reports them."
         )
+    if old_keys_message(config):  # keys of configurations before issue 15
+        hint += "\n" + old_keys_message(config)
     raise WorkflowError(
         f"{sources} (with any --config overrides) does not match "
         f"workflow/schemas/config.schema.yaml: {exc}{hint}"
@@ -43,6 +48,20 @@ ANALYSIS = config["analysis"]
 # installed package's copy (an absolute path) for a project made by `livingreview init`.
 SCHEMA_DIR = schema_dir(workflow.basedir)
 EXTRACTION = config["extraction"]
+STRATIFIER = Stratifier.from_config(EXTRACTION)  # parsed once: column, label, values
+_unknown = unknown_moderators(
+    parse_moderators(ANALYSIS["moderators"])[0],
+    [
+        *load_schema(f"{SCHEMA_DIR}/studies.schema.yaml")["properties"],
+        *EXTRACTION["study_columns"],
+        STRATIFIER.column,
+    ],
+)
+if _unknown:
+    raise WorkflowError(
+        f"analysis.moderators names {_unknown[0]}, which is no column of the studies "
+        "sheet: declare it in extraction.study_columns (name: number, boolean or text)."
+    )
 STRATA_INDEX = contract.STRATA_INDEX
 ROB_TABLE = f"{contract.STRATA_DIR}/rob.csv"  # written by the stratify checkpoint
 # The per-stratum job's outputs (contract.STRATUM_OUTPUTS / FUNNEL_OUTPUTS) as paths.
@@ -78,7 +97,7 @@ REPORT_CONFIG = {
         "domains": {
             d: only(spec, ("label",)) for d, spec in EXTRACTION["domains"].items()
         },
-        "platforms": EXTRACTION["platforms"],
+        "stratifier": only(STRATIFIER.as_params(), ("column", "label", "values")),
     },
     "analysis": only(ANALYSIS, ("level", "min_k", "min_k_funnel")),
 }

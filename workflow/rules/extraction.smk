@@ -7,6 +7,10 @@ from livingreview.extraction import input_files as extraction_input_files
 # does not rerun it.
 EXTRACTION_PARAMS = dict(
     config["extraction"],
+    # the stratify checkpoint alone reads stratifier.overview
+    stratifier={
+        k: v for k, v in config["extraction"]["stratifier"].items() if k != "overview"
+    },
     domains={
         d: {
             k: v
