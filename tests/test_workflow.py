@@ -410,8 +410,10 @@ def test_test_configuration_runs_end_to_end(tmp_path: Path, name: str) -> None:
     generate(work / "resources/small", seed=3, trials=6)
     run(work, "--configfile", "config/config.yaml", f".test/{name}/config.yaml")
 
-    base = yaml.safe_load((REPO / "config/config.yaml").read_text())["extraction"]["stratifier"]
+    base_config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    base = base_config["extraction"]["stratifier"]
     over = yaml.safe_load((REPO / ".test" / name / "config.yaml").read_text())
+    analysis = {**base_config["analysis"], **over["analysis"]}
     overview = ((over.get("extraction") or {}).get("stratifier") or {}).get("overview")
     index = strata(work)
     expected = base["overview"] if overview is None else overview
