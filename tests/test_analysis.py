@@ -148,6 +148,51 @@ def test_meta_regression_matches_rma_mods(bcg: pd.DataFrame) -> None:
     assert tiny["reason"] == "2 effects with every moderator, fewer than 4"
 
 
+# dat.bcg's allocation (metafor): the reference values below are metafor's
+# rma(yi, vi, mods = ~ factor(alloc), data = dat.bcg), REML, printed to 4 decimals.
+ALLOC = ["random"] * 4 + ["alternate"] * 2 + ["random"] * 3 + ["systematic"] * 4
+
+
+def test_a_text_moderator_is_dummy_coded_against_its_reference(bcg: pd.DataFrame) -> None:
+    """Issue 15: a categorical study column as moderator, as metafor's factor() codes it."""
+    bcg["alloc"] = ALLOC
+    result = meta_regression(bcg, AnalysisSettings(moderators=("alloc",)), name="overall")
+    assert result["coding"] == {
+        "alloc": {"reference": "alternate", "levels": ["alternate", "random", "systematic"]}
+    }
+    coefs = {c["term"]: c["estimate"] for c in result["coefficients"]}
+    assert coefs == pytest.approx(
+        {"intercept": -0.5180, "alloc[random]": -0.4478, "alloc[systematic]": 0.0890}, abs=6e-5
+    )
+    assert result["qm"] == pytest.approx(1.7675, abs=6e-5)
+    assert result["tau2"] == pytest.approx(0.3615, abs=6e-5)
+    # a stated reference ({alloc: random}) re-expresses the same model
+    settings = AnalysisSettings.from_params({"moderators": [{"alloc": "random"}, "ln_n"]})
+    assert settings.moderators == ("alloc", "ln_n") and settings.references == (
+        ("alloc", "random"),
+    )
+    other = meta_regression(
+        bcg, AnalysisSettings.from_params({"moderators": [{"alloc": "random"}]}), name="x"
+    )
+    terms = {c["term"]: c["estimate"] for c in other["coefficients"]}
+    assert terms["intercept"] == pytest.approx(-0.5180 - 0.4478, abs=2e-4)
+    assert terms["alloc[alternate]"] == pytest.approx(0.4478, abs=1e-4)
+    assert other["qm"] == pytest.approx(result["qm"], rel=1e-9)
+    with pytest.raises(ValueError, match="reference level 'cluster' of moderator alloc"):
+        meta_regression(
+            bcg, AnalysisSettings.from_params({"moderators": [{"alloc": "cluster"}]}), name="x"
+        )
+    # one category left after dropping incomplete rows: does not vary
+    same = bcg.assign(alloc="random")
+    assert meta_regression(same, AnalysisSettings(moderators=("alloc",)), name="x")["reason"] == (
+        "moderator alloc does not vary"
+    )
+    with pytest.raises(ValueError, match="moderator sessions is not a column"):
+        meta_regression(bcg, AnalysisSettings(moderators=("sessions",)), name="x")
+    with pytest.raises(ValueError, match="names alloc twice"):
+        AnalysisSettings.from_params({"moderators": ["alloc", {"alloc": "random"}]})
+
+
 def test_design_check_is_ols_with_hc3() -> None:
     rng = np.random.default_rng(7)
     weeks = rng.integers(4, 53, 30).astype(float)

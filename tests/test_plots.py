@@ -310,3 +310,27 @@ def test_multilevel_funnel_prints_the_cr2_egger_test(tmp_path):
     plots.funnel_plot(data, pooled, egger, tmp_path / "funnel")
     svg = _svg(tmp_path / "funnel.svg")
     assert "Egger's test (multilevel, CR2, df = 2.7): t = 0.35, p = 0.753" in svg
+
+
+def test_summary_labels_follow_the_configured_level_min_k_and_stratifier(tmp_path):
+    """Issue 15: rows pooled at 95% (or saying nothing) are labelled as configured."""
+    _, pooled = _stratum()
+    ne = dict(pooled, label="Yoga", k=1, reported=False)
+    rows = [dict(pooled, label="Aerobic"), ne]
+    plots.platform_overview_plot(
+        rows,
+        tmp_path / "overview",
+        heading="Exercise type overview",
+        row_header="Exercise type",
+        level=0.9,
+        min_k=2,
+    )
+    svg = _svg(tmp_path / "overview.svg")
+    assert "Exercise type overview (continuous outcomes)" in svg
+    assert "Estimate [90% CI]" in svg and "Black line: 90% CI; grey band: 90% prediction" in svg
+    assert "NE: not estimated (k &lt; 2)" in svg and "k &lt; 3" not in svg and "95%" not in svg
+    assert "Exercise type" in svg and "Platform" not in svg and "Stratum" not in svg
+    # without the configured values the rows' own level and min_k are stated, as before
+    plots.domain_summary_plot(rows, tmp_path / "domains")
+    plain = _svg(tmp_path / "domains.svg")
+    assert f"Estimate [{pooled['level'] * 100:g}% CI]" in plain

@@ -247,6 +247,45 @@ def test_captions_follow_the_level_and_min_k(tmp_path):
     assert "NE = not estimated (k &lt; 2)" in html
 
 
+def test_labels_follow_a_non_default_configuration(tmp_path):
+    """Issue 15: level 0.9, min_k 2 and the stratifier "Exercise type" in every label."""
+    results = make_results(tmp_path)
+    stratifier = {
+        "column": "platform",
+        "label": "Exercise type",
+        "values": {"whatsapp": "Aerobic", "wechat": "Resistance", "line": "Yoga"},
+    }
+    config = {
+        **CONFIG,
+        "extraction": {**CONFIG["extraction"], "stratifier": stratifier},
+        "analysis": {**CONFIG["analysis"], "level": 0.9, "min_k": 2},
+    }
+    out = results / "report"
+    report.build_report(results, out, config)
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "95% CI" not in html and "k &lt; 3" not in html and "Platform" not in html
+    assert "Pooled SMD, 90% CI and prediction interval per outcome domain" in html
+    assert "(NE: not estimated, k &lt; 2)" in html
+    assert "Exercise type x domain: k, pooled estimate [90% CI]" in html
+    assert "<th>Exercise type</th>" in html and "All exercise types" in html
+    assert "<td>Resistance</td>" in html
+    assert "Exercise type overview across continuous outcomes" in html
+    # binary domains are not in the SMD figure: the caption says where they are
+    assert "Binary domains (risk ratio, 90% CI): Complications: in the table below" in html
+    # the table of contents links each domain and, under it, its strata
+    toc = html[
+        html.index('<nav class="toc"') : html.index("</nav>", html.index('<nav class="toc"'))
+    ]
+    assert '<a href="#s-domain-glycemic">Glycemic control</a><ul>' in toc
+    assert '<a href="#s-domain-glycemic_platform-wechat">' in toc
+    for anchor in re.findall(r'href="#(s-[^"]+)"', toc):
+        assert f'id="{anchor}"' in html
+    grid = (out / "tables" / "platform_domain.html").read_text(encoding="utf-8")
+    assert "All exercise types" in grid and "Exercise type x domain" in grid
+    svg = (out / "figures" / "domain_summary.svg").read_text(encoding="utf-8")
+    assert "90% CI" in svg and "95%" not in svg
+
+
 def test_platform_overview_caption_says_how_rows_were_pooled():
     """Issue 18: the overview is pooled with the multilevel model and labelled so."""
     multi = {"kind": "platform", "stratum": "platform-wechat", "reported": True, "k": 23,

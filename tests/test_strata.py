@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from livingreview.strata import (
     stratify,
     stratum_name,
 )
+from livingreview.stratifier import Stratifier
 
 DOMAINS = {
     "glycemic": {"label": "Glycemic control", "type": "continuous", "favourable_sign": "negative"},
@@ -73,6 +75,65 @@ def test_stratum_names_round_trip() -> None:
     assert stratum_name("clinical-other", "wechat") == "domain-clinical-other_platform-wechat"
     with pytest.raises(ValueError, match="not a stratum name"):
         parse_stratum("domain-Glycemic")
+
+
+def test_the_stratifier_column_names_the_strata(tmp_path) -> None:
+    """Issue 15: strata by exercise type are named by its column; the demo's keep platform."""
+    for domain, value, kind in [
+        ("mood", "high-intensity", "domain-platform"),
+        (None, "aerobic", "platform"),
+    ]:
+        name = stratum_name(domain, value, key="exercise_type")
+        assert parse_stratum(name) == {"kind": kind, "domain": domain, "platform": value}
+        assert re.fullmatch(contract.STRATUM_PATTERN, name)
+    assert (
+        stratum_name("mood", "aerobic", key="exercise_type") == "domain-mood_exercise_type-aerobic"
+    )
+    frame = pd.DataFrame(
+        [
+            {**effect(s, d, "", y), "exercise_type": t}
+            for s, d, t, y in [
+                ("a2019", "glycemic", "aerobic", -0.3),
+                ("b2020", "glycemic", "yoga", -0.5),
+                ("b2020", "knowledge", "yoga", 0.4),
+                ("c2021", "glycemic", "mixed", -0.1),
+            ]
+        ]
+    ).drop(columns="platform")
+    frame["supervised"] = ["yes", "no", "no", "yes"]
+    src = tmp_path / "effects.csv"
+    write_csv(frame, src)
+    by_type = Stratifier(
+        column="exercise_type",
+        label="Exercise type",
+        values={"aerobic": "Aerobic", "yoga": "Yoga"},
+        overview=True,
+    )
+    out = tmp_path / "strata"
+    stratify(src, out, out / "strata.json", DOMAINS, by_type, extra=["supervised"])
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert folders == [
+        "domain-glycemic",
+        "domain-glycemic_exercise_type-aerobic",
+        "domain-glycemic_exercise_type-yoga",
+        "domain-knowledge",
+        "domain-knowledge_exercise_type-yoga",
+        "exercise_type-aerobic",
+        "exercise_type-yoga",
+    ]
+    index = json.loads((out / "strata.json").read_text())
+    assert index["domain-glycemic_exercise_type-yoga"]["label"] == "Glycemic control: Yoga"
+    assert (
+        index["exercise_type-yoga"]["kind"] == "platform" and index["exercise_type-yoga"]["k"] == 2
+    )
+    data = read_stratum(out / "domain-glycemic" / "data.csv")
+    assert list(data.columns[:5]) == ["study_id", "citation", "domain", "exercise_type", "measure"]
+    assert data["supervised"].tolist() == ["yes", "no", "yes"]
+    assert (out / "studies.csv").read_text().startswith("study_id,exercise_type,followup_weeks")
+    bad = frame.assign(exercise_type=["aerobic", "pilates", "yoga", "yoga"])
+    with pytest.raises(InputError, match=r"row 3, column 'exercise_type': expected a configured "
+                       r"exercise type \(aerobic, yoga, mixed\), got 'pilates'"):  # fmt: skip
+        build_strata(bad, DOMAINS, by_type)
 
 
 def test_membership_and_platform_overview(effects: pd.DataFrame) -> None:
