@@ -664,3 +664,48 @@ def test_snakemake_start_up_imports_no_scipy_or_jsonschema():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_study_columns_and_the_stratifier_column_reach_effects_csv(tmp_path):
+    """Issue 15: a team's own stratifier column and moderator columns, declared in config."""
+    root = make_root(tmp_path, outcomes=[outcome("means", MEANS)])
+    sheet = root / "extraction" / "studies" / "alice.csv"
+    sheet.write_text(
+        STUDY_HEADER.replace(",platform,", ",exercise_type,") + ",supervised,setting\n"
+        + STUDY.replace(",wechat,", ",Aerobic,") + ",yes,community\n"
+    )  # fmt: skip
+    config = {
+        **CONFIG,
+        "stratifier": {"column": "exercise_type", "label": "Exercise type",
+                       "values": {"aerobic": "Aerobic", "yoga": "Yoga"}},
+        "study_columns": {"supervised": "boolean", "setting": "text"},
+    }  # fmt: skip
+    files = input_files(root)
+    res = run(
+        files["studies"], files["outcomes"], root / "decisions.csv", config, SCHEMAS, None, root
+    )
+    eff = res.effects.iloc[0]
+    assert list(res.effects.columns[3:6]) == ["domain", "exercise_type", "measure"]
+    assert (eff.exercise_type, eff.supervised, eff.setting) == ("aerobic", "yes", "community")
+    assert "platform" not in res.effects.columns
+    # a declared column missing from a studies sheet: one message naming sheet and column
+    sheet.write_text(
+        STUDY_HEADER.replace(",platform,", ",exercise_type,") + ",supervised\n"
+        + STUDY.replace(",wechat,", ",yoga,") + ",no\n"
+    )  # fmt: skip
+    with pytest.raises(InputError) as info:
+        run(
+            files["studies"], files["outcomes"], root / "decisions.csv", config, SCHEMAS, None, root
+        )
+    assert str(info.value) == (
+        f"{sheet}, row 1, column 'setting': expected this required column in the header"
+    )
+    # a value the stratifier does not know, in the stratifier's words
+    sheet.write_text(
+        STUDY_HEADER.replace(",platform,", ",exercise_type,") + ",supervised,setting\n"
+        + STUDY.replace(",wechat,", ",pilates,") + ",no,home\n"
+    )  # fmt: skip
+    with pytest.raises(InputError, match=r"column 'exercise_type': expected a configured exercise"):
+        run(
+            files["studies"], files["outcomes"], root / "decisions.csv", config, SCHEMAS, None, root
+        )
