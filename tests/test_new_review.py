@@ -28,13 +28,27 @@ from livingreview.sheets import load_schema, load_sheet
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "new-review.md"
 VENV_BIN = REPO / ".venv" / "bin"
-BLOCK = re.compile(r'^```(\w+)(?: title="([^"]+)")?\n(.*?)^```\n', re.M | re.S)
+BLOCK = re.compile(r'^```(\w+)(?: title="([^"]+)")?(?: edit="(keys)")?\n(.*?)^```\n', re.M | re.S)
 TITLE = "Exercise for depression: a living review"
 
 
 def walkthrough() -> list[tuple[str, str | None, str]]:
-    """(kind, file path or None, text) of every fenced block of the document, in order."""
-    return [(m.group(1), m.group(2), m.group(3)) for m in BLOCK.finditer(DOC.read_text())]
+    """(kind, file path or None, text) of every fenced block of the document, in order.
+
+    An ``edit="keys"`` block's kind is ``edit``: its keys replace the file's (two levels).
+    """
+    return [
+        ("edit" if m.group(3) else m.group(1), m.group(2), m.group(4))
+        for m in BLOCK.finditer(DOC.read_text())
+    ]
+
+
+def edit_keys(path: Path, text: str) -> None:
+    """Write each ``section: {key: value}`` of ``text`` over the YAML file's, as a person would."""
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for section, keys in yaml.safe_load(text).items():
+        config.setdefault(section, {}).update(keys)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +166,9 @@ def test_walkthrough(tmp_path: Path, installed: Path) -> None:
     blocks = walkthrough()
     assert sum(kind == "console" for kind, _, _ in blocks) >= 5
     for kind, path, text in blocks:
+        if kind == "edit":
+            edit_keys(tmp_path / path, text)
+            continue
         if path is not None:
             assert path.startswith("my-review/"), path
             target = tmp_path / path
@@ -206,6 +223,20 @@ def _check_step(review: Path, step: int, out: str) -> None:
         assert "No pooled analyses yet" not in report
         assert "Agreement between reviewers" in report and "No decisions yet" not in report
         assert len((queue / "_unscreened.csv").read_text().splitlines()) == 1
+        # the team's own stratifier names the strata and labels the report (issue 15)
+        assert sorted(_strata(review)) == [
+            "domain-primary",
+            "domain-primary_exercise_type-aerobic",
+            "domain-primary_exercise_type-resistance",
+        ]
+        assert (bundle / "strata" / "domain-primary_exercise_type-aerobic" / "forest.svg").is_file()
+        assert "Exercise type x domain" in report and "All exercise types" in report
+        assert "Platform" not in report and "platform" not in report.replace("platform_domain", "")
+        assert '<a href="#s-domain-primary_exercise_type-aerobic">' in report
+        # ... and its moderator is in the meta-regression
+        metareg = json.loads((bundle / "metareg" / "primary.json").read_text())
+        assert metareg["moderators"] == ["supervised"] and metareg["reported"], metareg
+        assert [c["term"] for c in metareg["coefficients"]] == ["intercept", "supervised"]
     elif step == 4:  # second search: one new record, one found again; cleo's queue
         assert (prisma["identified_total"], prisma["duplicates_removed"]) == (6, 1)
         assert prisma["records"] == 5
