@@ -26,8 +26,9 @@ except WorkflowError as exc:
             "two stages, title/abstract then full text (<inputs.root>/screening/"
             "title_abstract/ and full_text/), as the PRISMA 2020 flow reports them."
         )
-    if old_keys_message(config):  # keys of configurations before issue 15
-        hint += "\n" + old_keys_message(config)
+    old_keys = old_keys_message(config)  # keys of configurations before issue 15
+    if old_keys:
+        hint = f"{hint}\n{old_keys}"
     raise WorkflowError(
         f"{sources} (with any --config overrides) does not match "
         f"workflow/schemas/config.schema.yaml: {exc}{hint}"
