@@ -370,8 +370,8 @@ def read_ris(path: Path, source: str, *, text: str | None = None, **kw: Any) -> 
     """RIS via rispy, one ``TY``...``ER`` block at a time (so a bad record is named).
 
     PMID only from a digits-only ``AN`` of a PubMed/MEDLINE database (Ovid
-    MEDLINE) or a ``PUBMED <digits>`` accession (Cochrane CENTRAL). DOI from
-    ``DO``, else EBSCOhost's ``L3``, else a DOI-shaped ``M3``/``N1``/``UR``.
+    MEDLINE: ``DB  - Ovid MEDLINE(R)``). DOI from ``DO``, else EBSCOhost's
+    ``L3``, else a DOI-shaped ``M3``/``N1``/``UR`` value.
     """
     text = _text(path, text).lstrip("\ufeff")
     out = []
@@ -401,9 +401,6 @@ def _ris_record(
     db = _first(e, "name_of_database", "database_provider").lower()
     an = _first(e, "accession_number")
     pmid = an if an.isdigit() and ("pubmed" in db or "medline" in db) else ""
-    if not pmid:
-        m = re.fullmatch(r"PUBMED\s+(\d+)", an, re.I)
-        pmid = m.group(1) if m else ""
     title = _first(e, "title", "primary_title", "translated_title")
     _require_title(path, n, line, title, "TI or T1")
     return SourceRecord(
