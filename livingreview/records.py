@@ -243,15 +243,22 @@ def deduplicate(records: list[SourceRecord], title_similarity: float = 95) -> li
             else:
                 by_doi[r.doi] = i
     # Fuzzy titles: only a group without a PMID can join another one, so compare
-    # those against every group of the same year.
+    # those against every group of the same year. A group joined by DOI stands
+    # in the block of each of its members' (year, title): databases date one
+    # article differently (online first vs issue), and a copy without a DOI
+    # must still meet the member that has its year.
     reps: dict[int, list[int]] = {}
     for i in range(len(records)):
         reps.setdefault(g.find(i), []).append(i)
     blocks: dict[str, list[tuple[int, str]]] = {}
     for rep in sorted(reps):
-        title = normalise_title(records[rep].title)
-        if title:
-            blocks.setdefault(records[rep].year, []).append((rep, title))
+        keys = {}
+        for i in reps[rep]:
+            title = normalise_title(records[i].title)
+            if title:
+                keys.setdefault((records[i].year, title), None)
+        for year, title in keys:
+            blocks.setdefault(year, []).append((rep, title))
     for block in blocks.values():
         titles = [t for _, t in block]
         for rep, title in block:
