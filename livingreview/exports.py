@@ -687,9 +687,12 @@ def read_endnote_xml(
 
         title = get("titles/title")
         _require_title(path, n, rec.sourceline, title, "titles/title")
-        db = (get("remote-database-name") + " " + get("remote-database-provider")).lower()
+        # A reference imported from PubMed: EndNote's filter puts the PMID in the
+        # accession number and "NLM" as the database provider.
+        db = get("remote-database-name").lower()
+        nlm = get("remote-database-provider") == "NLM" or "pubmed" in db or "medline" in db
         an = get("accession-num")
-        pmid = an if an.isdigit() and ("pubmed" in db or "medline" in db) else ""
+        pmid = an if an.isdigit() and nlm else ""
         ref_type = rec.find("ref-type")
         out.append(
             SourceRecord(
