@@ -16,8 +16,9 @@ Formats (:func:`detect_format`, first non-empty line decides):
 * ``endnote-xml``: EndNote XML (``<xml><records><record>``), ``lxml``;
 * ``cochrane``: the Cochrane Library's plain-text export of CENTRAL
   (``Record #1 of N`` then ``ID:``, ``TI:``, ``YR:``, ``DOI:`` lines);
-* ``csv``: comma- or tab-separated with the columns of :data:`CSV_COLUMNS`
-  (Scopus CSV, WoS/Embase/CINAHL/Covidence CSV, our own layout).
+* ``csv``: a comma- or tab-separated header of named columns, read by the
+  names of :data:`CSV_COLUMNS` (Scopus CSV, WoS/Embase/CINAHL/Covidence CSV,
+  our own layout).
 
 Text is UTF-8 (a BOM is skipped), UTF-16 with a BOM, or else Windows-1252/
 Latin-1 (logged); CRLF and CR line ends are read as LF.
@@ -259,14 +260,16 @@ def detect_format(path: Path, text: str) -> str:
         cells = first.split("\t")
         if {"PT", "AU", "TI", "UT"} <= set(cells):
             return "wos-tab"
-        names = {c.strip().strip('"').lower() for c in re.split(r"[,\t]", first)}
-        if names & set(CSV_COLUMNS["title"]):
+        # A header of two or more named columns: a CSV export (its reader names
+        # the title column it needs when there is none).
+        names = [c.strip().strip('"') for c in re.split(r"[,\t]", first)]
+        if len(names) > 1 and all(names):
             return "csv"
     raise InputError(
         path,
         "a database export: RIS ('TY  - ' first), PubMed/MEDLINE ('PMID- '), Web of Science "
         "tagged ('FN '/'PT ') or tab-delimited ('PT<tab>AU<tab>...'), EndNote XML "
-        "('<xml><records><record>'), Cochrane ('Record #1 of N') or CSV with a title column",
+        "('<xml><records><record>'), Cochrane ('Record #1 of N') or CSV (a header of named columns)",
         got=first[:60],
     )
 
