@@ -676,7 +676,7 @@ def read_endnote_xml(
 ) -> list[SourceRecord]:
     """EndNote XML (File > Export > XML): one ``<record>`` per reference, via lxml."""
     raw = path.read_bytes() if raw is None else raw
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
         root = etree.fromstring(raw, parser)
     except etree.XMLSyntaxError as exc:

@@ -359,3 +359,18 @@ def test_the_shared_five_database_search_imports_completely(shared: Path, tmp_pa
         "crimjust, 41; lens, 49; psycinfo, 124; pubmed, 176; scopus, 255"
     )
     assert prisma["duplicates"] == 645 - len(groups)
+
+
+def test_endnote_xml_entities_are_not_expanded(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET", encoding="utf-8")
+    xml = (DATA / "endnote.xml").read_text(encoding="utf-8")
+    doctype = (
+        f'<?xml version="1.0" encoding="UTF-8" ?><!DOCTYPE xml [<!ENTITY x SYSTEM "file://{secret}">'
+        '<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    )
+    xml = xml.replace('<?xml version="1.0" encoding="UTF-8" ?>', doctype, 1)
+    xml = xml.replace("in an epidemic setting</style>", "in an epidemic setting &x;&b;</style>", 1)
+    path = bad(tmp_path, "e.xml", xml)
+    titles = [r.title for r in load_export(path, "endnote", **KW).records]
+    assert not any("SECRET" in t or "aaaa" in t for t in titles)
