@@ -616,3 +616,54 @@ def test_run_writes_unmatched_csv_and_is_byte_identical(tmp_path):
     assert (outs[0] / "unmatched.csv").read_text().splitlines()[0] == (
         "file,row,tool,reviewer,stage,decision,pmid,doi,title,year"
     )
+
+
+def test_rule_reruns_when_an_export_is_dropped_in_or_changed(tmp_path):
+    """The real rule: a Rayyan export in place of alice's sheet is an input; changing it reruns."""
+    from test_screening import SNAKEFILE, _snakemake
+
+    work = tmp_path / "wf"
+    for rel in (
+        "workflow/rules/screening.smk",
+        "workflow/schemas/screening.schema.yaml",
+        "workflow/schemas/adjudication.schema.yaml",
+        "scripts/screening.py",
+    ):
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, work / rel)
+    (work / "config").mkdir()
+    (work / "config" / "config.yaml").write_text(
+        yaml.safe_dump({"inputs": {"root": "review"}, "screening": CONFIG})
+    )
+    (work / "Snakefile").write_text(SNAKEFILE)
+    review(work, {"title_abstract/bob.csv": BOB_TA})
+    (work / "results" / "records").mkdir(parents=True)
+    shutil.copy(STORE / "records.csv", work / "results" / "records" / "records.csv")
+    shutil.copy(STORE / "summary.json", work / "results" / "records" / "summary.json")
+    out = work / "results" / "screening"
+    _snakemake(work)
+    assert (out / "unmatched.csv").read_text().count("\n") == 1  # header only
+
+    alice = work / "review" / "screening" / "title_abstract" / "alice.csv"
+    shutil.copyfile(DATA / "rayyan/articles.csv", alice)
+    assert "rule screening" in _snakemake(work)
+    decisions = pd.read_csv(out / "decisions.csv", dtype=str, keep_default_na=False)
+    row = decisions[(decisions["record_id"] == rid(2)) & (decisions["stage"] == "title_abstract")]
+    assert row[["status", "reason"]].values.tolist() == [["excluded", "wrong population"]]
+    assert "39999999" in (out / "unmatched.csv").read_text()
+    assert "Nothing to be done" in _snakemake(work)
+
+    # Alice changes her mind on 104 in Rayyan and exports again
+    rewrite_csv(
+        DATA / "rayyan/articles.csv",
+        alice,
+        lambda n, row: (
+            row.update(notes='RAYYAN-INCLUSION: {"Alice"=>"Included"}') if n == 5 else None
+        ),
+    )
+    assert "rule screening" in _snakemake(work)
+    decisions = pd.read_csv(out / "decisions.csv", dtype=str, keep_default_na=False)
+    row = decisions[(decisions["record_id"] == rid(4)) & (decisions["stage"] == "title_abstract")]
+    assert row[["status", "decisions"]].values.tolist() == [
+        ["included", "alice=include; bob=include"]
+    ]
