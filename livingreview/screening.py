@@ -524,9 +524,8 @@ def _reviewer_frame(
         stage=stage,
         reviewer=reviewer,
         exclusion_reasons=exclusion_reasons,
-        index=index if index is not None else RecordIndex.from_records(pd.DataFrame(
-            columns=["record_id", "pmid", "doi", "title", "year"])),
-    )  # fmt: skip
+        index=index if index is not None else RecordIndex({}, {}, {}),
+    )
     if export is None:
         return _read_filled(path, schema, sheet, raw)
     log.info("%s: %s export, %d rows mapped, %d unmatched", path, export.tool,

@@ -576,10 +576,10 @@ def _asreview_rows(
     """The labelled rows of an ASReview LAB export (unlabelled rows are skipped)."""
     numbers = [int(r) for r in frame[ROW].tolist()]
     keys = _keys(frame, cols, "asreview")
-    note_col = cols.get("asreview_note")
-    notes = _cells(frame, note_col)
+    notes = _cells(frame, cols.get("asreview_note"))
     if path.suffix.lower() == ".ris":
         labels = _asreview_ris_labels(path, frame, cols, numbers)
+        notes = [_asreview_ris_note(t) for t in _cells(frame, cols.get("notes"))]
     else:
         label_col = next((cols[c] for c in ASREVIEW_LABEL_COLUMNS if c in cols), None)
         if label_col is None:
@@ -627,6 +627,21 @@ def _asreview_ris_labels(
             )
         labels.append(next(iter(found), ""))
     return labels
+
+
+def _asreview_ris_note(text: str) -> str:
+    """The reviewer's note ASReview's RIS writer stores as ``asreview_note: <JSON>`` in N1."""
+    import json
+
+    for part in text.split(" | "):
+        if part.startswith("asreview_note:"):
+            raw = part.split(":", 1)[1].strip()
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+            return str(value).strip() if value is not None else ""
+    return ""
 
 
 def detect_ris_tool(frame: pd.DataFrame) -> str | None:

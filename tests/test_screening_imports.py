@@ -530,8 +530,11 @@ def test_asreview_export_is_daves_sheet_merged_with_bobs_own(export, tmp_path):
     ]
 
 
-def test_asreview_note_is_kept(tmp_path):
-    root = review(tmp_path, {"title_abstract/dave.csv": V2, "title_abstract/bob.csv": BOB_TA})
+@pytest.mark.parametrize("src", [V2, RIS], ids=["csv", "ris"])
+def test_asreview_note_is_kept(src, tmp_path):
+    root = review(
+        tmp_path, {f"title_abstract/dave{src.suffix}": src, "title_abstract/bob.csv": BOB_TA}
+    )
     records = scr.read_records(STORE / "records.csv")
     rows, _, errors = scr.read_decisions(
         scr.sheet_paths(root),
