@@ -112,8 +112,6 @@ KEY_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "year": ("year", "publication_year", "published year"),
     },
 }
-# A column named for PMIDs must hold PMIDs; Covidence's accession number may hold others.
-STRICT_PMID = {"pubmed_id", "pmid", "pubmed id"}
 _RAYYAN_SECTION = re.compile(
     r"(RAYYAN-INCLUSION|RAYYAN-LABELS|RAYYAN-EXCLUSION-REASONS|USER-NOTES)\s*:\s*"
 )
@@ -409,7 +407,7 @@ def _rayyan_rows(
         sections = _rayyan_sections(text)
         inclusion = sections.get("RAYYAN-INCLUSION", "")
         pairs = _RAYYAN_PAIR.findall(inclusion)
-        if inclusion.strip(" {}") and not pairs:
+        if inclusion.strip(" {}") and len(pairs) != inclusion.count("=>"):
             raise InputError(
                 path,
                 'a RAYYAN-INCLUSION map like {"Name"=>"Included", "Other"=>"Excluded"}',
@@ -663,10 +661,14 @@ def match_record(path: Path, row: ExportRow, index: RecordIndex) -> str | None:
     Keys in order: PMID, DOI, (title, year). The first key that matches must
     match one record, and every later key that matches must match that record too.
     """
+    pmid = row.keys.get("pmid", "")
+    if pmid and not pmid.isdigit():
+        raise InputError(
+            path, "a PubMed ID (digits only)", row=row.row, column=row.columns.get("pmid"), got=pmid
+        )
     doi = normalise_doi(row.keys.get("doi", ""))
     title = (normalise_title(row.keys.get("title", "")), _year(row.keys.get("year", "")))
     found: list[tuple[str, str, frozenset[str]]] = []
-    pmid = row.keys.get("pmid", "")
     if pmid and pmid in index.pmid:
         found.append(("PMID", row.columns.get("pmid", "pmid"), index.pmid[pmid]))
     if doi and doi in index.doi:

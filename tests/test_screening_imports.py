@@ -670,3 +670,34 @@ def test_rule_reruns_when_an_export_is_dropped_in_or_changed(tmp_path):
     assert row[["status", "decisions"]].values.tolist() == [
         ["included", "alice=include; bob=include"]
     ]
+
+
+def test_rayyan_map_with_an_unquoted_answer_stops(tmp_path):
+    # older Rayyan exports wrote {"Name"=>true}: no answer is guessed from it
+    dst = tmp_path / "src" / "alice.csv"
+
+    def edit(n, row):
+        if n == 2:
+            row["notes"] = 'RAYYAN-INCLUSION: {"Alice"=>true, "Bob Jones"=>"Included"}'
+
+    rewrite_csv(DATA / "rayyan/articles.csv", dst, edit)
+    root = review(tmp_path, {"title_abstract/alice.csv": dst})
+    with pytest.raises(
+        InputError, match=r'a RAYYAN-INCLUSION map like \{"Name"=>"Included"'
+    ) as err:
+        merge(root)
+    assert (err.value.row, err.value.column) == (2, "notes")
+
+
+def test_a_pmid_column_holds_digits_only(tmp_path):
+    dst = tmp_path / "src" / "alice.csv"
+
+    def edit(n, row):
+        if n == 2:
+            row["pubmed_id"] = "PMC1234567"
+
+    rewrite_csv(DATA / "rayyan/articles.csv", dst, edit)
+    root = review(tmp_path, {"title_abstract/alice.csv": dst})
+    with pytest.raises(InputError, match=r"a PubMed ID \(digits only\)") as err:
+        merge(root)
+    assert (err.value.row, err.value.column, err.value.got) == (2, "pubmed_id", "PMC1234567")
