@@ -307,7 +307,12 @@ def read_export_file(path: str | Path, sheet: str | None = None) -> pd.DataFrame
         return read_sheet(path, sheet=sheet)
     import rispy
 
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            path, "UTF-8 text (export the RIS file as UTF-8)", got=f"byte {exc.start}"
+        ) from None
     try:
         entries = rispy.loads(text, skip_unknown_tags=True)
     except Exception as exc:  # rispy raises several types for a broken file
