@@ -991,7 +991,7 @@ class Effect:
 
 
 def _arm_sd(m: Merged, form: str, arm: int) -> float | None:
-    from . import effects
+    from .stats import escalc as effects
 
     primary, other = _arm_sd_columns(form, arm)
     n = m.get(f"n{arm}")
@@ -1003,7 +1003,7 @@ def _arm_sd(m: Merged, form: str, arm: int) -> float | None:
 
 
 def _md_se(m: Merged, md: float, n1: float, n2: float) -> float | None:
-    from . import effects
+    from .stats import escalc as effects
 
     df = n1 + n2 - 2
     lo, hi = m.get("ci_low"), m.get("ci_high")
@@ -1022,7 +1022,7 @@ def compute(m: Merged, study: Merged, domain: Domain) -> tuple[str, float, float
     Raises :class:`Unresolved` when a needed field is unresolved and
     ``effects.EffectInputError`` when the numbers cannot give an effect.
     """
-    from . import effects
+    from .stats import escalc as effects
 
     form = m.get("form")
     n1, n2 = m.get("n1"), m.get("n2")
@@ -1120,7 +1120,7 @@ def _evaluate(
 
 def _compute_one(e: Effect) -> None:
     """Fill ``e`` from :func:`compute`, or set status and why when it cannot be computed."""
-    from . import effects
+    from .stats import escalc as effects
 
     try:
         e.measure, e.yi, e.vi, e.n, e.design_effect = compute(e.merged, e.study, e.domain)
@@ -1221,7 +1221,7 @@ def _compute_all(todo: Sequence[Effect]) -> None:
 
 def _call(func: Callable[..., Any], rows: np.ndarray, *args: Any, **kwargs: Any) -> Any:
     """``func(*args)`` on the batch positions ``rows``; a rejected row raises :class:`_BadRow`."""
-    from . import effects
+    from .stats import escalc as effects
 
     try:
         return func(*args, **kwargs)
@@ -1233,7 +1233,7 @@ def _batch(
     plans: Sequence[Mapping[str, Any]], signs: Sequence[int]
 ) -> tuple[list[str], list[float], list[float], list[float], list[float]]:
     """(measure, yi, vi, n, design effect) per plan, step by step as :func:`compute`."""
-    from . import effects
+    from .stats import escalc as effects
 
     def col(name: str) -> np.ndarray:
         return np.array([p.get(name, math.nan) for p in plans], dtype=float)

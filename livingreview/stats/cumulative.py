@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .meta import MetaResult, fit
+from .rma import MetaResult, fit
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .analysis import AnalysisSettings
+    from ..analysis import AnalysisSettings
 
 __all__ = ["CUMUL_COLUMNS", "by_year", "cumulative", "cumulative_review"]
 
@@ -34,7 +34,7 @@ def cumulative(res: MetaResult, order: Sequence[Any] | np.ndarray | None = None)
     Parameters
     ----------
     res : MetaResult
-        The fit of all k studies (:func:`livingreview.meta.fit`); its method,
+        The fit of all k studies (:func:`livingreview.stats.fit`); its method,
         test and level are used for every step.
     order : sequence, optional
         One sort key per study (e.g. publication year); stable, so ties keep
@@ -55,8 +55,8 @@ def cumulative(res: MetaResult, order: Sequence[Any] | np.ndarray | None = None)
 
     Examples
     --------
-    >>> from livingreview import meta
-    >>> res = meta.fit([0.1, 0.3, 0.35, 0.6], [0.02, 0.03, 0.01, 0.05], labels="abcd")
+    >>> from livingreview import stats
+    >>> res = stats.fit([0.1, 0.3, 0.35, 0.6], [0.02, 0.03, 0.01, 0.05], labels="abcd")
     >>> cu = cumulative(res, order=[2001, 1999, 2003, 2001])
     >>> cu["added"].tolist(), cu["estimate"].round(4).tolist()
     (['b', 'a', 'd', 'c'], [0.3, 0.18, 0.2917, 0.305])
