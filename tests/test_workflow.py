@@ -438,6 +438,7 @@ def test_test_configuration_runs_end_to_end(tmp_path: Path, name: str) -> None:
     reported, measures = 0, set()
     for stratum in index:
         pooled = json.loads((work / "results/strata" / stratum / "pooled.json").read_text())
+        measures.add(pooled["measure"])
         if pooled.get("model") == "multilevel":  # several effects per trial (issue 18):
             # the CR2 t test with Satterthwaite df whatever analysis.test says (test_multilevel)
             assert (pooled["test"], pooled["inference"]) == ("t", "CR2")
@@ -451,7 +452,6 @@ def test_test_configuration_runs_end_to_end(tmp_path: Path, name: str) -> None:
         if not pooled["reported"]:
             continue
         reported += 1
-        measures.add(pooled["measure"])
         if analysis["method"] == "FE":
             assert pooled["tau2"] == 0 and pooled["pi_low"] is None
         q = 0.5 + analysis["level"] / 2
@@ -461,7 +461,7 @@ def test_test_configuration_runs_end_to_end(tmp_path: Path, name: str) -> None:
         )
     assert reported >= 3
     binary = any(d["type"] == "binary" for d in config["extraction"]["domains"].values())
-    assert ("RR" in measures) is binary and "SMD" in measures
+    assert ("logRR" in measures) is binary and "SMD" in measures
     html = (work / "results/report/index.html").read_text(encoding="utf-8")
     pct = f"{analysis['level'] * 100:g}% CI"
     assert f"pooled estimate [{pct}]" in html and f"Pooled SMD, {pct}" in html

@@ -21,6 +21,7 @@ Modules, by what they compute:
 ``covariance``            imputed sampling covariances of dependent effects
 ``dist``                  the distribution functions all of them use
 ``checks``, ``wls``       input checks; weighted least squares in p x p algebra
+``datasets``              two metadat datasets for the examples
 ========================= ===================================================
 
 Names are loaded on first use (PEP 562): Snakemake imports the workflow's
@@ -80,7 +81,7 @@ _EXPORTS = {
     "shared_control_covariance": "covariance",
 }
 _MODULES = (
-    "bias", "checks", "covariance", "cumulative", "deleted", "dist", "escalc", "metareg",
+    "bias", "checks", "covariance", "cumulative", "datasets", "deleted", "dist", "escalc", "metareg",
     "multilevel", "qprofile", "rma", "robust", "tau2", "wls",
 )  # fmt: skip
 

@@ -49,14 +49,49 @@ def egger_test(
     test: str = "z",
     level: float = 0.95,
 ) -> EggerResult:
-    """Egger's regression test with the standard error as predictor (Egger et al. 1997).
+    """Egger's regression test with the standard error as predictor (metafor ``regtest``).
 
-    ``model="rma"``: the meta-regression y_i = b0 + b1 sqrt(v_i) + u_i + e_i
-    fitted like :func:`fit` (``method``, ``test``), as ``regtest(x)`` on a
-    model fitted with those settings. ``model="lm"``: weighted least squares
-    with weights 1/v_i and a multiplicative dispersion (the classical Egger
-    test), t with k - 2 df, as ``regtest(x, model="lm")``. Requires k >= 3.
-    Same as ``fit(yi, vi, method, test, level).regtest(model)``.
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect estimates and their sampling variances, as :func:`fit`.
+    model : {"rma", "lm"}, default "rma"
+        ``"rma"``: the meta-regression y_i = b0 + b1 sqrt(v_i) + u_i + e_i
+        fitted like :func:`fit` (``method``, ``test``), as ``regtest(x)``;
+        ``"lm"``: weighted least squares with weights 1/v_i and a
+        multiplicative dispersion (the classical Egger test), t with k - 2
+        df, as ``regtest(x, model="lm")``.
+    method, test, level
+        As :func:`fit`.
+
+    Returns
+    -------
+    EggerResult
+        ``statistic`` and ``pval`` of the slope b1, ``df`` (None for z), and
+        ``limit_estimate`` (b0, the effect as the SE goes to 0) with its CI.
+
+    Raises
+    ------
+    ValueError
+        For k < 3 or an unknown model.
+
+    Notes
+    -----
+    Egger M, Davey Smith G, Schneider M, Minder C (1997). Bias in meta-analysis
+    detected by a simple, graphical test. BMJ 315:629-634. Same as
+    ``fit(yi, vi, method, test, level).regtest(model)``.
+
+    Examples
+    --------
+    BCG vaccine trials (metafor: z = -0.8033, p = 0.4218, limit estimate -0.5104):
+
+    >>> from livingreview import stats
+    >>> from livingreview.stats import datasets
+    >>> dat = datasets.bcg()
+    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    >>> eg = stats.egger_test(yi, vi)
+    >>> round(eg.statistic, 4), round(eg.pval, 4), round(eg.limit_estimate, 4)
+    (-0.8033, 0.4218, -0.5104)
     """
     return fit(yi, vi, method, test, level).regtest(model)
 
@@ -146,24 +181,65 @@ def trim_and_fill(
     level: float = 0.95,
     maxiter: int = 100,
 ) -> TrimFillResult:
-    """Duval & Tweedie's trim-and-fill, step by step as metafor.
+    """Duval & Tweedie's trim-and-fill, step by step as metafor ``trimfill.rma.uni``.
 
-    Side (when not given): "right" if the slope of the Egger-type
-    meta-regression on sqrt(v_i) is negative, else "left". Then iterate:
-    fit the model (``method``) to the k - k0 least extreme studies, rank
-    |y_i - mu| over all k studies and estimate k0 with L0
-    (4 S_r - k(k+1))/(2k - 1), R0 or Q0, rounded and floored at 0, until
-    k0 repeats. The k0 most extreme studies are mirrored about the last
-    trimmed estimate, 2 mu - y_i, and the model refitted (metafor refits with
-    its default test "z"; ``test`` and ``level`` apply to that refit).
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect estimates and their sampling variances, as :func:`fit`.
+    method : str, default "REML"
+        tau^2 estimator of the trimmed fits and of the final fit.
+    estimator : {"L0", "R0", "Q0"}, default "L0"
+        Estimator of the number k0 of missing studies.
+    side : {"left", "right"}, optional
+        Side where studies are missing; by default chosen from the sign of
+        the Egger-type slope (below).
+    test, level
+        As :func:`fit`, for the final fit to the filled data.
+    maxiter : int, default 100
+        Iterations of the trimming before a RuntimeError.
 
-    Where the variance of S_r (L0, Q0) comes out negative, as with one
-    extreme outlier, se(k0) is NaN, as in metafor; with all y_i equal k0 is
-    0 (se(k0) NaN for L0 and Q0, sqrt(2) for R0), metafor's answer. When the side
-    is not given and all v_i are equal, the Egger slope that chooses it is not
-    estimable: a ValueError asks for ``side`` (metafor stops with
-    "missing value where TRUE/FALSE needed"). Same as
+    Returns
+    -------
+    TrimFillResult
+        ``k0``, ``se_k0``, ``side``, the adjusted ``estimate``/``se``/``ci_*``/
+        ``pval``/``tau2``, the refitted ``fit`` and the filled data.
+
+    Raises
+    ------
+    ValueError
+        For k < 3, an unknown estimator or side, all vi equal with ``side``
+        not given (the slope that chooses it is not estimable; metafor stops
+        with "missing value where TRUE/FALSE needed"), or Q0 undefined.
+
+    Notes
+    -----
+    Side (when not given): "right" if the slope of the meta-regression of
+    y_i on sqrt(v_i) is negative, else "left". Then iterate: fit the model to
+    the k - k0 least extreme studies, rank |y_i - mu| over all k studies and
+    estimate k0 with L0 = (4 S_r - k(k+1)) / (2k - 1), R0 = gamma* - 1 or
+    Q0 = k - 1/2 - sqrt(2k^2 - 4 S_r + 1/4), rounded and floored at 0, until
+    k0 repeats (S_r the sum of the positive signed ranks, gamma* the length of
+    the rightmost run of positive ranks: k minus the largest negative rank). The k0 most extreme studies are mirrored about
+    the last trimmed estimate, 2 mu - y_i, and the model refitted. Where the
+    variance of S_r comes out negative, se(k0) is NaN, as in metafor. Duval S,
+    Tweedie R (2000). Trim and fill: a simple funnel-plot-based method of
+    testing and adjusting for publication bias in meta-analysis. Biometrics
+    56:455-463. Same as
     ``fit(yi, vi, method, test, level).trimfill(estimator, side, maxiter)``.
+
+    Examples
+    --------
+    BCG vaccine trials (metafor: one study filled on the right, estimate
+    -0.6571, se(k0) 2.4528):
+
+    >>> from livingreview import stats
+    >>> from livingreview.stats import datasets
+    >>> dat = datasets.bcg()
+    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    >>> tf = stats.trim_and_fill(yi, vi)
+    >>> tf.k0, tf.side, round(tf.estimate, 4), round(tf.se_k0, 4)
+    (1, 'right', -0.6571, 2.4528)
     """
     return fit(yi, vi, method, test, level).trimfill(estimator, side, maxiter)
 

@@ -45,6 +45,40 @@ def _check_data(yi: Any, vi: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_method(method: str, test: str, level: float) -> tuple[str, str]:
+    """The canonical spelling of ``method`` and ``test``, after checking them and ``level``.
+
+    Parameters
+    ----------
+    method : str
+        tau^2 estimator, any case: one of :data:`METHODS` (REML, ML, DL, PM,
+        HE, SJ, EB, FE).
+    test : str
+        ``"z"`` or ``"knha"`` (Knapp-Hartung), any case.
+    level : float
+        Confidence level, in (0, 1).
+
+    Returns
+    -------
+    tuple of str
+        ``(method, test)``: the method upper case, the test lower case.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument and the values allowed.
+
+    Notes
+    -----
+    The values metafor's ``rma.uni`` accepts for ``method`` and ``test``
+    (Viechtbauer 2010, J Stat Softw 36(3)); the configuration
+    (``analysis.method``, ``analysis.test``, ``analysis.level``) is checked
+    by this function once, when its settings are parsed.
+
+    Examples
+    --------
+    >>> check_method("reml", "KNHA", 0.95)
+    ('REML', 'knha')
+    """
     m = str(method).upper()
     if m not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")

@@ -97,11 +97,29 @@ def _check(arrs: dict[str, np.ndarray], field: str, bad: np.ndarray, expected: s
 
 
 def hedges_correction(m: ArrayLike) -> np.ndarray:
-    """Exact small-sample correction c(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2)).
+    """Exact small-sample correction c(m) of the standardised mean difference.
 
-    Same as metafor's ``.cmicalc`` (computed on the log scale for large m);
-    m is the degrees of freedom, n1 + n2 - 2 for a two-group comparison.
-    Hedges (1981), eq. 6e.
+    Parameters
+    ----------
+    m : array_like
+        Degrees of freedom, n1 + n2 - 2 for a two-group comparison.
+
+    Returns
+    -------
+    numpy.ndarray
+        c(m); NaN where m <= 1.
+
+    Notes
+    -----
+    c(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2)), about 1 - 3/(4m - 1);
+    computed on the log scale, as metafor's ``.cmicalc``. Hedges LV (1981).
+    Distribution theory for Glass's estimator of effect size and related
+    estimators. J Educ Stat 6:107-128, eq. 6e.
+
+    Examples
+    --------
+    >>> hedges_correction([10, 38]).round(4)
+    array([0.9227, 0.9801])
     """
     m = np.asarray(m, dtype=float)
     with np.errstate(invalid="ignore"):
@@ -131,11 +149,42 @@ def smd(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hedges' g (bias-corrected standardised mean difference) and its variance.
 
+    Parameters
+    ----------
+    m1, sd1, n1 : array_like
+        Mean, SD and size of arm 1 (intervention); sd > 0, n >= 2.
+    m2, sd2, n2 : array_like
+        The same for arm 2 (control).
+
+    Returns
+    -------
+    yi, vi : numpy.ndarray
+        g and its sampling variance, one per study.
+
+    Raises
+    ------
+    EffectInputError
+        Naming the study and field of the first value out of range.
+
+    Notes
+    -----
     d = (m1 - m2) / s_p with s_p^2 = ((n1-1) sd1^2 + (n2-1) sd2^2) / (n1+n2-2);
     g = c(n1+n2-2) d with the exact correction :func:`hedges_correction`;
-    vi = 1/n1 + 1/n2 + g^2 / (2 (n1+n2)), the large-sample variance that
-    metafor's ``escalc(measure="SMD")`` uses by default (``vtype="LS"``).
-    Requires sd > 0 and n >= 2 in each arm.
+    vi = 1/n1 + 1/n2 + g^2 / (2 (n1+n2)), the large-sample variance of
+    ``escalc(measure="SMD")`` (``vtype="LS"``). Hedges LV (1981), J Educ Stat
+    6:107-128; Viechtbauer W (2010). Conducting meta-analyses in R with the metafor
+    package. J Stat Softw 36(3) (``escalc``, metafor 3.8-1).
+
+    Examples
+    --------
+    Hospital stay in the stroke-care trials (metafor: g = -0.3552, -0.3479,
+    -2.3176; vi = 0.0131, 0.0645, 0.0458):
+
+    >>> from livingreview.stats import datasets
+    >>> d = datasets.normand1999()
+    >>> yi, vi = smd(d.m1i, d.sd1i, d.n1i, d.m2i, d.sd2i, d.n2i)
+    >>> yi[:3].round(4), vi[:3].round(4)
+    (array([-0.3552, -0.3479, -2.3176]), array([0.0131, 0.0645, 0.0458]))
     """
     a = _arrays(m1=m1, sd1=sd1, n1=n1, m2=m2, sd2=sd2, n2=n2)
     _check_finite(a)
@@ -157,10 +206,35 @@ def smd_from_change(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hedges' g from mean change scores and the SD of the change in each arm.
 
-    The formula is that of :func:`smd` applied to change scores (m = mean
-    change, sd = SD of change), i.e. the change-score SMD that metafor gives
-    for ``escalc("SMD", m1i=change1, sd1i=sdchange1, ...)``. For a mean change
-    reported with its SE, convert with :func:`sd_from_se` first.
+    Parameters
+    ----------
+    m1, sd1, n1 : array_like
+        Mean change, SD of the change and size of arm 1.
+    m2, sd2, n2 : array_like
+        The same for arm 2.
+
+    Returns
+    -------
+    yi, vi : numpy.ndarray
+        g and its sampling variance.
+
+    Raises
+    ------
+    EffectInputError
+        As :func:`smd`.
+
+    Notes
+    -----
+    The formula of :func:`smd` applied to change scores, i.e. the change-score
+    SMD metafor gives for ``escalc("SMD", m1i=change1, sd1i=sdchange1, ...)``
+    (Cochrane Handbook 10.5.2). For a mean change reported with its SE,
+    convert with :func:`sd_from_se` first.
+
+    Examples
+    --------
+    >>> yi, vi = smd_from_change(-0.8, 1.1, 40, -0.2, 1.0, 38)
+    >>> yi.round(4), vi.round(4)
+    (array([-0.5644]), array([0.0534]))
     """
     return smd(m1, sd1, n1, m2, sd2, n2)
 
@@ -170,11 +244,41 @@ def smd_from_md_se(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hedges' g from a mean difference and its standard error.
 
-    Assuming the SE came from a pooled-variance two-sample comparison,
-    se = s_p sqrt(1/n1 + 1/n2), so s_p = se / sqrt(1/n1 + 1/n2) and
-    d = md / s_p; then g and vi as in :func:`smd`. Use with
-    :func:`se_from_ci`, :func:`se_from_p` or :func:`se_from_t` for MDs reported
-    with a CI, p-value or t statistic (Cochrane Handbook 6.5.2.3).
+    Parameters
+    ----------
+    md : array_like
+        Mean difference, arm 1 minus arm 2.
+    se : array_like
+        Its standard error (> 0).
+    n1, n2 : array_like
+        Arm sizes (>= 2).
+
+    Returns
+    -------
+    yi, vi : numpy.ndarray
+        g and its sampling variance.
+
+    Raises
+    ------
+    EffectInputError
+        As :func:`smd`.
+
+    Notes
+    -----
+    Assuming a pooled-variance two-sample comparison, se = s_p sqrt(1/n1 +
+    1/n2), so s_p = se / sqrt(1/n1 + 1/n2) and d = md / s_p; then g and vi
+    as in :func:`smd`. Use with :func:`se_from_ci`, :func:`se_from_p` or
+    :func:`se_from_t` for MDs reported with a CI, p-value or t statistic
+    (Cochrane Handbook 6.5.2.3).
+
+    Examples
+    --------
+    metafor (``escalc("SMD")`` with sd1i = sd2i = s_p): g = 0.9473, -0.6146,
+    0.1551; vi = 0.1061, 0.0648, 0.0169:
+
+    >>> yi, vi = smd_from_md_se([2.5, -1, 0.3], [0.8, 0.4, 0.25], [20, 35, 120], [22, 30, 118])
+    >>> yi.round(4), vi.round(4)
+    (array([ 0.9473, -0.6146,  0.1551]), array([0.1061, 0.0648, 0.0169]))
     """
     a = _arrays(md=md, se=se, n1=n1, n2=n2)
     _check_finite(a)
@@ -198,9 +302,35 @@ def se_from_ci(
 ) -> np.ndarray:
     """SE of an estimate from its symmetric confidence interval.
 
-    se = (upper - lower) / (2 q), q the normal quantile (or the t quantile with
-    ``df`` degrees of freedom, e.g. n1 + n2 - 2 for small trials) at
-    1 - (1 - level)/2. Ratios must be passed on the log scale.
+    Parameters
+    ----------
+    lower, upper : array_like
+        The CI bounds (upper > lower); ratios on the log scale.
+    level : float, default 0.95
+        The CI's confidence level.
+    df : array_like, optional
+        Degrees of freedom of a t-based CI (e.g. n1 + n2 - 2 for small
+        trials); normal quantiles without it.
+
+    Returns
+    -------
+    numpy.ndarray
+        The standard errors.
+
+    Raises
+    ------
+    EffectInputError
+        For upper <= lower or df <= 0.
+
+    Notes
+    -----
+    se = (upper - lower) / (2 q), q the normal (or t with ``df``) quantile at
+    1 - (1 - level)/2 (Cochrane Handbook 6.3.1).
+
+    Examples
+    --------
+    >>> se_from_ci(-1.2, -0.2).round(4), se_from_ci(-1.2, -0.2, df=30).round(4)
+    (array([0.2551]), array([0.2448]))
     """
     a = _arrays(lower=lower, upper=upper)
     _check_finite(a)
@@ -215,9 +345,34 @@ def se_from_ci(
 def se_from_p(estimate: ArrayLike, p: ArrayLike, df: ArrayLike | None = None) -> np.ndarray:
     """SE of an estimate from its two-sided p-value.
 
-    The test statistic is recovered as q = Phi^-1(1 - p/2) (or the t quantile
-    with ``df``), then se = |estimate| / q. Requires 0 < p < 1 and a non-zero
-    estimate (a p-value carries no information on the SE otherwise).
+    Parameters
+    ----------
+    estimate : array_like
+        The estimate (non-zero: a p-value says nothing of the SE otherwise).
+    p : array_like
+        Its two-sided p-value, in (0, 1).
+    df : array_like, optional
+        Degrees of freedom of a t test; a z test without it.
+
+    Returns
+    -------
+    numpy.ndarray
+        The standard errors.
+
+    Raises
+    ------
+    EffectInputError
+        For p outside (0, 1), a zero estimate or df <= 0.
+
+    Notes
+    -----
+    The statistic is recovered as q = Phi^-1(1 - p/2) (or the t quantile with
+    ``df``), then se = |estimate| / q (Cochrane Handbook 6.3.2).
+
+    Examples
+    --------
+    >>> se_from_p(-0.7, 0.0001).round(4)
+    array([0.1799])
     """
     a = _arrays(estimate=estimate, p=p)
     _check_finite(a)
@@ -234,7 +389,34 @@ def se_from_p(estimate: ArrayLike, p: ArrayLike, df: ArrayLike | None = None) ->
 
 
 def se_from_t(estimate: ArrayLike, t: ArrayLike) -> np.ndarray:
-    """SE of an estimate from its t (or z) statistic: se = |estimate / t|."""
+    """SE of an estimate from its t (or z) statistic.
+
+    Parameters
+    ----------
+    estimate : array_like
+        The estimate (non-zero).
+    t : array_like
+        Its test statistic (non-zero).
+
+    Returns
+    -------
+    numpy.ndarray
+        se = |estimate / t|.
+
+    Raises
+    ------
+    EffectInputError
+        For a zero estimate or statistic.
+
+    Notes
+    -----
+    The statistic of a Wald or t test is estimate / se (Cochrane Handbook 6.3.2).
+
+    Examples
+    --------
+    >>> se_from_t(-0.7, -3.5)
+    array([0.2])
+    """
     a = _arrays(estimate=estimate, t=t)
     _check_finite(a)
     _check(a, "t", a["t"] == 0, "must be non-zero")
@@ -243,7 +425,34 @@ def se_from_t(estimate: ArrayLike, t: ArrayLike) -> np.ndarray:
 
 
 def sd_from_se(se: ArrayLike, n: ArrayLike) -> np.ndarray:
-    """SD from the standard error of a mean: sd = se * sqrt(n)."""
+    """SD of a sample from the standard error of its mean.
+
+    Parameters
+    ----------
+    se : array_like
+        Standard error of the mean (> 0).
+    n : array_like
+        Sample size (>= 2).
+
+    Returns
+    -------
+    numpy.ndarray
+        sd = se sqrt(n).
+
+    Raises
+    ------
+    EffectInputError
+        For se <= 0 or n < 2.
+
+    Notes
+    -----
+    Cochrane Handbook 6.5.2.2.
+
+    Examples
+    --------
+    >>> sd_from_se(0.2, 100)
+    array([2.])
+    """
     a = _arrays(se=se, n=n)
     _check_finite(a)
     _check(a, "se", a["se"] <= 0, "must be > 0")
@@ -275,11 +484,43 @@ def _binary(
 def log_risk_ratio(
     ai: ArrayLike, n1i: ArrayLike, ci: ArrayLike, n2i: ArrayLike, add: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Log risk ratio and variance, as ``escalc(measure="RR")`` with its defaults.
+    """Log risk ratio and its variance, as ``escalc(measure="RR")`` with its defaults.
 
-    ai, ci: events in arm 1 and 2; n1i, n2i: arm sizes. After the zero-cell
-    correction (``add`` to all four cells of a study with any zero cell),
-    yi = log(ai/n1) - log(ci/n2), vi = 1/ai - 1/n1 + 1/ci - 1/n2.
+    Parameters
+    ----------
+    ai, n1i : array_like
+        Events and size of arm 1 (intervention).
+    ci, n2i : array_like
+        Events and size of arm 2 (control).
+    add : float, default 0.5
+        Added to all four cells of a study with a zero cell.
+
+    Returns
+    -------
+    yi, vi : numpy.ndarray
+        log RR and its sampling variance.
+
+    Raises
+    ------
+    EffectInputError
+        For negative events, events above the arm size, or n < 2.
+
+    Notes
+    -----
+    After the zero-cell correction (metafor's ``add=1/2, to="only0",
+    drop00=FALSE``), yi = log(ai/n1) - log(ci/n2) and vi = 1/ai - 1/n1 +
+    1/ci - 1/n2 (delta method). Viechtbauer W (2010). Conducting meta-analyses in R with the metafor
+    package. J Stat Softw 36(3) (``escalc``, metafor 3.8-1).
+
+    Examples
+    --------
+    The first BCG trials (metafor: yi = -0.8893, -1.5854, -1.3481):
+
+    >>> from livingreview.stats import datasets
+    >>> dat = datasets.bcg()
+    >>> yi, vi = log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    >>> yi[:3].round(4), vi[:3].round(4)
+    (array([-0.8893, -1.5854, -1.3481]), array([0.3256, 0.1946, 0.4154]))
     """
     a, b, c, d = _binary(ai, n1i, ci, n2i, add)
     n1, n2 = a + b, c + d
@@ -289,10 +530,42 @@ def log_risk_ratio(
 def log_odds_ratio(
     ai: ArrayLike, n1i: ArrayLike, ci: ArrayLike, n2i: ArrayLike, add: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Log odds ratio and variance, as ``escalc(measure="OR")`` with its defaults.
+    """Log odds ratio and its variance, as ``escalc(measure="OR")`` with its defaults.
 
-    yi = log(ai d / (b c)), vi = 1/a + 1/b + 1/c + 1/d (Woolf), cells corrected
-    as in :func:`log_risk_ratio`.
+    Parameters
+    ----------
+    ai, n1i : array_like
+        Events and size of arm 1 (intervention).
+    ci, n2i : array_like
+        Events and size of arm 2 (control).
+    add : float, default 0.5
+        Added to all four cells of a study with a zero cell.
+
+    Returns
+    -------
+    yi, vi : numpy.ndarray
+        log OR and its sampling variance.
+
+    Raises
+    ------
+    EffectInputError
+        As :func:`log_risk_ratio`.
+
+    Notes
+    -----
+    yi = log(a d / (b c)), vi = 1/a + 1/b + 1/c + 1/d (Woolf 1955), cells
+    corrected as in :func:`log_risk_ratio`. Viechtbauer W (2010). Conducting meta-analyses in R with the metafor
+    package. J Stat Softw 36(3) (``escalc``, metafor 3.8-1).
+
+    Examples
+    --------
+    The first BCG trials (metafor: yi = -0.9387, -1.6662, -1.3863):
+
+    >>> from livingreview.stats import datasets
+    >>> dat = datasets.bcg()
+    >>> yi, vi = log_odds_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    >>> yi[:3].round(4), vi[:3].round(4)
+    (array([-0.9387, -1.6662, -1.3863]), array([0.3571, 0.2081, 0.4334]))
     """
     a, b, c, d = _binary(ai, n1i, ci, n2i, add)
     return np.log(a / b) - np.log(c / d), 1 / a + 1 / b + 1 / c + 1 / d
@@ -301,11 +574,34 @@ def log_odds_ratio(
 def align(yi: ArrayLike, favourable: str | Sequence[str] = "higher") -> np.ndarray:
     """Orient effects so that a positive value always favours the intervention.
 
-    ``favourable`` says whether higher outcome values are good (``"higher"``:
-    yi unchanged) or bad (``"lower"``: sign flipped). It may be one string or
-    one per study. Flipping the sign is exact for differences and for log
-    ratios (log(1/RR) = -log RR); variances are unchanged. A domain whose
-    convention is "negative = favourable" multiplies the result by -1.
+    Parameters
+    ----------
+    yi : array_like
+        Effects, arm 1 minus arm 2 (or log ratios).
+    favourable : str or sequence of str, default "higher"
+        ``"higher"`` (higher outcome values are good: yi unchanged) or
+        ``"lower"`` (sign flipped); one string or one per study.
+
+    Returns
+    -------
+    numpy.ndarray
+        The oriented effects (variances are unchanged).
+
+    Raises
+    ------
+    EffectInputError
+        For a ``favourable`` other than "higher" or "lower".
+
+    Notes
+    -----
+    Flipping the sign is exact for differences and for log ratios
+    (log(1/RR) = -log RR). A domain whose convention is "negative =
+    favourable" multiplies the result by -1 (``extraction.domains.*.favourable_sign``).
+
+    Examples
+    --------
+    >>> align([0.5, -0.2], ["higher", "lower"])
+    array([0.5, 0.2])
     """
     y = np.atleast_1d(np.asarray(yi, dtype=float))
     fav = np.broadcast_to(np.asarray(favourable, dtype=object), y.shape)
@@ -317,14 +613,37 @@ def align(yi: ArrayLike, favourable: str | Sequence[str] = "higher") -> np.ndarr
 
 
 def design_effect(icc: ArrayLike, cluster_size: ArrayLike) -> np.ndarray:
-    """Design effect of a cluster-randomised trial: DE = 1 + (m - 1) ICC.
+    """Design effect of a cluster-randomised trial.
 
-    m is the mean cluster size, ICC the intracluster correlation (Donner &
-    Klar 2000; Cochrane Handbook 23.1.4). The convention in this project:
-    the effective sample size of each arm is n / DE (see :func:`effective_n`)
-    and, equivalently to first order, the sampling variance of an effect
-    computed as if individually randomised is MULTIPLIED by DE. Requires
-    0 <= ICC <= 1 and m >= 1.
+    Parameters
+    ----------
+    icc : array_like
+        Intracluster correlation, in [0, 1].
+    cluster_size : array_like
+        Mean cluster size m (>= 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        DE = 1 + (m - 1) ICC.
+
+    Raises
+    ------
+    EffectInputError
+        For ICC outside [0, 1] or m < 1.
+
+    Notes
+    -----
+    The convention in this project: the effective sample size of each arm is
+    n / DE (:func:`effective_n`) and, equivalently to first order, the
+    sampling variance of an effect computed as if individually randomised is
+    multiplied by DE. Donner A, Klar N (2000). Design and analysis of cluster
+    randomization trials in health research; Cochrane Handbook 23.1.4.
+
+    Examples
+    --------
+    >>> design_effect(0.05, 21)
+    array([2.])
     """
     a = _arrays(icc=icc, cluster_size=cluster_size)
     _check_finite(a)
@@ -334,7 +653,34 @@ def design_effect(icc: ArrayLike, cluster_size: ArrayLike) -> np.ndarray:
 
 
 def effective_n(n: ArrayLike, deff: ArrayLike) -> np.ndarray:
-    """Effective sample size n / DE of a cluster trial arm (Cochrane Handbook 23.1.4)."""
+    """Effective sample size of a cluster-randomised trial's arm.
+
+    Parameters
+    ----------
+    n : array_like
+        The arm's number of participants.
+    deff : array_like
+        Its design effect (>= 1), :func:`design_effect`.
+
+    Returns
+    -------
+    numpy.ndarray
+        n / DE.
+
+    Raises
+    ------
+    EffectInputError
+        For DE < 1.
+
+    Notes
+    -----
+    Cochrane Handbook 23.1.4.
+
+    Examples
+    --------
+    >>> effective_n(120, 2.0)
+    array([60.])
+    """
     a = _arrays(n=n, deff=deff)
     _check_finite(a)
     _check(a, "deff", a["deff"] < 1, "must be >= 1")

@@ -43,15 +43,51 @@ def tau2_ci(
     method: str = "REML",
     level: float = 0.95,
 ) -> Tau2CI:
-    """Q-profile CI for tau^2 (Viechtbauer 2007, Stat Med 26:37-52).
+    """Q-profile confidence interval for tau^2, tau, I^2 and H^2 (metafor ``confint.rma.uni``).
 
+    Parameters
+    ----------
+    yi, vi : array_like
+        Effect estimates and their sampling variances, as :func:`fit`.
+    method : str, default "REML"
+        Only sets the point estimate reported beside the interval.
+    level : float, default 0.95
+        Confidence level.
+
+    Returns
+    -------
+    Tau2CI
+        ``tau2`` and the bounds ``tau2_low``/``tau2_high``, ``tau_*``,
+        ``i2_*``, ``h2_*``.
+
+    Raises
+    ------
+    ValueError
+        For k < 2 or ``method="FE"`` (no tau^2).
+
+    Notes
+    -----
     The bounds solve Q(tau^2) = chi^2_{k-1, 1-a/2} (lower) and
-    Q(tau^2) = chi^2_{k-1, a/2} (upper), Q the generalised Q statistic, which
-    decreases in tau^2; a bound is 0 when Q(0) is already below its target.
-    I^2 and H^2 bounds use the fitted model's typical within-study variance.
-    ``method`` only sets the point estimate reported beside the interval.
-    Unlike metafor (search limited to [0, max(100, 10 tau^2)]) the upper
-    bound is always searched to convergence.
+    Q(tau^2) = chi^2_{k-1, a/2} (upper), with Q(tau^2) = sum w_i (y_i - mu_w)^2,
+    w_i = 1/(v_i + tau^2), the generalised Q statistic, which decreases in
+    tau^2; a bound is 0 when Q(0) is already below its target. I^2 and H^2
+    bounds use the fitted model's typical within-study variance. Unlike
+    metafor (search limited to [0, max(100, 10 tau^2)]) the upper bound is
+    always searched to convergence. Viechtbauer W (2007). Confidence intervals
+    for the amount of heterogeneity in meta-analysis. Stat Med 26:37-52.
+    Same as ``fit(yi, vi, method, level=level).tau2_ci()``.
+
+    Examples
+    --------
+    BCG vaccine trials (metafor: 0.1197 to 1.1115; I^2 81.92 to 97.68):
+
+    >>> from livingreview import stats
+    >>> from livingreview.stats import datasets
+    >>> dat = datasets.bcg()
+    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    >>> ci = stats.tau2_ci(yi, vi)
+    >>> round(ci.tau2_low, 4), round(ci.tau2_high, 4), round(ci.i2_low, 2), round(ci.i2_high, 2)
+    (0.1197, 1.1115, 81.92, 97.68)
     """
     return fit(yi, vi, method=method, level=level).tau2_ci()
 

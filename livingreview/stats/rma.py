@@ -376,25 +376,69 @@ def fit(
     """Fit the random-effects (or fixed-effect, ``method="FE"``) model.
 
     Reproduces ``metafor::rma(yi, vi, method=method, test=test, level=level)``
-    and ``predict()`` for the prediction interval. ``test="knha"`` is the
-    Knapp-Hartung adjustment: variance scaled by s2w = sum w (y - mu)^2/(k - 1),
+    and ``predict()`` for the prediction interval.
+
+    Parameters
+    ----------
+    yi : array_like
+        Effect estimates, one per study (finite).
+    vi : array_like
+        Their sampling variances (finite, > 0).
+    method : str, default "REML"
+        tau^2 estimator: REML, ML, DL, PM, HE, SJ, EB, or FE (fixed effect,
+        tau^2 = 0).
+    test : str, default "z"
+        ``"z"`` (Wald) or ``"knha"`` (Knapp-Hartung).
+    level : float, default 0.95
+        Confidence level of the CI and the prediction interval.
+    labels : sequence, optional
+        Study labels for the verbs' output (metafor's ``slab``); default 1..k.
+
+    Returns
+    -------
+    MetaResult
+        The fitted model; its verbs (``leave1out``, ``influence``,
+        ``regtest``, ``trimfill``, ``tau2_ci``, ``cumul``, ``without``) take
+        its method, test and level.
+
+    Raises
+    ------
+    ValueError
+        For empty input, non-finite yi, and non-finite or non-positive vi
+        (naming the 0-based study index), or an unknown method or test.
+
+    Notes
+    -----
+    With w_i = 1/(v_i + tau^2), mu = sum w_i y_i / sum w_i and
+    Var(mu) = 1 / sum w_i; the CI is mu +- z_{1-a/2} se and the prediction
+    interval mu +- z_{1-a/2} sqrt(se^2 + tau^2) (none for FE). ``test="knha"``
+    scales the variance by s2w = sum w_i (y_i - mu)^2 / (k - 1) and uses the
     t distribution with k - 1 df for the CI, the test and the prediction
-    interval. tau^2 is truncated at 0. k = 1 gives tau^2 = 0, Q = 0, I^2 = 0
-    and a z test, as metafor does.
-
-    ``labels`` name the studies in the verbs' output (default 1..k). REML
-    and ML report ``converged=False`` (and warn) when Fisher scoring needed
-    the fallback root-finder.
-
-    Raises ValueError for empty input, non-finite yi, and non-finite or
-    non-positive vi (naming the 0-based study index).
+    interval (Knapp & Hartung 2003, Stat Med 22:2693-2710). I^2 =
+    100 tau^2 / (tau^2 + vt) with vt = (k - 1) / tr(P) (Higgins & Thompson
+    2002). tau^2 is truncated at 0. k = 1 gives tau^2 = 0, Q = 0, I^2 = 0 and
+    a z test, as metafor does. REML and ML report ``converged=False`` (and
+    warn) when Fisher scoring needed the fallback root-finder.
+    Viechtbauer W (2010). Conducting meta-analyses in R with the metafor
+    package. J Stat Softw 36(3).
 
     Examples
     --------
+    The BCG vaccine trials (metafor: estimate -0.7145, tau^2 0.3132, 95% CI
+    -1.0669 to -0.3622, prediction interval -1.8667 to 0.4376):
+
     >>> from livingreview import stats
-    >>> res = stats.fit([0.1, 0.3, 0.35, 0.6, -0.1], [0.02, 0.03, 0.01, 0.05, 0.04], test="knha")
-    >>> round(res.estimate, 4), round(res.ci_low, 4), res.df
-    (0.2477, -0.0413, 4)
+    >>> from livingreview.stats import datasets
+    >>> dat = datasets.bcg()
+    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    >>> res = stats.fit(yi, vi)
+    >>> round(res.estimate, 4), round(res.tau2, 4), round(res.i2, 2)
+    (-0.7145, 0.3132, 92.22)
+    >>> round(res.ci_low, 4), round(res.ci_high, 4), round(res.pi_low, 4), round(res.pi_high, 4)
+    (-1.0669, -0.3622, -1.8667, 0.4376)
+    >>> knha = stats.fit(yi, vi, test="knha")
+    >>> round(knha.ci_low, 4), round(knha.ci_high, 4), knha.df
+    (-1.1084, -0.3206, 12)
     """
     y, v = _check_data(yi, vi)
     m, t = check_method(method, test, level)
