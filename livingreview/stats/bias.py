@@ -11,6 +11,7 @@ import numpy as np
 
 from .checks import _none_if_nan
 from .rma import MetaResult, _rma, fit
+from .shared_docs import shared
 
 __all__ = ["EggerResult", "TrimFillResult", "egger_test", "trim_and_fill"]
 
@@ -41,6 +42,7 @@ class EggerResult:
         return {key: _none_if_nan(val) for key, val in asdict(self).items()}
 
 
+@shared
 def egger_test(
     yi: Sequence[float] | np.ndarray,
     vi: Sequence[float] | np.ndarray,
@@ -53,16 +55,14 @@ def egger_test(
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect estimates and their sampling variances, as :func:`fit`.
+    {data}
     model : {"rma", "lm"}, default "rma"
         ``"rma"``: the meta-regression y_i = b0 + b1 sqrt(v_i) + u_i + e_i
         fitted like :func:`fit` (``method``, ``test``), as ``regtest(x)``;
         ``"lm"``: weighted least squares with weights 1/v_i and a
         multiplicative dispersion (the classical Egger test), t with k - 2
         df, as ``regtest(x, model="lm")``.
-    method, test, level
-        As :func:`fit`.
+    {model}
 
     Returns
     -------
@@ -85,10 +85,7 @@ def egger_test(
     --------
     BCG vaccine trials (metafor: z = -0.8033, p = 0.4218, limit estimate -0.5104):
 
-    >>> from livingreview import stats
-    >>> from livingreview.stats import datasets
-    >>> dat = datasets.bcg()
-    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    {bcg}
     >>> eg = stats.egger_test(yi, vi)
     >>> round(eg.statistic, 4), round(eg.pval, 4), round(eg.limit_estimate, 4)
     (-0.8033, 0.4218, -0.5104)
@@ -171,6 +168,7 @@ def _sqrt_or_nan(x: float) -> float:
     return math.sqrt(x) if x >= 0 else float("nan")
 
 
+@shared
 def trim_and_fill(
     yi: Sequence[float] | np.ndarray,
     vi: Sequence[float] | np.ndarray,
@@ -185,8 +183,7 @@ def trim_and_fill(
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect estimates and their sampling variances, as :func:`fit`.
+    {data}
     method : str, default "REML"
         tau^2 estimator of the trimmed fits and of the final fit.
     estimator : {"L0", "R0", "Q0"}, default "L0"
@@ -233,10 +230,7 @@ def trim_and_fill(
     BCG vaccine trials (metafor: one study filled on the right, estimate
     -0.6571, se(k0) 2.4528):
 
-    >>> from livingreview import stats
-    >>> from livingreview.stats import datasets
-    >>> dat = datasets.bcg()
-    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    {bcg}
     >>> tf = stats.trim_and_fill(yi, vi)
     >>> tf.k0, tf.side, round(tf.estimate, 4), round(tf.se_k0, 4)
     (1, 'right', -0.6571, 2.4528)

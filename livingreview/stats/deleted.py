@@ -27,6 +27,7 @@ from scipy import special
 
 from . import dist, tau2
 from .rma import MetaResult, fit
+from .shared_docs import shared
 from .tau2 import ConvergenceWarning, _tau2_floor
 from .wls import _EPS
 
@@ -406,6 +407,7 @@ def _loo_core(full: MetaResult) -> dict[str, np.ndarray]:
     }
 
 
+@shared
 def leave_one_out(
     yi: Sequence[float] | np.ndarray,
     vi: Sequence[float] | np.ndarray,
@@ -418,12 +420,9 @@ def leave_one_out(
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect estimates and their sampling variances, as :func:`fit`.
-    labels : sequence, optional
-        Study labels for the ``omitted`` column; default 1..k.
-    method, test, level
-        As :func:`fit`.
+    {data}
+    {labels}
+    {model}
 
     Returns
     -------
@@ -451,10 +450,7 @@ def leave_one_out(
     --------
     BCG vaccine trials (metafor: -0.7071, -0.6540, -0.6856 without trials 1-3):
 
-    >>> from livingreview import stats
-    >>> from livingreview.stats import datasets
-    >>> dat = datasets.bcg()
-    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    {bcg}
     >>> loo = stats.leave_one_out(yi, vi)
     >>> loo["estimate"].round(4).tolist()[:3], loo["tau2"].round(4).tolist()[:3]
     ([-0.7071, -0.654, -0.6856], [0.3362, 0.2926, 0.3207])
@@ -511,6 +507,7 @@ def _leave1out(full: MetaResult) -> pd.DataFrame:
     )
 
 
+@shared
 def influence(
     yi: Sequence[float] | np.ndarray,
     vi: Sequence[float] | np.ndarray,
@@ -523,12 +520,9 @@ def influence(
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect estimates and their sampling variances, as :func:`fit`.
-    labels : sequence, optional
-        Study labels for the ``study`` column; default 1..k.
-    method, test, level
-        As :func:`fit`.
+    {data}
+    {labels}
+    {model}
 
     Returns
     -------
@@ -560,10 +554,7 @@ def influence(
     BCG vaccine trials (metafor: Cook's distances 0.0017, 0.1132, 0.0260 of
     trials 1-3; no trial flagged):
 
-    >>> from livingreview import stats
-    >>> from livingreview.stats import datasets
-    >>> dat = datasets.bcg()
-    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    {bcg}
     >>> inf = stats.influence(yi, vi)
     >>> inf["cook_d"].round(4).tolist()[:3], int(inf["inf"].sum())
     ([0.0017, 0.1132, 0.026], 0)

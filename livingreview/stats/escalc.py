@@ -27,6 +27,7 @@ import numpy as np
 from scipy import special
 
 from . import dist
+from .shared_docs import shared
 
 __all__ = [
     "EffectInputError",
@@ -481,6 +482,7 @@ def _binary(
     return ai_ + add_v, bi_ + add_v, ci_ + add_v, di_ + add_v
 
 
+@shared
 def log_risk_ratio(
     ai: ArrayLike, n1i: ArrayLike, ci: ArrayLike, n2i: ArrayLike, add: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -488,12 +490,7 @@ def log_risk_ratio(
 
     Parameters
     ----------
-    ai, n1i : array_like
-        Events and size of arm 1 (intervention).
-    ci, n2i : array_like
-        Events and size of arm 2 (control).
-    add : float, default 0.5
-        Added to all four cells of a study with a zero cell.
+    {binary}
 
     Returns
     -------
@@ -527,6 +524,7 @@ def log_risk_ratio(
     return np.log(a / n1) - np.log(c / n2), 1 / a - 1 / n1 + 1 / c - 1 / n2
 
 
+@shared
 def log_odds_ratio(
     ai: ArrayLike, n1i: ArrayLike, ci: ArrayLike, n2i: ArrayLike, add: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -534,12 +532,7 @@ def log_odds_ratio(
 
     Parameters
     ----------
-    ai, n1i : array_like
-        Events and size of arm 1 (intervention).
-    ci, n2i : array_like
-        Events and size of arm 2 (control).
-    add : float, default 0.5
-        Added to all four cells of a study with a zero cell.
+    {binary}
 
     Returns
     -------

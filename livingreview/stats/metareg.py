@@ -11,6 +11,7 @@ import pandas as pd
 
 from .checks import _check_data, _none_if_nan, check_method
 from .rma import _rma
+from .shared_docs import shared
 
 __all__ = ["MetaRegression", "meta_regression", "moderator_matrix"]
 
@@ -78,6 +79,7 @@ class MetaRegression:
         return d
 
 
+@shared
 def meta_regression(
     yi: Sequence[float] | np.ndarray,
     vi: Sequence[float] | np.ndarray,
@@ -91,14 +93,12 @@ def meta_regression(
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect estimates and their sampling variances, as :func:`fit`.
+    {data}
     mods : array_like or pandas.DataFrame
         k x m moderators (a DataFrame's column names are the terms); an
         intercept is added. Finite numbers only: code categories as 0/1
         columns.
-    method, test, level
-        As :func:`fit`.
+    {model}
     names : sequence of str, optional
         Term names overriding the columns' (default ``x1``, ``x2``, ...).
 
@@ -131,10 +131,7 @@ def meta_regression(
     BCG vaccine trials on latitude and year (metafor: b = -3.5454, -0.0280,
     0.0019; tau^2 0.1108; R^2 64.63%; QM 12.204):
 
-    >>> from livingreview import stats
-    >>> from livingreview.stats import datasets
-    >>> dat = datasets.bcg()
-    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    {bcg}
     >>> mr = stats.meta_regression(yi, vi, dat[["ablat", "year"]])
     >>> mr.coefficients["estimate"].round(4).tolist()
     [-3.5454, -0.028, 0.0019]

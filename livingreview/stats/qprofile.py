@@ -12,6 +12,7 @@ import numpy as np
 from . import dist
 from .checks import _none_if_nan
 from .rma import MetaResult, fit
+from .shared_docs import shared
 from .tau2 import _bracket_root
 from .wls import _Qgen
 
@@ -37,6 +38,7 @@ class Tau2CI:
         return {key: _none_if_nan(val) for key, val in asdict(self).items()}
 
 
+@shared
 def tau2_ci(
     yi: Sequence[float] | np.ndarray,
     vi: Sequence[float] | np.ndarray,
@@ -47,8 +49,7 @@ def tau2_ci(
 
     Parameters
     ----------
-    yi, vi : array_like
-        Effect estimates and their sampling variances, as :func:`fit`.
+    {data}
     method : str, default "REML"
         Only sets the point estimate reported beside the interval.
     level : float, default 0.95
@@ -81,10 +82,7 @@ def tau2_ci(
     --------
     BCG vaccine trials (metafor: 0.1197 to 1.1115; I^2 81.92 to 97.68):
 
-    >>> from livingreview import stats
-    >>> from livingreview.stats import datasets
-    >>> dat = datasets.bcg()
-    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    {bcg}
     >>> ci = stats.tau2_ci(yi, vi)
     >>> round(ci.tau2_low, 4), round(ci.tau2_high, 4), round(ci.i2_low, 2), round(ci.i2_high, 2)
     (0.1197, 1.1115, 81.92, 97.68)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from . import dist
 from .checks import _check_data, _labels, _none_if_nan, check_method
+from .shared_docs import shared
 from .tau2 import _se_tau2, _tau2_dl, _tau2_fisher, _tau2_he, _tau2_pm, _tau2_sj
 from .wls import _EPS, _trP, _wls
 
@@ -365,6 +366,7 @@ class MetaResult:
         )  # fmt: skip
 
 
+@shared
 def fit(
     yi: Sequence[float] | np.ndarray,
     vi: Sequence[float] | np.ndarray,
@@ -427,10 +429,7 @@ def fit(
     The BCG vaccine trials (metafor: estimate -0.7145, tau^2 0.3132, 95% CI
     -1.0669 to -0.3622, prediction interval -1.8667 to 0.4376):
 
-    >>> from livingreview import stats
-    >>> from livingreview.stats import datasets
-    >>> dat = datasets.bcg()
-    >>> yi, vi = stats.log_risk_ratio(dat.tpos, dat.tpos + dat.tneg, dat.cpos, dat.cpos + dat.cneg)
+    {bcg}
     >>> res = stats.fit(yi, vi)
     >>> round(res.estimate, 4), round(res.tau2, 4), round(res.i2, 2)
     (-0.7145, 0.3132, 92.22)
