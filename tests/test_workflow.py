@@ -471,5 +471,5 @@ def test_test_configuration_runs_end_to_end(tmp_path: Path, name: str) -> None:
     assert (bundles / latest / "manifest.json").is_file()
     published = yaml.safe_load((bundles / latest / "config.yaml").read_text())
     assert {k: published["analysis"][k] for k in analysis} == analysis
-    assert list(published["extraction"]["domains"]) == list(config["extraction"]["domains"])
+    assert sorted(published["extraction"]["domains"]) == sorted(config["extraction"]["domains"])
     assert published["inputs"]["root"] == "resources/small"
