@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import _none_if_nan
+from ..io import _json_clean  # NaN -> null, the one copy
 from .rma import MetaResult, _rma, fit
 from .shared_docs import shared
 
@@ -39,7 +39,7 @@ class EggerResult:
     k: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: _none_if_nan(val) for key, val in asdict(self).items()}
+        return _json_clean(asdict(self))
 
 
 @shared
@@ -145,7 +145,7 @@ class TrimFillResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = {
-            key: _none_if_nan(getattr(self, key))
+            key: _json_clean(getattr(self, key))
             for key in (
                 "k0",
                 "se_k0",

@@ -1,4 +1,4 @@
-"""Checks of the inputs every model shares, and JSON-ready output values.
+"""Checks of the inputs every model shares.
 
 One copy of the rules metafor applies before it fits anything: ``yi`` and ``vi``
 are finite vectors of one length with ``vi > 0``; ``method``, ``test`` and
@@ -7,7 +7,6 @@ are finite vectors of one length with ``vi > 0``; ``method``, ``test`` and
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,13 +96,3 @@ def _labels(labels: Sequence[Any] | None, k: int) -> list[Any]:
     if len(out) != k:
         raise ValueError(f"labels has {len(out)} entries for k = {k} studies")
     return out
-
-
-def _none_if_nan(x: Any) -> Any:
-    if isinstance(x, float | np.floating) and not math.isfinite(float(x)):
-        return None
-    if isinstance(x, np.floating):
-        return float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .checks import _check_data, _none_if_nan, check_method
+from ..io import _json_clean  # NaN -> null, the one copy
+from .checks import _check_data, check_method
 from .rma import _rma
 from .shared_docs import shared
 
@@ -51,7 +52,7 @@ class MetaRegression:
 
     def to_dict(self) -> dict[str, Any]:
         d = {
-            key: _none_if_nan(getattr(self, key))
+            key: _json_clean(getattr(self, key))
             for key in (
                 "k",
                 "p",
@@ -73,8 +74,7 @@ class MetaRegression:
         }
         d["qm_df"] = list(self.qm_df)
         d["coefficients"] = [
-            {c: _none_if_nan(val) for c, val in row.items()}
-            for row in self.coefficients.to_dict(orient="records")
+            _json_clean(row) for row in self.coefficients.to_dict(orient="records")
         ]
         return d
 

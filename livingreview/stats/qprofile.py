@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..io import _json_clean  # NaN -> null, the one copy
 from . import dist
-from .checks import _none_if_nan
 from .rma import MetaResult, fit
 from .shared_docs import shared
 from .tau2 import _bracket_root
@@ -35,7 +35,7 @@ class Tau2CI:
     level: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: _none_if_nan(val) for key, val in asdict(self).items()}
+        return _json_clean(asdict(self))
 
 
 @shared

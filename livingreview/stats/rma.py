@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..io import _json_clean  # NaN -> null, the one copy
 from . import dist
-from .checks import _check_data, _labels, _none_if_nan, check_method
+from .checks import _check_data, _labels, check_method
 from .shared_docs import shared
 from .tau2 import _se_tau2, _tau2_dl, _tau2_fisher, _tau2_he, _tau2_pm, _tau2_sj
 from .wls import _EPS, _trP, _wls
@@ -231,7 +232,7 @@ class MetaResult:
         d = asdict(self)
         for name in ("weights", "hat", "yi", "vi", "labels"):
             d.pop(name)
-        return {key: _none_if_nan(val) for key, val in d.items()}
+        return _json_clean(d)
 
     @cached_property
     def _deleted(self) -> dict[str, np.ndarray]:
