@@ -46,18 +46,18 @@ def simulate(k: int) -> pd.DataFrame:
 
 def worker(csv: str, out: str) -> None:
     """Time the Python stratum analysis on one data set; write JSON to ``out``."""
-    from livingreview import meta
+    from livingreview import stats
 
     d = pd.read_csv(csv)
     y, v = d["yi"].to_numpy(), d["vi"].to_numpy()
     # warm-up on 5 studies: first-call costs (lazy imports in scipy/pandas) are not the analysis
-    meta.leave_one_out(y[:5], v[:5])
-    meta.influence(y[:5], v[:5])
-    meta.egger_test(y[:5], v[:5])
+    stats.leave_one_out(y[:5], v[:5])
+    stats.influence(y[:5], v[:5])
+    stats.egger_test(y[:5], v[:5])
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = {}
     t0 = time.perf_counter()
-    res = meta.fit(y, v)
+    res = stats.fit(y, v)
     t["fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     loo = res.leave1out()
@@ -70,7 +70,7 @@ def worker(csv: str, out: str) -> None:
     t["egger"] = time.perf_counter() - t0
     t["total"] = t["fit"] + t["leave_one_out"] + t["influence"] + t["egger"]
     t0 = time.perf_counter()
-    meta.influence(y, v)  # a new fit: deleted fits solved again
+    stats.influence(y, v)  # a new fit: deleted fits solved again
     t["influence_cold"] = time.perf_counter() - t0
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     Path(out).write_text(
@@ -190,7 +190,7 @@ def render(rows: list[dict]) -> str:
             return "?"
 
     lines = [
-        "# Benchmark: statistics engine (livingreview.meta)",
+        "# Benchmark: statistics engine (livingreview.stats)",
         "",
         f"Date 2026-11-21 (run {datetime.date.today().isoformat()}); `nproc` = {os.cpu_count()}; "
         f"Python {platform.python_version()}; numpy {np.__version__}; {platform.platform()}; "

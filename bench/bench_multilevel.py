@@ -33,7 +33,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from livingreview import multilevel, robust  # noqa: E402
+from livingreview.stats import multilevel, robust  # noqa: E402
 
 
 def simulate(m: int, n: int = 5) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Per-stratum analyses and study-level models, as the protocol prescribes.
 
-The statistics themselves live in :mod:`livingreview.meta` (checked against
+The statistics themselves live in :mod:`livingreview.stats` (checked against
 R's metafor); this module decides *what* is reported for a stratum and in
 which form, so that the files of ``docs/contracts.md`` come out the same for
 every stratum:
@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from . import meta
+from . import stats as meta  # the statistics engine, livingreview.stats
 from .moderators import BINARY_YESNO as BINARY_YESNO  # re-exported: older callers
 from .moderators import design_matrix, parse_moderators
 from .strata import parse_stratum, read_stratum
@@ -281,7 +281,7 @@ class AnalysisSettings:
     dependence: DependenceSettings = DependenceSettings()
 
     def __post_init__(self) -> None:
-        method, test = meta._check_method(self.method, self.test, self.level)
+        method, test = meta.check_method(self.method, self.test, self.level)
         object.__setattr__(self, "method", method)  # canonical spelling: "reml" -> "REML"
         object.__setattr__(self, "test", test)
         for name in ("min_k", "min_k_funnel", "influence_exclude"):

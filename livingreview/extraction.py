@@ -27,12 +27,12 @@ timepoint_weeks`` for outcomes)
     ``(row)`` marks the flag as resolved. An empty ``design`` means
     ``individual``.
 
-Effect sizes (``livingreview.effects``, metafor's ``escalc`` conventions)
+Effect sizes (``livingreview.stats.escalc``, metafor's ``escalc`` conventions)
     Continuous domains: Hedges' g with the large-sample variance
     (``vtype="LS"``). ``means``/``change_sd``/``change_se`` use per-arm SDs
     (an arm's SD may come from its SE: sd = se sqrt(n)); if an arm has
     neither, the row's mean-difference CI, SE or p gives the SE of m1 - m2.
-    ``md_ci``, ``md_se``, ``md_p`` use :func:`~livingreview.effects.smd_from_md_se`
+    ``md_ci``, ``md_se``, ``md_p`` use :func:`~livingreview.stats.escalc.smd_from_md_se`
     with the SE from the 95% CI or two-sided p, both with the t distribution on
     df = n1 + n2 - 2 (the two-sample t test the CI/p came from; Cochrane
     Handbook 6.5.2.3 recommends t for small trials, and it converges to z).
@@ -92,7 +92,7 @@ from .stratifier import MIXED, Stratifier
 
 log = logging.getLogger(__name__)
 
-# livingreview.effects (with scipy.special, ~0.2 s to import) is imported inside the
+# livingreview.stats.escalc (with scipy.special, ~0.2 s to import) is imported inside the
 # functions that compute effects: Snakemake imports this module to list the rule's
 # inputs, and every workflow run would pay for scipy otherwise.
 
@@ -1034,7 +1034,7 @@ class Effect:
 
 
 def _arm_sd(m: Merged, form: str, arm: int) -> float | None:
-    from . import effects
+    from .stats import escalc as effects
 
     primary, other = _arm_sd_columns(form, arm)
     n = m.get(f"n{arm}")
@@ -1046,7 +1046,7 @@ def _arm_sd(m: Merged, form: str, arm: int) -> float | None:
 
 
 def _md_se(m: Merged, md: float, n1: float, n2: float) -> float | None:
-    from . import effects
+    from .stats import escalc as effects
 
     df = n1 + n2 - 2
     lo, hi = m.get("ci_low"), m.get("ci_high")
@@ -1065,7 +1065,7 @@ def compute(m: Merged, study: Merged, domain: Domain) -> tuple[str, float, float
     Raises :class:`Unresolved` when a needed field is unresolved and
     ``effects.EffectInputError`` when the numbers cannot give an effect.
     """
-    from . import effects
+    from .stats import escalc as effects
 
     form = m.get("form")
     n1, n2 = m.get("n1"), m.get("n2")
@@ -1096,7 +1096,7 @@ def compute(m: Merged, study: Merged, domain: Domain) -> tuple[str, float, float
     return measure, yi, vi, float(n1 + n2), deff
 
 
-# livingreview.effects argument names -> sheet columns, for messages
+# livingreview.stats.escalc argument names -> sheet columns, for messages
 _EFFECT_FIELDS = {
     "estimate": "md",
     "ai": "events1",
@@ -1163,7 +1163,7 @@ def _evaluate(
 
 def _compute_one(e: Effect) -> None:
     """Fill ``e`` from :func:`compute`, or set status and why when it cannot be computed."""
-    from . import effects
+    from .stats import escalc as effects
 
     try:
         e.measure, e.yi, e.vi, e.n, e.design_effect = compute(e.merged, e.study, e.domain)
@@ -1177,7 +1177,7 @@ def _compute_one(e: Effect) -> None:
 
 # --------------------------------------------------------------------------- effects in batches
 #
-# Calling livingreview.effects once per row costs its input checks per call,
+# Calling livingreview.stats.escalc once per row costs its input checks per call,
 # which dominates on thousands of rows. The same functions are therefore
 # called once per step for all rows, which gives the same floats (every step
 # is element-wise). Rows whose fields are unresolved, and rows any step
@@ -1264,7 +1264,7 @@ def _compute_all(todo: Sequence[Effect]) -> None:
 
 def _call(func: Callable[..., Any], rows: np.ndarray, *args: Any, **kwargs: Any) -> Any:
     """``func(*args)`` on the batch positions ``rows``; a rejected row raises :class:`_BadRow`."""
-    from . import effects
+    from .stats import escalc as effects
 
     try:
         return func(*args, **kwargs)
@@ -1276,7 +1276,7 @@ def _batch(
     plans: Sequence[Mapping[str, Any]], signs: Sequence[int]
 ) -> tuple[list[str], list[float], list[float], list[float], list[float]]:
     """(measure, yi, vi, n, design effect) per plan, step by step as :func:`compute`."""
-    from . import effects
+    from .stats import escalc as effects
 
     def col(name: str) -> np.ndarray:
         return np.array([p.get(name, math.nan) for p in plans], dtype=float)

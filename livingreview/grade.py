@@ -32,11 +32,11 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from . import dist
 from .errors import InputError, raise_collected
 from .formatting import p_value
 from .io import read_json
 from .sheets import ROW, load_sheet
+from .stats import dist
 
 __all__ = [
     "CERTAINTY",

@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import dist, multilevel, robust
 from .analysis import (
     DEPENDENCE_INFERENCE,
     LOO_COLUMNS,
@@ -46,6 +45,7 @@ from .analysis import (
     round_sig,
     several_effects_per_trial,
 )
+from .stats import dist, multilevel, robust
 from .strata import parse_stratum
 
 __all__ = [

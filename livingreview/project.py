@@ -23,13 +23,15 @@ import os
 import re
 import string
 from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from .errors import LivingReviewError
 from .io import write_text
 
-PACKAGE_DIR = Path(__file__).parent
+# The package's own files (package data, see pyproject.toml), never the checkout's.
+PACKAGE_DIR = Path(str(files(__package__)))
 SNAKEFILE = PACKAGE_DIR / "Snakefile"
 SCHEMA_DIR = PACKAGE_DIR / "workflow" / "schemas"
 TEMPLATE_DIR = PACKAGE_DIR / "templates"

@@ -47,6 +47,7 @@ import pandas as pd
 
 from .errors import InputError, LivingReviewError, raise_collected
 from .io import read_json, write_csv, write_json
+from .project import SCHEMA_DIR  # package data (importlib.resources), one copy
 from .records import alias_map
 from .sheets import ROW, load_schema, person_name, read_sheet, validate_frame
 
@@ -58,7 +59,6 @@ DECISIONS = ("include", "exclude", "maybe")
 STATUSES = ("included", "excluded", "conflict", "awaiting", "unscreened")
 SHEET_SUFFIXES = (".csv", ".xlsx")
 ADJUDICATION = "adjudication.csv"
-SCHEMA_DIR = Path(__file__).parent / "workflow" / "schemas"  # package data (livingreview.project)
 KAPPA_ALPHA = 0.05  # statsmodels' default: 95% confidence interval
 
 DECISION_COLUMNS = [

@@ -1,12 +1,12 @@
-"""Snakemake adapter: results/cumulative/ (table and one figure per domain; livingreview.cumulative)."""
+"""Snakemake adapter: results/cumulative/ (table and one figure per domain; livingreview.stats.cumulative)."""
 
 import logging
 from pathlib import Path
 
 from livingreview.analysis import CSV_FLOAT, AnalysisSettings
 from livingreview.contract import CUMULATIVE_TABLE
-from livingreview.cumulative import cumulative_review
 from livingreview.io import read_json, write_csv
+from livingreview.stats.cumulative import cumulative_review
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 

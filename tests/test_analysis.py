@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from livingreview import meta
+from livingreview import stats
 from livingreview.analysis import (
     AnalysisSettings,
     StratumSpec,
@@ -262,11 +262,11 @@ def test_settings_reach_every_output(bcg: pd.DataFrame) -> None:
     settings = AnalysisSettings(method="PM", test="knha", level=0.9, influence_exclude=3)
     res = analyse_stratum(bcg, STRATUM, settings)
     assert res.fit.method == "PM" and res.fit.test == "knha" and res.fit.level == 0.9
-    direct = meta.fit(bcg["yi"], bcg["vi"], method="PM", test="knha", level=0.9)
+    direct = stats.fit(bcg["yi"], bcg["vi"], method="PM", test="knha", level=0.9)
     assert res.pooled["ci_low"] == pytest.approx(direct.ci_low, rel=1e-10)
-    loo = meta.leave_one_out(bcg["yi"], bcg["vi"], method="PM", test="knha", level=0.9)
+    loo = stats.leave_one_out(bcg["yi"], bcg["vi"], method="PM", test="knha", level=0.9)
     np.testing.assert_allclose(res.loo["ci_low"], loo["ci_low"], rtol=1e-10)
-    inf = meta.influence(bcg["yi"], bcg["vi"], method="PM", test="knha")
+    inf = stats.influence(bcg["yi"], bcg["vi"], method="PM", test="knha")
     np.testing.assert_allclose(res.influence["cook_d"], inf["cook_d"], rtol=1e-10)
     eg = egger(bcg, settings, stratum="x", result=res.fit)
     assert eg["test"] == "knha" and eg["df"] == 11
@@ -279,7 +279,7 @@ def test_non_convergence_is_reported_in_pooled(
     """Defect 5: the fallback root-finder makes converged false and adds a warning."""
     pooled = run(bcg)[0]
     assert pooled["converged"] is True and pooled["warnings"] == []
-    monkeypatch.setattr(meta, "_MAXITER", 2)
+    monkeypatch.setattr(stats.tau2, "_MAXITER", 2)
     pooled = run(bcg)[0]
     assert pooled["converged"] is False
     assert any("iteration limit" in w for w in pooled["warnings"])
@@ -319,10 +319,10 @@ def test_one_effect_per_trial_keeps_the_univariate_model(bcg: pd.DataFrame) -> N
         {"influence_exclude": 3, "dependence": {"rho": 0.3, "inference": "model"}}
     )
     res = analyse_stratum(bcg, STRATUM, other)
-    assert isinstance(res.fit, meta.MetaResult)
+    assert isinstance(res.fit, stats.MetaResult)
     assert "model" not in res.pooled and "n_trials" not in res.pooled
     assert json.dumps(res.pooled, sort_keys=True) == json.dumps(plain.pooled, sort_keys=True)
     pd.testing.assert_frame_equal(res.loo, plain.loo)
     pd.testing.assert_frame_equal(res.influence, plain.influence)
     assert egger(bcg, other, stratum="x") == egger(bcg, AnalysisSettings(), stratum="x")
-    assert res.pooled["estimate"] == pytest.approx(meta.fit(bcg["yi"], bcg["vi"]).estimate)
+    assert res.pooled["estimate"] == pytest.approx(stats.fit(bcg["yi"], bcg["vi"]).estimate)

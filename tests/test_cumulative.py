@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livingreview import meta
+from livingreview import stats
 
 REF = json.loads((Path(__file__).parent / "reference" / "cumul_reference.json").read_text())
 FIELDS = ("estimate", "se", "zval", "pval", "ci_low", "ci_high", "q", "q_pval", "tau2", "i2", "h2")
@@ -20,7 +20,7 @@ CASES = REF["cases"]
     "case", CASES, ids=[f"{c['dataset']}-{c['method']}-{c['test']}" for c in CASES]
 )
 def test_cumul_matches_metafor(case):
-    res = meta.fit(case["yi"], case["vi"], case["method"], case["test"])
+    res = stats.fit(case["yi"], case["vi"], case["method"], case["test"])
     cu = res.cumul(order=case["order"])
     assert cu["k"].tolist() == list(range(1, len(case["yi"]) + 1))
     # the study added at each step: labels are 1..k, R's order() is stable
@@ -36,14 +36,14 @@ def test_cumul_matches_metafor(case):
 
 
 def test_cumul_needs_one_key_per_study():
-    res = meta.fit([0.1, 0.3, 0.35], [0.02, 0.03, 0.01])
+    res = stats.fit([0.1, 0.3, 0.35], [0.02, 0.03, 0.01])
     with pytest.raises(ValueError, match="one key per study"):
         res.cumul(order=[1, 2])
 
 
 def test_cumulative_review_orders_by_record_year_unknown_last(tmp_path):
     from livingreview.analysis import AnalysisSettings
-    from livingreview.cumulative import cumulative_review
+    from livingreview.stats.cumulative import cumulative_review
 
     strata = tmp_path / "strata"
     (strata / "domain-glycemic").mkdir(parents=True)
@@ -65,5 +65,5 @@ def test_cumulative_review_orders_by_record_year_unknown_last(tmp_path):
     assert out["domain"].unique().tolist() == ["glycemic"]  # knowledge is not pooled
     assert out["added"].tolist() == ["C (2018)", "A (2020)", "b"]  # no year: last; no citation: id
     assert out["year"].tolist()[:2] == [2018, 2020] and pd.isna(out["year"].iloc[2])
-    expect = meta.fit([0.35, 0.1], [0.01, 0.02], "DL")
+    expect = stats.fit([0.35, 0.1], [0.01, 0.02], "DL")
     assert out["estimate"].iloc[1] == pytest.approx(expect.estimate, rel=1e-12)

@@ -25,6 +25,7 @@ from statsmodels.stats.inter_rater import cohens_kappa
 
 from livingreview import demo, extraction, records, screening
 from livingreview.pubmed import parse_efetch
+from livingreview.records import normalise_title
 from livingreview.sheets import load_sheet
 
 SIDECAR_FIELDS = {
@@ -141,7 +142,7 @@ def test_distinct_records_never_look_like_duplicates(root: Path) -> None:
     unique = {r.pmid: r for r in records}.values()
     by_year: dict[int, list[str]] = {}
     for r in unique:
-        by_year.setdefault(r.year, []).append(demo._norm_title(r.title))
+        by_year.setdefault(r.year, []).append(normalise_title(r.title))
     for titles in by_year.values():
         for i, a in enumerate(titles):
             assert all(fuzz.token_sort_ratio(a, b) < 95 for b in titles[i + 1 :])

@@ -1,4 +1,4 @@
-"""livingreview.effects against metafor's escalc (tests/reference/metafor_reference.json).
+"""livingreview.stats.escalc against metafor's escalc (tests/reference/metafor_reference.json).
 
 Tolerance 1e-6 relative (absolute 1e-10 below 1e-4); the worst deviation is
 printed by the last test.
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livingreview import effects
+from livingreview.stats import escalc as effects
 
 REF = json.loads((Path(__file__).parent / "reference" / "metafor_reference.json").read_text())[
     "effects"

@@ -660,7 +660,7 @@ def test_snakemake_start_up_imports_no_scipy_or_jsonschema():
     # when the extraction job computes effects or reports a bad cell.
     code = (
         "import sys, livingreview.extraction, livingreview.strata;"
-        "print(sorted(m for m in ('scipy', 'jsonschema', 'livingreview.effects') if m in sys.modules))"
+        "print(sorted(m for m in ('scipy', 'jsonschema', 'livingreview.stats.escalc') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""livingreview.meta against R's metafor 3.8-1 (values in tests/reference/metafor_reference.json).
+"""livingreview.stats against R's metafor 3.8-1 (values in tests/reference/metafor_reference.json).
 
 Tolerance: a value agrees when |ours - metafor| <= 1e-6 * max(|metafor|, floor),
 i.e. 1e-6 relative, with an absolute floor for reference values near zero:
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livingreview import meta
+from livingreview import stats
 
 REF_PATH = Path(__file__).parent / "reference" / "metafor_reference.json"
 REF = json.loads(REF_PATH.read_text())
@@ -97,7 +97,7 @@ def case_devs(case: dict) -> list[tuple[float, str]]:
     devs: list[tuple[float, str]] = []
     method, test = case["method"], case["test"]
     ref = case["fit"]
-    res = meta.fit(y, v, method=method, test=test)
+    res = stats.fit(y, v, method=method, test=test)
     assert res.k == ref["k"]
     for name in ("estimate", "se", "zval", "pval", "ci_low", "ci_high", "pi_low", "pi_high",
                  "tau2", "se_tau2", "i2", "h2", "q", "q_pval", "vt", "s2w"):  # fmt: skip
@@ -108,9 +108,9 @@ def case_devs(case: dict) -> list[tuple[float, str]]:
     l1o = case["leave1out"]
     if "error" in l1o:
         with pytest.raises(ValueError):
-            meta.leave_one_out(y, v, method=method, test=test)
+            stats.leave_one_out(y, v, method=method, test=test)
     else:
-        df = meta.leave_one_out(y, v, method=method, test=test)
+        df = stats.leave_one_out(y, v, method=method, test=test)
         for name in (
             "estimate",
             "se",
@@ -128,9 +128,9 @@ def case_devs(case: dict) -> list[tuple[float, str]]:
     inf = case["influence"]
     if "error" in inf:
         with pytest.raises(ValueError):
-            meta.influence(y, v, method=method, test=test)
+            stats.influence(y, v, method=method, test=test)
     else:
-        df = meta.influence(y, v, method=method, test=test)
+        df = stats.influence(y, v, method=method, test=test)
         for name in (
             "rstudent",
             "dffits",
@@ -147,13 +147,13 @@ def case_devs(case: dict) -> list[tuple[float, str]]:
 
     rt = case.get("regtest_rma")
     if rt is not None and "error" not in rt:
-        eg = meta.egger_test(y, v, model="rma", method=method, test=test)
+        eg = stats.egger_test(y, v, model="rma", method=method, test=test)
         for name in ("statistic", "pval", "limit_estimate", "limit_ci_low", "limit_ci_high"):
             devs += compare(where + " regtest", name, getattr(eg, name), rt[name], v)
 
     tf = case.get("trimfill")
     if tf is not None and "error" not in tf:
-        res_tf = meta.trim_and_fill(y, v, method=method)
+        res_tf = stats.trim_and_fill(y, v, method=method)
         assert res_tf.k0 == tf["k0"], f"{where}: k0 {res_tf.k0} vs metafor {tf['k0']}"
         assert res_tf.side == tf["side"]
         for name in (
@@ -171,7 +171,7 @@ def case_devs(case: dict) -> list[tuple[float, str]]:
 
     ci = case.get("confint")
     if ci is not None and "error" not in ci:
-        q = meta.tau2_ci(y, v, method=method)
+        q = stats.tau2_ci(y, v, method=method)
         for name in (
             "tau2_low",
             "tau2_high",
@@ -189,7 +189,7 @@ def case_devs(case: dict) -> list[tuple[float, str]]:
 def lm_devs(case: dict) -> list[tuple[float, str]]:
     ds = REF["datasets"][case["dataset"]]
     ref = case["regtest_lm"]
-    eg = meta.egger_test(ds["yi"], ds["vi"], model="lm")
+    eg = stats.egger_test(ds["yi"], ds["vi"], model="lm")
     devs = []
     for name in ("statistic", "pval", "df", "limit_estimate", "limit_ci_low", "limit_ci_high"):
         devs += compare(
@@ -202,7 +202,7 @@ def metareg_devs(ref: dict) -> list[tuple[float, str]]:
     ds = REF["datasets"][ref["dataset"]]
     mods = pd.DataFrame({m: ds[m] for m in ref["mods"]})
     where = f"metareg {ref['dataset']}~{'+'.join(ref['mods'])} {ref['method']}-{ref['test']}"
-    res = meta.meta_regression(ds["yi"], ds["vi"], mods, method=ref["method"], test=ref["test"])
+    res = stats.meta_regression(ds["yi"], ds["vi"], mods, method=ref["method"], test=ref["test"])
     devs = []
     coef = res.coefficients
     assert coef["term"].tolist() == ["intercept", *ref["mods"]]
@@ -222,16 +222,16 @@ def extra_devs(ref: dict) -> list[tuple[float, str]]:
     if ref["kind"] == "trimfill":
         where = f"trimfill {ref['dataset']} {ref['estimator']} side={ref['side_arg']}"
         side = None if ref["side_arg"] == "auto" else ref["side_arg"]
-        tf = meta.trim_and_fill(y, v, estimator=ref["estimator"], side=side)
+        tf = stats.trim_and_fill(y, v, estimator=ref["estimator"], side=side)
         assert (tf.k0, tf.side) == (ref["k0"], ref["side"]), where
         for name in ("se_k0", "estimate", "se", "ci_low", "ci_high", "tau2"):
             devs += compare(where, name, getattr(tf, name), ref[name], v)
     else:
         where = f"level 0.90 {ref['dataset']} {ref['test']}"
-        res = meta.fit(y, v, test=ref["test"], level=0.90)
+        res = stats.fit(y, v, test=ref["test"], level=0.90)
         for name in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
             devs += compare(where, name, getattr(res, name), ref[name], v)
-        ci = meta.tau2_ci(y, v, level=0.90)
+        ci = stats.tau2_ci(y, v, level=0.90)
         for name in ("tau2_low", "tau2_high"):
             devs += compare(where, name, getattr(ci, name), ref[name], v)
     return devs
@@ -276,7 +276,7 @@ def test_reference_covers_the_issue() -> None:
     assert {"bcg_rr", "bcg_or", "normand1999", "molloy2014", "hackshaw1998"} <= datasets
     assert {"tau2_zero", "k2", "k3", "huge_var", "tiny_var"} <= datasets
     assert {(c["method"], c["test"]) for c in FIT_CASES} == {
-        (m, t) for m in meta.METHODS for t in ("z", "knha")
+        (m, t) for m in stats.METHODS for t in ("z", "knha")
     }
     # tau^2 truncated at zero really occurs in the references
     assert any(c["fit"]["tau2"] == 0 and c["method"] == "REML" for c in FIT_CASES)
@@ -293,10 +293,10 @@ def test_vectorised_leave_one_out_equals_refitting() -> None:
     y = rng.normal(0.3, np.sqrt(v + 0.05))
     for method in ("REML", "ML", "PM", "EB", "DL", "SJ", "HE", "FE"):
         for test in ("z", "knha"):
-            df = meta.leave_one_out(y, v, method=method, test=test)
+            df = stats.leave_one_out(y, v, method=method, test=test)
             for i in (0, 17, 39):
                 keep = np.arange(k) != i
-                r = meta.fit(y[keep], v[keep], method=method, test=test)
+                r = stats.fit(y[keep], v[keep], method=method, test=test)
                 for col, val in (
                     ("estimate", r.estimate),
                     ("se", r.se),
@@ -321,11 +321,11 @@ def test_series_sums_equal_exact_sums(monkeypatch: pytest.MonkeyPatch) -> None:
     y = rng.normal(0.2, np.sqrt(v + 0.08))
     y[9] = 4.0  # an outlier
     results = {}
-    for label, rho in (("series", meta._TAYLOR_RHO), ("exact", -1.0)):
-        monkeypatch.setattr(meta, "_TAYLOR_RHO", rho)
+    for label, rho in (("series", stats.deleted._TAYLOR_RHO), ("exact", -1.0)):
+        monkeypatch.setattr(stats.deleted, "_TAYLOR_RHO", rho)
         results[label] = (
-            meta.leave_one_out(y, v, method="REML", test="knha"),
-            meta.influence(y, v, method="REML", test="knha"),
+            stats.leave_one_out(y, v, method="REML", test="knha"),
+            stats.influence(y, v, method="REML", test="knha"),
         )
     for a, b in zip(results["series"], results["exact"], strict=True):
         num = a.select_dtypes("number").columns
@@ -339,10 +339,10 @@ def test_large_k_leave_one_out_equals_refitting() -> None:
     k = 3000
     v = 4 / rng.integers(20, 400, k)
     y = rng.normal(0.3, np.sqrt(v + 0.05))
-    df = meta.leave_one_out(y, v)
+    df = stats.leave_one_out(y, v)
     for i in (0, 1234, k - 1):
         keep = np.arange(k) != i
-        r = meta.fit(y[keep], v[keep])
+        r = stats.fit(y[keep], v[keep])
         assert df["estimate"].iloc[i] == pytest.approx(r.estimate, rel=1e-10)
         assert df["tau2"].iloc[i] == pytest.approx(r.tau2, rel=1e-9)
         assert df["se"].iloc[i] == pytest.approx(r.se, rel=1e-10)
@@ -358,70 +358,70 @@ def test_leave_one_out_with_dominant_studies_equals_refitting(tau2: float) -> No
     v[:3] = [1e-6, 1e-5, 1e-4]
     y = rng.normal(0.3, np.sqrt(v + tau2))
     for method in ("REML", "ML"):
-        df = meta.leave_one_out(y, v, method=method)
+        df = stats.leave_one_out(y, v, method=method)
         for i in (0, 1, 2, 500):
             keep = np.arange(k) != i
-            r = meta.fit(y[keep], v[keep], method=method)
+            r = stats.fit(y[keep], v[keep], method=method)
             assert df["tau2"].iloc[i] == pytest.approx(r.tau2, rel=1e-9, abs=1e-15), (method, i)
             assert df["estimate"].iloc[i] == pytest.approx(r.estimate, rel=1e-10), (method, i)
 
 
 def test_k1_behaves_as_metafor() -> None:
-    r = meta.fit([0.4], [0.04], method="REML", test="knha")
+    r = stats.fit([0.4], [0.04], method="REML", test="knha")
     assert (r.tau2, r.q, r.i2, r.h2, r.test) == (0.0, 0.0, 0.0, 1.0, "z")
     assert r.estimate == 0.4 and r.se == pytest.approx(0.2)
     assert r.ci_low == pytest.approx(0.4 - 1.959963984540054 * 0.2)
     with pytest.raises(ValueError, match="needs k >= 2"):
-        meta.leave_one_out([0.4], [0.04])
+        stats.leave_one_out([0.4], [0.04])
     with pytest.raises(ValueError, match="needs k >= 2"):
-        meta.influence([0.4], [0.04])
+        stats.influence([0.4], [0.04])
 
 
 def test_bad_input_names_the_study() -> None:
     with pytest.raises(ValueError, match=r"^study 2: vi must be finite and > 0 \(got 0\.0\)$"):
-        meta.fit([0.1, 0.2, 0.3], [0.1, 0.1, 0.0])
+        stats.fit([0.1, 0.2, 0.3], [0.1, 0.1, 0.0])
     with pytest.raises(ValueError, match=r"^study 1: vi must be finite and > 0 \(got -0\.5\)$"):
-        meta.fit([0.1, 0.2], [0.1, -0.5])
+        stats.fit([0.1, 0.2], [0.1, -0.5])
     with pytest.raises(ValueError, match=r"^study 0: yi must be finite \(got nan\)$"):
-        meta.fit([float("nan"), 0.2], [0.1, 0.1])
+        stats.fit([float("nan"), 0.2], [0.1, 0.1])
     with pytest.raises(ValueError, match="k = 0"):
-        meta.fit([], [])
+        stats.fit([], [])
     with pytest.raises(ValueError, match="method must be one of"):
-        meta.fit([0.1, 0.2], [0.1, 0.1], method="REM")
+        stats.fit([0.1, 0.2], [0.1, 0.1], method="REM")
     with pytest.raises(ValueError, match="test must be 'z' or 'knha'"):
-        meta.fit([0.1, 0.2], [0.1, 0.1], test="t")
+        stats.fit([0.1, 0.2], [0.1, 0.1], test="t")
     with pytest.raises(ValueError, match=r"study 1: moderator 'age' must be a finite number"):
-        meta.meta_regression(
+        stats.meta_regression(
             [0.1, 0.2, 0.3, 0.4], [0.1] * 4, pd.DataFrame({"age": [1, np.nan, 3, 4]})
         )
     with pytest.raises(ValueError, match="not of full rank"):
-        meta.meta_regression(
+        stats.meta_regression(
             [0.1, 0.2, 0.3, 0.4], [0.1] * 4, pd.DataFrame({"a": [1, 2, 3, 4], "b": [2, 4, 6, 8]})
         )
 
 
 def test_result_is_frozen_and_serialisable() -> None:
     ds = REF["datasets"]["bcg_rr"]
-    r = meta.fit(ds["yi"], ds["vi"])
+    r = stats.fit(ds["yi"], ds["vi"])
     with pytest.raises(AttributeError):
         r.tau2 = 1.0  # type: ignore[misc]
     d = r.to_dict()
     json.dumps(d)
     assert d["df"] is None and d["method"] == "REML" and d["converged"] is True
     assert r.weights.sum() == pytest.approx(100)
-    json.dumps(meta.trim_and_fill(ds["yi"], ds["vi"]).to_dict())
-    json.dumps(meta.egger_test(ds["yi"], ds["vi"]).to_dict())
-    json.dumps(meta.tau2_ci(ds["yi"], ds["vi"]).to_dict())
+    json.dumps(stats.trim_and_fill(ds["yi"], ds["vi"]).to_dict())
+    json.dumps(stats.egger_test(ds["yi"], ds["vi"]).to_dict())
+    json.dumps(stats.tau2_ci(ds["yi"], ds["vi"]).to_dict())
     mods = pd.DataFrame({"ablat": ds["ablat"]})
-    json.dumps(meta.meta_regression(ds["yi"], ds["vi"], mods).to_dict())
+    json.dumps(stats.meta_regression(ds["yi"], ds["vi"], mods).to_dict())
 
 
 def test_labels_are_carried() -> None:
     ds = REF["datasets"]["normand1999"]
     labels = [f"s{i}" for i in range(len(ds["yi"]))]
-    assert meta.leave_one_out(ds["yi"], ds["vi"], labels).omitted.tolist() == labels
-    assert meta.influence(ds["yi"], ds["vi"], labels).study.tolist() == labels
-    assert list(meta.leave_one_out(ds["yi"], ds["vi"]).columns[:9]) == [
+    assert stats.leave_one_out(ds["yi"], ds["vi"], labels).omitted.tolist() == labels
+    assert stats.influence(ds["yi"], ds["vi"], labels).study.tolist() == labels
+    assert list(stats.leave_one_out(ds["yi"], ds["vi"]).columns[:9]) == [
         "omitted", "estimate", "se", "ci_low", "ci_high", "pval", "tau2", "i2", "q",
     ]  # fmt: skip
 
@@ -458,7 +458,7 @@ def tight_devs(case: dict) -> list[tuple[float, str]]:
     ds = TIGHT["datasets"][case["dataset"]]
     thr = case["threshold"]
     where = f"{case['dataset']}-{case['method']}-{case['test']} threshold {thr:g}"
-    res = meta.fit(ds["yi"], ds["vi"], method=case["method"], test=case["test"])
+    res = stats.fit(ds["yi"], ds["vi"], method=case["method"], test=case["test"])
     tables = {
         "fit": {name: getattr(res, name) for name in case["fit"]},
         "leave1out": res.leave1out(),
@@ -498,7 +498,7 @@ def test_huge_variance_study_converges_as_metafor(case: dict) -> None:
 )
 def test_trimfill_outlier_and_equal_effects_as_metafor(ref: dict) -> None:
     """Defect 5: no 'math domain error'; k0 = 0 with se(k0) NaN where metafor gives NaN."""
-    tf = meta.trim_and_fill(ref["yi"], ref["vi"], method=ref["method"], estimator=ref["estimator"])
+    tf = stats.trim_and_fill(ref["yi"], ref["vi"], method=ref["method"], estimator=ref["estimator"])
     assert (tf.k0, tf.side) == (ref["k0"], ref["side"])
     if ref["se_k0"] is None:
         assert math.isnan(tf.se_k0)
@@ -514,16 +514,16 @@ def test_trimfill_side_undetermined_is_a_clear_error() -> None:
     the Egger slope is not estimable); we say why and how to proceed."""
     assert TIGHT["trimfill_equal_yi_and_vi_error"] != "no error"
     with pytest.raises(ValueError, match=r"side.*all vi are equal.*side="):
-        meta.trim_and_fill([0.3] * 6, [0.02] * 6)
-    assert meta.trim_and_fill([0.3] * 6, [0.02] * 6, side="left").k0 == 0
+        stats.trim_and_fill([0.3] * 6, [0.02] * 6)
+    assert stats.trim_and_fill([0.3] * 6, [0.02] * 6, side="left").k0 == 0
 
 
 def test_fixed_effect_i2_is_zero_when_q_is_zero() -> None:
     """Defect 5: metafor reports I^2 = 0 (not NaN) for a fixed-effect fit with Q = 0."""
     ref = TIGHT["fe_q_zero"]
-    res = meta.fit(ref["yi"], ref["vi"], method="FE")
+    res = stats.fit(ref["yi"], ref["vi"], method="FE")
     assert (res.q, res.i2, res.h2) == (ref["q"], ref["i2"], ref["h2"]) == (0, 0, 0)
-    loo = meta.leave_one_out(ref["yi"], ref["vi"], method="FE")
+    loo = stats.leave_one_out(ref["yi"], ref["vi"], method="FE")
     assert (loo["i2"] == 0).all()
 
 
@@ -531,16 +531,16 @@ def test_fallback_root_is_not_reported_as_converged(monkeypatch: pytest.MonkeyPa
     """Defect 5: when scoring hits the iteration limit the bracketed root is used, and the
     fit says it did not converge (the estimate itself is still the root)."""
     ds = REF["datasets"]["bcg_rr"]
-    good = meta.fit(ds["yi"], ds["vi"])
+    good = stats.fit(ds["yi"], ds["vi"])
     assert good.converged is True
     y, v = np.asarray(ds["yi"]), np.asarray(ds["vi"])
-    deleted = {i: meta.fit(np.delete(y, i), np.delete(v, i)).tau2 for i in (0, 5)}
-    monkeypatch.setattr(meta, "_MAXITER", 2)
-    with pytest.warns(meta.ConvergenceWarning, match="iteration limit"):
-        res = meta.fit(ds["yi"], ds["vi"])
+    deleted = {i: stats.fit(np.delete(y, i), np.delete(v, i)).tau2 for i in (0, 5)}
+    monkeypatch.setattr(stats.tau2, "_MAXITER", 2)
+    with pytest.warns(stats.ConvergenceWarning, match="iteration limit"):
+        res = stats.fit(ds["yi"], ds["vi"])
     assert res.converged is False
     assert res.tau2 == pytest.approx(good.tau2, rel=1e-10)
-    with pytest.warns(meta.ConvergenceWarning, match="leave-one-out"):
+    with pytest.warns(stats.ConvergenceWarning, match="leave-one-out"):
         loo = res.leave1out()
     for i, tau2 in deleted.items():
         assert loo["tau2"].iloc[i] == pytest.approx(tau2, rel=1e-9)
@@ -555,8 +555,12 @@ def test_report_worst_tight_deviation(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_docstring_examples_run() -> None:
-    """The Examples sections of livingreview.meta run as doctests."""
+    """The Examples sections of the model's modules in livingreview.stats run as doctests."""
     import doctest
 
-    result = doctest.testmod(meta, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 10 and result.failed == 0
+    attempted = 0
+    for name in ("checks", "rma", "tau2", "qprofile", "deleted", "bias", "metareg"):
+        result = doctest.testmod(getattr(stats, name), optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, name
+        attempted += result.attempted
+    assert attempted >= 10

@@ -1,4 +1,4 @@
-"""livingreview.multilevel / robust / covariance against metafor 3.8-1 and clubSandwich 0.5.8.
+"""livingreview.stats.multilevel / robust / covariance against metafor 3.8-1 and clubSandwich 0.5.8.
 
 Reference values: tests/reference/multilevel_reference.json, made by
 tests/reference/make_multilevel_reference.R.
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livingreview import covariance, meta, multilevel, multilevel_stratum, robust
+from livingreview import multilevel_stratum, stats
 from livingreview.analysis import (
     AnalysisSettings,
     DependenceSettings,
@@ -39,6 +39,7 @@ from livingreview.analysis import (
     analyse_stratum,
     egger,
 )
+from livingreview.stats import covariance, multilevel, robust
 
 REF = json.loads((Path(__file__).parent / "reference" / "multilevel_reference.json").read_text())
 RTOL = 1e-6
@@ -200,7 +201,7 @@ def test_one_effect_per_trial_equals_univariate_model(method: str) -> None:
     y, v = np.array(case["yi"])[first], np.array(case["vi"])[first]
     trial = np.array(case["trial"])[first]
     res = multilevel.fit(y, v, trial, method=method)
-    uni = meta.fit(y, v, method=method)
+    uni = stats.fit(y, v, method=method)
     assert res.sigma2["effect"] == 0.0
     for ours, theirs in ((res.estimate, uni.estimate), (res.se, uni.se), (res.pval, uni.pval),
                          (res.sigma2["trial"], uni.tau2), (res.qe, uni.q),
@@ -512,7 +513,7 @@ def test_egger_of_a_multilevel_stratum_is_the_cr2_slope_test() -> None:
 def test_univariate_setting_pools_as_independent_and_says_so() -> None:
     data = _stratum_frame("konstantopoulos_REML").assign(domain="d")
     res = analyse_stratum(data, SPEC, _settings(model="univariate"))
-    direct = meta.fit(data["yi"], data["vi"])
+    direct = stats.fit(data["yi"], data["vi"])
     p = res.pooled
     assert p["model"] == "univariate" and (p["n_trials"], p["n_effects"]) == (11, 56)
     assert p["estimate"] == pytest.approx(direct.estimate, rel=1e-10)

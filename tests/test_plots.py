@@ -205,14 +205,14 @@ def test_rob_traffic_light_pages_a_large_review(tmp_path):
 
 
 def _forest_of(k: int, tmp_path) -> tuple[list, pd.DataFrame]:
-    from livingreview import meta
+    from livingreview import stats
 
     rng = np.random.default_rng(3)
     data = pd.DataFrame(
         {"study_id": [f"s{i}" for i in range(k)], "citation": [f"Study{i:04d}" for i in range(k)],
          "yi": rng.normal(0.3, 0.3, k), "vi": rng.uniform(0.01, 0.2, k)}
     )  # fmt: skip
-    fit = meta.fit(data["yi"], data["vi"])
+    fit = stats.fit(data["yi"], data["vi"])
     pooled = {**fit.to_dict(), "stratum": "domain-x", "reported": True, "measure": "SMD"}
     return plots.forest_plot(data, pooled, tmp_path / f"forest{k}"), data
 

@@ -394,9 +394,19 @@ def test_removing_a_domain_names_the_users_sheet(project: Path) -> None:
 # --------------------------------------------------------------------------- .test configurations
 
 
-@pytest.mark.parametrize("name", ["config-knha", "config-level90"])
+TEST_CONFIGS = ["config_knha_fe", "config_no_overview", "config_no_binary"]
+
+
+@pytest.mark.testconfig
+@pytest.mark.parametrize("name", TEST_CONFIGS)
 def test_test_configuration_runs_end_to_end(tmp_path: Path, name: str) -> None:
-    """The `.test/` configurations (as the catalog workflows run in CI) on a small review."""
+    """The `.test/` configurations (as the catalog workflows run in CI) on a small review.
+
+    Each publishes a bundle whose config and pooled.json files carry its settings. A
+    configuration that names its own domains (config_no_binary) is the project's whole
+    config/config.yaml, and the review's rows of other domains are left out.
+    """
+    import pandas as pd
     import yaml
     from scipy import stats
 
@@ -408,40 +418,62 @@ def test_test_configuration_runs_end_to_end(tmp_path: Path, name: str) -> None:
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / item)
     generate(work / "resources/small", seed=3, trials=6)
+    overlay = yaml.safe_load((REPO / ".test" / name / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    if "extraction" in overlay:  # a whole configuration: a review with other domains
+        shutil.copy2(REPO / ".test" / name / "config.yaml", work / "config/config.yaml")
+        config = overlay
+        for sheet in (work / "resources/small/extraction/outcomes").glob("*.csv"):
+            rows = pd.read_csv(sheet, dtype=str, keep_default_na=False)
+            rows[rows["domain"].isin(list(config["extraction"]["domains"]))].to_csv(
+                sheet, index=False
+            )
     run(work, "--configfile", "config/config.yaml", f".test/{name}/config.yaml")
 
-    base_config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    base = base_config["extraction"]["stratifier"]
-    over = yaml.safe_load((REPO / ".test" / name / "config.yaml").read_text())
-    analysis = {**base_config["analysis"], **over["analysis"]}
-    overview = ((over.get("extraction") or {}).get("stratifier") or {}).get("overview")
+    analysis = {**config["analysis"], **overlay["analysis"]}
+    stratifier = {
+        **config["extraction"]["stratifier"],
+        **((overlay.get("extraction") or {}).get("stratifier") or {}),
+    }
     index = strata(work)
-    expected = base["overview"] if overview is None else overview
-    assert any(i["kind"] == "platform" for i in index.values()) is expected
-    reported = 0
+    assert any(i["kind"] == "platform" for i in index.values()) is stratifier["overview"]
+    domains = {i["domain"] for i in index.values() if i.get("domain")}
+    assert domains <= set(config["extraction"]["domains"])
+    reported, measures = 0, set()
     for stratum in index:
         pooled = json.loads((work / "results/strata" / stratum / "pooled.json").read_text())
+        measures.add(pooled["measure"])
         if pooled.get("model") == "multilevel":  # several effects per trial (issue 18):
             # the CR2 t test with Satterthwaite df whatever analysis.test says (test_multilevel)
             assert (pooled["test"], pooled["inference"]) == ("t", "CR2")
             assert pooled["level"] == analysis["level"]
             continue
-        assert (pooled["test"], pooled["level"]) == (analysis["test"], analysis["level"])
+        assert (pooled["method"], pooled["test"], pooled["level"]) == (
+            analysis["method"],
+            analysis["test"],
+            analysis["level"],
+        )
         if not pooled["reported"]:
             continue
         reported += 1
+        if analysis["method"] == "FE":
+            assert pooled["tau2"] == 0 and pooled["pi_low"] is None
         q = 0.5 + analysis["level"] / 2
         crit = stats.t.ppf(q, pooled["k"] - 1) if analysis["test"] == "knha" else stats.norm.ppf(q)
         assert pooled["ci_high"] - pooled["estimate"] == pytest.approx(
             crit * pooled["se"], rel=1e-6
         )
     assert reported >= 3
+    binary = any(d["type"] == "binary" for d in config["extraction"]["domains"].values())
+    assert ("logRR" in measures) is binary and "SMD" in measures
     html = (work / "results/report/index.html").read_text(encoding="utf-8")
     pct = f"{analysis['level'] * 100:g}% CI"
     assert f"pooled estimate [{pct}]" in html and f"Pooled SMD, {pct}" in html
     assert ("95% CI" in html) is (pct == "95% CI")
     bundles = work / "results/bundles"
     latest = (bundles / "LATEST").read_text().strip()
+    assert (bundles / latest / "manifest.json").is_file()
     published = yaml.safe_load((bundles / latest / "config.yaml").read_text())
-    assert published["analysis"] == analysis
+    assert {k: published["analysis"][k] for k in analysis} == analysis
+    assert sorted(published["extraction"]["domains"]) == sorted(config["extraction"]["domains"])
     assert published["inputs"]["root"] == "resources/small"

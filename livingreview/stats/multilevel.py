@@ -52,7 +52,7 @@ import pandas as pd
 
 from . import dist
 from .covariance import BlockDiagonal
-from .meta import moderator_matrix
+from .metareg import moderator_matrix
 
 __all__ = ["MultilevelResult", "ProfileCI", "fit", "fit_multivariate", "profile_ci"]
 
@@ -583,8 +583,8 @@ def fit(
         Effect sizes, one per row (k rows).
     vi
         Sampling variances (a vector; with ``rho`` they become the imputed
-        block-diagonal V of :func:`livingreview.covariance.impute_covariance`),
-        or a :class:`~livingreview.covariance.BlockDiagonal` V whose blocks lie
+        block-diagonal V of :func:`livingreview.stats.covariance.impute_covariance`),
+        or a :class:`~livingreview.stats.covariance.BlockDiagonal` V whose blocks lie
         within trials (e.g. the Gleser-Olkin covariance of multi-arm trials).
     trial
         Trial label of each row; rows of a trial need not be contiguous.
@@ -610,7 +610,7 @@ def fit(
         "multilevel"``. When no trial has more than one effect the two
         components are not separately identified; the model is then the
         univariate random-effects model (all heterogeneity in ``trial``,
-        ``effect`` = 0) and equals :func:`livingreview.meta.fit`.
+        ``effect`` = 0) and equals :func:`livingreview.stats.fit`.
 
     Notes
     -----
@@ -623,7 +623,7 @@ def fit(
 
     Examples
     --------
-    >>> from livingreview import multilevel
+    >>> from livingreview.stats import multilevel
     >>> res = multilevel.fit([0.1, 0.3, 0.2, 0.5, 0.4, 0.0], [0.02, 0.03, 0.02, 0.04, 0.03, 0.02],
     ...                      trial=["a", "a", "b", "b", "c", "c"])
     >>> round(res.estimate, 4), res.n_trials, res.k
@@ -696,7 +696,7 @@ def fit_multivariate(
 
     Examples
     --------
-    >>> from livingreview import covariance, multilevel
+    >>> from livingreview.stats import covariance, multilevel
     >>> V = covariance.BlockDiagonal.from_blocks(
     ...     [[0, 1], [2, 3], [4, 5], [6, 7]],
     ...     [[[0.01, 0.004], [0.004, 0.02]]] * 4)
@@ -826,7 +826,7 @@ def profile_ci(res: MultilevelResult, component: str, level: float | None = None
 
     Examples
     --------
-    >>> from livingreview import multilevel
+    >>> from livingreview.stats import multilevel
     >>> res = multilevel.fit([0.1, 0.5, 0.2, 0.6, 0.9, 1.0, 0.3, 0.2], [0.01] * 8,
     ...                      trial=[1, 1, 2, 2, 3, 3, 4, 4])
     >>> ci = multilevel.profile_ci(res, "trial")

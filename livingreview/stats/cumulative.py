@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .meta import MetaResult, fit
+from .rma import MetaResult, fit
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .analysis import AnalysisSettings
+    from ..analysis import AnalysisSettings
 
 __all__ = ["CUMUL_COLUMNS", "by_year", "cumulative", "cumulative_review"]
 
@@ -34,7 +34,7 @@ def cumulative(res: MetaResult, order: Sequence[Any] | np.ndarray | None = None)
     Parameters
     ----------
     res : MetaResult
-        The fit of all k studies (:func:`livingreview.meta.fit`); its method,
+        The fit of all k studies (:func:`livingreview.stats.fit`); its method,
         test and level are used for every step.
     order : sequence, optional
         One sort key per study (e.g. publication year); stable, so ties keep
@@ -55,8 +55,8 @@ def cumulative(res: MetaResult, order: Sequence[Any] | np.ndarray | None = None)
 
     Examples
     --------
-    >>> from livingreview import meta
-    >>> res = meta.fit([0.1, 0.3, 0.35, 0.6], [0.02, 0.03, 0.01, 0.05], labels="abcd")
+    >>> from livingreview import stats
+    >>> res = stats.fit([0.1, 0.3, 0.35, 0.6], [0.02, 0.03, 0.01, 0.05], labels="abcd")
     >>> cu = cumulative(res, order=[2001, 1999, 2003, 2001])
     >>> cu["added"].tolist(), cu["estimate"].round(4).tolist()
     (['b', 'a', 'd', 'c'], [0.3, 0.18, 0.2917, 0.305])
@@ -97,8 +97,36 @@ def by_year(
 ) -> pd.DataFrame:
     """One stratum's cumulative meta-analysis by publication year (unknown years last).
 
-    ``data``: the stratum's ``data.csv`` rows (``study_id``, ``citation``,
-    ``yi``, ``vi``); ``years``: study_id -> year of its record.
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The stratum's ``data.csv`` rows: ``study_id``, ``citation``, ``yi``, ``vi``.
+    years : dict
+        study_id -> publication year of its record (None when unknown).
+    settings : AnalysisSettings
+        ``method``, ``test`` and ``level`` of the analysis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`cumulative`'s columns, with ``year`` for ``order``; studies
+        are labelled by citation (their id when it is empty).
+
+    Notes
+    -----
+    Oldest first, ties in data order, years unknown last (as ``inf``). Lau J,
+    Antman EM, Jimenez-Silva J, et al. (1992). Cumulative meta-analysis of
+    therapeutic trials for myocardial infarction. N Engl J Med 327:248-254.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from livingreview.analysis import AnalysisSettings
+    >>> data = pd.DataFrame({"study_id": ["s1", "s2", "s3"], "citation": ["A 2001", "", "C 1999"],
+    ...                      "yi": [0.1, 0.3, 0.35], "vi": [0.02, 0.03, 0.01]})
+    >>> out = by_year(data, {"s1": 2001, "s2": None, "s3": 1999}, AnalysisSettings())
+    >>> out["added"].tolist(), out["year"].tolist(), out["estimate"].round(4).tolist()
+    (['C 1999', 'A 2001', 's2'], [1999.0, 2001.0, nan], [0.35, 0.245, 0.2675])
     """
     citation = data["citation"].fillna("").astype(str)
     labels = citation.where(citation != "", data["study_id"].astype(str))
@@ -114,7 +142,48 @@ def by_year(
 def cumulative_review(
     strata_dir: Path, studies_csv: Path, records_csv: Path, settings: AnalysisSettings
 ) -> pd.DataFrame:
-    """The stage's entry point: every reported domain stratum, by year; one frame with ``domain``."""
+    """The stage's entry point: every reported domain stratum, by year; one frame with ``domain``.
+
+    Parameters
+    ----------
+    strata_dir : pathlib.Path
+        ``results/strata`` (``strata.json`` and one folder per stratum with
+        ``pooled.json`` and ``data.csv``).
+    studies_csv : pathlib.Path
+        ``studies.csv`` (``study_id``, ``record_id``).
+    records_csv : pathlib.Path
+        The record store (``record_id``, ``year``).
+    settings : AnalysisSettings
+        ``method``, ``test`` and ``level`` of the analysis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``domain``, ``measure`` then :func:`by_year`'s columns, for every
+        domain stratum that is reported (``pooled.json`` ``reported``), in
+        domain order; empty with those columns when there is none.
+
+    Notes
+    -----
+    The rule ``cumulative`` (``docs/living-evidence.md``) calls it; the
+    statistics are :func:`cumulative`'s (metafor ``cumul.rma.uni``).
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from livingreview.analysis import AnalysisSettings
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "d").mkdir()
+    >>> _ = (root / "strata.json").write_text(json.dumps({"d": {"kind": "domain", "domain": "glycemic"}}))
+    >>> _ = (root / "d" / "pooled.json").write_text(json.dumps({"reported": True, "measure": "SMD"}))
+    >>> _ = (root / "d" / "data.csv").write_text("study_id,citation,yi,vi\\ns1,A,0.1,0.02\\ns2,B,0.3,0.03\\n")
+    >>> _ = (root / "studies.csv").write_text("study_id,record_id\\ns1,r1\\ns2,r2\\n")
+    >>> _ = (root / "records.csv").write_text("record_id,year\\nr1,2003\\nr2,2001\\n")
+    >>> out = cumulative_review(root, root / "studies.csv", root / "records.csv", AnalysisSettings())
+    >>> out[["domain", "measure", "added", "year", "k"]].values.tolist()
+    [['glycemic', 'SMD', 'B', 2001, 1], ['glycemic', 'SMD', 'A', 2003, 2]]
+    """
     import json
 
     studies = pd.read_csv(studies_csv, dtype=str, keep_default_na=False)

@@ -1,6 +1,6 @@
 """Cluster-robust (sandwich) inference for a fitted multilevel model.
 
-The model-based standard errors of :mod:`livingreview.multilevel` are right
+The model-based standard errors of :mod:`livingreview.stats.multilevel` are right
 only if the working covariance (the imputed V, the random-effects structure)
 is right. Cluster-robust variance estimation keeps the point estimate and
 replaces its variance by a sandwich built from each trial's residuals, which
@@ -142,7 +142,7 @@ def cr1(res: MultilevelResult, level: float | None = None) -> RobustResult:
     Parameters
     ----------
     res
-        A fit from :func:`livingreview.multilevel.fit` or ``fit_multivariate``.
+        A fit from :func:`livingreview.stats.multilevel.fit` or ``fit_multivariate``.
     level
         Confidence level (default: the fit's).
 
@@ -160,7 +160,7 @@ def cr1(res: MultilevelResult, level: float | None = None) -> RobustResult:
 
     Examples
     --------
-    >>> from livingreview import multilevel, robust
+    >>> from livingreview.stats import multilevel, robust
     >>> res = multilevel.fit([0.1, 0.3, 0.2, 0.5, 0.4, 0.0, 0.3], [0.02] * 7,
     ...                      trial=[1, 1, 2, 2, 3, 3, 4])
     >>> rb = robust.cr1(res)
@@ -201,7 +201,7 @@ def cr2(res: MultilevelResult, level: float | None = None) -> RobustResult:
     Parameters
     ----------
     res
-        A fit from :func:`livingreview.multilevel.fit` or ``fit_multivariate``.
+        A fit from :func:`livingreview.stats.multilevel.fit` or ``fit_multivariate``.
     level
         Confidence level (default: the fit's).
 
@@ -231,7 +231,7 @@ def cr2(res: MultilevelResult, level: float | None = None) -> RobustResult:
 
     Examples
     --------
-    >>> from livingreview import multilevel, robust
+    >>> from livingreview.stats import multilevel, robust
     >>> res = multilevel.fit([0.1, 0.3, 0.2, 0.5, 0.4, 0.0, 0.3], [0.02] * 7,
     ...                      trial=[1, 1, 2, 2, 3, 3, 4])
     >>> rb = robust.cr2(res)

@@ -13,7 +13,7 @@ sampling errors are correlated. Two ways of filling in V:
   hand.
 
 V is kept as a :class:`BlockDiagonal` (a sparse matrix whose blocks lie within
-trials); :mod:`livingreview.multilevel` reads it block by block and never
+trials); :mod:`livingreview.stats.multilevel` reads it block by block and never
 forms a dense k x k matrix.
 
 References: Gleser LJ, Olkin I (2009) Stochastically dependent effect sizes.
