@@ -6,11 +6,10 @@ Inputs (below the input root, see docs/contracts.md):
   snapshots (``livingreview.pubmed``). The sidecar's ``file_sha256`` is checked,
   so a snapshot edited after completion stops the run.
 * ``search/exports/<database>/<file>``: exports from other databases; the
-  folder name is the source database. ``.ris`` (rispy), ``.nbib``/``.txt``
-  (PubMed/MEDLINE tagged format, Biopython ``Bio.Medline``), ``.csv`` (columns
-  matched case-insensitively by :data:`CSV_COLUMNS`, which covers Scopus, Web of
-  Science, Embase, CINAHL/EBSCO and Covidence exports). The date the export was
-  made is the first ``YYYY-MM-DD`` in its file name (e.g.
+  folder name is the source database. RIS, MEDLINE/nbib, Web of Science
+  (tagged and tab-delimited), EndNote XML, Cochrane CENTRAL and CSV, the
+  format decided by the content (``livingreview.exports``). The date the
+  export was made is the first ``YYYY-MM-DD`` in its file name (e.g.
   ``scopus/2024-05-01.csv``), else the file's modification date.
 
 De-duplication, in this order (Bramer et al. 2016, doi:10.3163/1536-5050.104.3.014):
@@ -35,6 +34,10 @@ kept with ``withdrawn`` = the date of that snapshot (``summary.json``:
 counts: ``identified`` counts a PubMed record once however many snapshots hold
 it; ``duplicates_removed = identified_total - unique``, and each row's
 ``duplicate_of_count`` is how many identified records were folded into it.
+Every record keeps all databases that found it (``sources``); ``summary.json``
+``by_source`` says, per database as CiteSource does, how many records it
+returned (before de-duplication), how many distinct records they are and how
+many of those no other database found.
 
 Ordering is fully deterministic (inputs sorted by path, output by record id)
 so unchanged inputs give a byte-identical ``records.csv``.
@@ -42,33 +45,34 @@ so unchanged inputs give a byte-identical ``records.csv``.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import rispy
-from Bio import Medline
 from rapidfuzz import fuzz, process
 
 from .errors import InputError
+from .exports import (
+    CSV_COLUMNS,  # noqa: F401 (its documented home until the stage move)
+    SourceRecord,
+    export_date,
+    export_files,
+    load_export,
+)
 from .io import read_json, sha256_file, write_csv, write_json
 from .pubmed import (
     Deletion,
     PubMedRecord,
     PubMedXMLError,
     completed_snapshots,
-    normalise_doi,
     orphan_snapshots,
     parse_efetch,
     search_marker,
 )
-from .sheets import read_sheet
 
 log = logging.getLogger(__name__)
 
@@ -101,61 +105,6 @@ ALIASES_CSV = "aliases.csv"
 ALIAS_COLUMNS = ["old_id", "record_id"]
 TEXT_COLUMNS = ["title", "abstract", "journal", "authors", "publication_types", "mesh_terms"]
 LIST_SEP = "; "
-EXPORT_SUFFIXES = {".ris": "ris", ".nbib": "medline", ".txt": "medline", ".csv": "csv"}
-_SOURCE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-#: CSV export columns (matched case-insensitively, first alias present wins).
-CSV_COLUMNS: dict[str, tuple[str, ...]] = {
-    "title": ("title", "article title", "ti", "document title"),
-    "abstract": ("abstract", "ab"),
-    "doi": ("doi", "di"),
-    "year": ("year", "publication year", "py", "pubyear"),
-    "journal": ("source title", "journal", "source", "journal/book", "so", "publication title"),
-    "authors": ("authors", "author", "au", "author full names"),
-    "pmid": ("pmid", "pubmed id", "pubmed_id", "accession number"),
-    "publication_types": ("document type", "publication type", "dt", "pt"),
-    "mesh_terms": ("mesh terms", "mesh", "mh"),
-    "language": ("language", "language of original document", "la"),
-}
-#: ``authors`` cells are split on ";" (Scopus uses ", " between names with
-#: "Last F." style; Web of Science and Covidence use ";").
-
-
-@dataclass
-class SourceRecord:
-    """One record as one source returned it (before de-duplication)."""
-
-    source: str
-    origin: str  # file, relative to the input root
-    seen: str  # YYYY-MM-DD
-    order: int  # position among all inputs (deterministic tie-breaks)
-    pmid: str = ""
-    doi: str = ""
-    title: str = ""
-    abstract: str = ""
-    year: str = ""
-    journal: str = ""
-    authors: tuple[str, ...] = ()
-    publication_types: tuple[str, ...] = ()
-    mesh_terms: tuple[str, ...] = ()
-    language: str = ""
-    corrections: tuple[str, ...] = ()  # PubMed's retraction/erratum/... links (livingreview.watch)
-    from_snapshot: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def content(self) -> tuple:
-        return (
-            self.doi,
-            self.title,
-            self.abstract,
-            self.year,
-            self.journal,
-            self.authors,
-            self.publication_types,
-            self.mesh_terms,
-            self.language,
-            self.corrections,
-        )
 
 
 def normalise_title(title: str) -> str:
@@ -173,11 +122,6 @@ def _rel(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-def _year(value: Any) -> str:
-    m = re.search(r"(1[89]|20|21)\d\d", str(value or ""))
-    return m.group(0) if m else ""
 
 
 def _from_pubmed(rec: PubMedRecord, **kw: Any) -> SourceRecord:
@@ -232,191 +176,6 @@ def read_snapshot(
             gz, f"a well-formed PubmedArticleSet in this completed snapshot ({exc})"
         ) from None
     return records, deleted
-
-
-def export_date(path: Path) -> str:
-    """First ``YYYY-MM-DD`` in the file name, else the modification date (UTC)."""
-    m = re.search(r"(\d{4})-(\d{2})-(\d{2})", path.name)
-    if m:
-        try:
-            return dt.date(*map(int, m.groups())).isoformat()
-        except ValueError:
-            pass
-    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date().isoformat()
-
-
-def _split_list(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = value if isinstance(value, list) else re.split(r"\s*;\s*", str(value))
-    return tuple(s.strip() for s in items if s and s.strip())
-
-
-def _first(entry: dict[str, Any], *keys: str) -> str:
-    for k in keys:
-        v = entry.get(k)
-        if isinstance(v, list):
-            v = v[0] if v else ""
-        if v:
-            return " ".join(str(v).split())
-    return ""
-
-
-def read_ris(path: Path, source: str, **kw: Any) -> list[SourceRecord]:
-    """RIS via rispy. PMID only from a digits-only ``AN`` of a PubMed/MEDLINE export."""
-    try:
-        entries = rispy.load(path, encoding="utf-8-sig")
-    except (UnicodeDecodeError, OSError, ValueError, KeyError) as exc:
-        raise InputError(path, f"a RIS file (TY  - ... ER  -), UTF-8 ({exc})") from None
-    out = []
-    for e in entries:
-        db = _first(e, "name_of_database", "database_provider").lower()
-        an = _first(e, "accession_number")
-        pmid = an if an.isdigit() and ("pubmed" in db or "medline" in db) else ""
-        out.append(
-            SourceRecord(
-                source=source,
-                pmid=pmid,
-                doi=normalise_doi(_first(e, "doi")),
-                title=_first(e, "title", "primary_title", "translated_title"),
-                abstract=_first(e, "abstract", "notes_abstract"),
-                year=_year(_first(e, "year", "publication_year", "date")),
-                journal=_first(
-                    e, "secondary_title", "journal_name", "alternate_title3", "alternate_title1"
-                ),
-                authors=tuple(e.get("authors") or e.get("first_authors") or ()),
-                publication_types=_split_list(e.get("type_of_reference")),
-                mesh_terms=(),
-                language=_first(e, "language"),
-                **kw,
-            )
-        )
-    return out
-
-
-def _medline_doi(rec: dict[str, Any]) -> str:
-    for tag in ("AID", "LID"):
-        vals = rec.get(tag) or []
-        for v in [vals] if isinstance(vals, str) else vals:
-            if v.endswith("[doi]"):
-                return normalise_doi(v[: -len("[doi]")])
-    return ""
-
-
-def read_medline(path: Path, source: str, **kw: Any) -> list[SourceRecord]:
-    """PubMed ``.nbib`` / MEDLINE tagged text via ``Bio.Medline``."""
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            entries = list(Medline.parse(fh))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(path, f"a PubMed nbib/MEDLINE file, UTF-8 ({exc})") from None
-    out = []
-    for n, e in enumerate(entries, start=1):
-        if not (e.get("PMID") or e.get("TI")):
-            raise InputError(path, f"record {n} to have a PMID- or TI  - line")
-        mesh = tuple(m.split("/")[0].lstrip("*").strip() for m in e.get("MH", []) if m.strip())
-        out.append(
-            SourceRecord(
-                source=source,
-                pmid=str(e.get("PMID", "")).strip(),
-                doi=_medline_doi(e),
-                title=" ".join(str(e.get("TI", "")).split()),
-                abstract=" ".join(str(e.get("AB", "")).split()),
-                year=_year(e.get("DP")),
-                journal=str(e.get("JT") or e.get("TA") or "").strip(),
-                authors=tuple(e.get("AU") or e.get("FAU") or e.get("CN") or ()),
-                publication_types=tuple(e.get("PT", [])),
-                mesh_terms=mesh,
-                language="; ".join(e.get("LA", [])),
-                **kw,
-            )
-        )
-    return out
-
-
-def read_csv_export(path: Path, source: str, **kw: Any) -> list[SourceRecord]:
-    """CSV export with columns named as in :data:`CSV_COLUMNS`."""
-    sheet = read_sheet(path)
-    lower = {c.strip().lower(): c for c in sheet.columns if c not in ("_row", "_file")}
-    cols = {}
-    for name, aliases in CSV_COLUMNS.items():
-        for alias in aliases:
-            if alias in lower:
-                cols[name] = lower[alias]
-                break
-    if "title" not in cols:
-        raise InputError(
-            path, "a title column (one of: " + ", ".join(CSV_COLUMNS["title"]) + ")", row=1
-        )
-    out = []
-    for _, row in sheet.iterrows():
-
-        def get(name: str, row: pd.Series = row) -> str:
-            return " ".join(str(row[cols[name]]).split()) if name in cols else ""
-
-        pmid, year_raw = get("pmid"), get("year")
-        if pmid and not pmid.isdigit():
-            raise InputError(
-                path,
-                "a PubMed ID (digits only)",
-                row=int(row["_row"]),
-                column=cols["pmid"],
-                got=pmid,
-            )
-        year = _year(year_raw)
-        if year_raw and not year:
-            raise InputError(
-                path, "a 4-digit year", row=int(row["_row"]), column=cols["year"], got=year_raw
-            )
-        if not (get("title") or get("doi") or pmid):
-            raise InputError(
-                path, "a title (or a DOI/PMID)", row=int(row["_row"]), column=cols["title"]
-            )
-        out.append(
-            SourceRecord(
-                source=source,
-                pmid=pmid,
-                doi=normalise_doi(get("doi")),
-                title=get("title"),
-                abstract=get("abstract"),
-                year=year,
-                journal=get("journal"),
-                authors=_split_list(get("authors")),
-                publication_types=_split_list(get("publication_types")),
-                mesh_terms=_split_list(get("mesh_terms")),
-                language=get("language"),
-                **kw,
-            )
-        )
-    return out
-
-
-READERS = {"ris": read_ris, "medline": read_medline, "csv": read_csv_export}
-
-
-def export_files(root: Path) -> list[tuple[str, Path]]:
-    """``(database, file)`` for every export under ``<root>/search/exports/``."""
-    base = root / "search" / "exports"
-    out = []
-    if not base.is_dir():
-        return out
-    for path in sorted(base.rglob("*")):
-        if not path.is_file() or any(p.startswith(".") for p in path.relative_to(base).parts):
-            continue
-        if path.name.lower().startswith("readme"):
-            continue
-        parts = path.relative_to(base).parts
-        if len(parts) < 2:
-            raise InputError(
-                path, "exports inside a folder named after the database, e.g. exports/scopus/"
-            )
-        source = parts[0].lower()
-        if not _SOURCE.match(source):
-            raise InputError(path, "a database folder name of a-z, 0-9 and '-'", got=parts[0])
-        if path.suffix.lower() not in EXPORT_SUFFIXES:
-            raise InputError(path, "an export in .ris, .nbib, .txt (MEDLINE) or .csv format")
-        out.append((source, path))
-    return out
 
 
 def input_files(root: str | Path, live_until: str | None = None) -> list[str]:
@@ -484,15 +243,22 @@ def deduplicate(records: list[SourceRecord], title_similarity: float = 95) -> li
             else:
                 by_doi[r.doi] = i
     # Fuzzy titles: only a group without a PMID can join another one, so compare
-    # those against every group of the same year.
+    # those against every group of the same year. A group joined by DOI stands
+    # in the block of each of its members' (year, title): databases date one
+    # article differently (online first vs issue), and a copy without a DOI
+    # must still meet the member that has its year.
     reps: dict[int, list[int]] = {}
     for i in range(len(records)):
         reps.setdefault(g.find(i), []).append(i)
     blocks: dict[str, list[tuple[int, str]]] = {}
     for rep in sorted(reps):
-        title = normalise_title(records[rep].title)
-        if title:
-            blocks.setdefault(records[rep].year, []).append((rep, title))
+        keys = {}
+        for i in reps[rep]:
+            title = normalise_title(records[i].title)
+            if title:
+                keys.setdefault((records[i].year, title), None)
+        for year, title in keys:
+            blocks.setdefault(year, []).append((rep, title))
     for block in blocks.values():
         titles = [t for _, t in block]
         for rep, title in block:
@@ -621,10 +387,12 @@ def build_records(
             {"file": _rel(gz, root), "sha256": sha256_file(gz), "until": day, "count": len(recs)}
         )
     for source, path in export_files(root):
-        reader = READERS[EXPORT_SUFFIXES[path.suffix.lower()]]
-        recs = reader(path, source, origin=_rel(path, root), seen=export_date(path), order=order)
+        export = load_export(
+            path, source, origin=_rel(path, root), seen=export_date(path), order=order
+        )
+        recs = export.records
         order += 1
-        log.info("%s: %d records (%s)", _rel(path, root), len(recs), source)
+        log.info("%s: %d records (%s, %s)", _rel(path, root), len(recs), source, export.format)
         records += recs
         exports.append(
             {
@@ -632,6 +400,8 @@ def build_records(
                 "sha256": sha256_file(path),
                 "source": source,
                 "count": len(recs),
+                "format": export.format,
+                "encoding": export.encoding,
             }
         )
     # A DeleteCitation removes a PMID unless a later snapshot brought it back.
@@ -653,8 +423,15 @@ def build_records(
         identified["pubmed"] = identified.get("pubmed", 0) + len(pubmed_pmids)
 
     rows = []
+    by_source: dict[str, dict[str, int]] = {
+        s: {"identified": n, "records": 0, "only_this_source": 0} for s, n in identified.items()
+    }
     for grp in deduplicate(records, title_similarity):
         members = [records[i] for i in grp]
+        found_by = {m.source for m in members}
+        for s in found_by:
+            by_source[s]["records"] += 1
+            by_source[s]["only_this_source"] += len(found_by) == 1
         row = merge_group(members)
         row["aliases"] = earlier_ids(members, row["record_id"])
         row["withdrawn"] = deleted[row["pmid"]] if row["pmid"] in gone else ""
@@ -669,6 +446,7 @@ def build_records(
         "identified_total": total,
         "duplicates_removed": total - len(table),
         "unique": len(table),
+        "by_source": dict(sorted(by_source.items())),
         "snapshots": snapshots,
         "exports": exports,
         "latest_search": latest,

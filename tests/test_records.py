@@ -12,15 +12,13 @@ import pytest
 from lxml import etree
 
 from livingreview.errors import InputError
+from livingreview.exports import read_csv_export, read_medline, read_ris
 from livingreview.io import read_json
 from livingreview.pubmed import write_snapshot
 from livingreview.records import (
     COLUMNS,
     build_records,
-    read_csv_export,
-    read_medline,
     read_records,
-    read_ris,
     write_records,
 )
 
@@ -254,7 +252,7 @@ def test_export_layout_errors(tmp_path: Path) -> None:
     (tmp_path / "search/exports/wos/savedrecs.xls").write_text("x")
     with pytest.raises(
         InputError,
-        match=r"savedrecs.xls: expected an export in .ris, .nbib, .txt \(MEDLINE\) or .csv",
+        match=r"savedrecs.xls: expected a database export named .ris, .nbib, .txt",
     ):
         build_records(tmp_path)
 
