@@ -49,6 +49,14 @@ from .errors import InputError, LivingReviewError, raise_collected
 from .io import read_json, write_csv, write_json
 from .project import SCHEMA_DIR  # package data (importlib.resources), one copy
 from .records import alias_map
+from .screening_imports import (
+    EXPORT_SUFFIXES,
+    UNMATCHED_COLUMNS,
+    RecordIndex,
+    read_export_file,
+    tool_export,
+    unmatched_table,
+)
 from .sheets import ROW, load_schema, person_name, read_sheet, validate_frame
 
 log = logging.getLogger(__name__)
@@ -128,6 +136,7 @@ class ScreeningResult:
     unscreened: pd.DataFrame | None = None  # records nobody has screened (queue/_unscreened.csv)
     watch: pd.DataFrame | None = None  # notices on records included at any stage (watch.csv)
     ranking: dict[str, Any] | None = None  # prioritise.json: how the queues were ordered
+    unmatched: pd.DataFrame | None = None  # tool exports' rows that match no record (unmatched.csv)
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,7 @@ class ScreeningStatus:
     latest_search: str | None
     notices: list[str] = field(default_factory=list)  # the retraction and correction watch
     ranking: dict[str, Any] = field(default_factory=dict)  # prioritise.json (queue order)
+    unmatched: int = 0  # rows of tool exports that match no record (unmatched.csv)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -276,9 +286,11 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series("", index=frame.index)
 
 
-def _read_filled(path: Path, schema: dict[str, Any], sheet: str | None = None) -> pd.DataFrame:
-    """Read a sheet, drop rows with neither decision nor reason, validate the rest."""
-    frame = read_sheet(path, sheet=sheet)
+def _read_filled(
+    path: Path, schema: dict[str, Any], sheet: str | None = None, frame: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Read a sheet (unless given), drop rows with neither decision nor reason, validate the rest."""
+    frame = read_sheet(path, sheet=sheet) if frame is None else frame
     keep = (_column(frame, "decision") != "") | (_column(frame, "reason") != "")
     return validate_frame(frame[keep].reset_index(drop=True), schema, path)
 
@@ -319,13 +331,18 @@ def read_decisions(
     schema_dir: str | Path | None = None,
     aliases: Mapping[str, str] | None = None,
     xlsx_sheet: str | None = None,
+    index: RecordIndex | None = None,
+    unmatched: list[dict[str, Any]] | None = None,
 ) -> tuple[list[Decision], list[Decision], list[InputError]]:
     """Read reviewer sheets and adjudication.csv; return (reviewer rows, adjudication rows, errors).
 
     Checks everything that can be checked row by row: file names, schema,
     unknown record ids, reasons, and the same person answering the same
     record twice in different ways (same answer twice is fine: a late file
-    may repeat rows).
+    may repeat rows). A reviewer's file may be another tool's export
+    (livingreview.screening_imports): its rows are mapped to records through
+    ``index`` (the record store's keys), and the rows that match no record
+    are appended to ``unmatched``.
     """
     screening_dir = Path(screening_dir)
     sheet_schema = _schema("screening", schema_dir)
@@ -351,8 +368,14 @@ def read_decisions(
                     InputError(path, f"a sheet inside one of the folders {', '.join(STAGES)}")
                 )
                 continue
-            if path.suffix.lower() not in SHEET_SUFFIXES:
-                errors.append(InputError(path, "a .csv or .xlsx sheet", got=path.name))
+            if path.suffix.lower() not in (*SHEET_SUFFIXES, *EXPORT_SUFFIXES):
+                errors.append(
+                    InputError(
+                        path,
+                        "a .csv or .xlsx sheet (or a tool's .ris export, docs/contracts.md)",
+                        got=path.name,
+                    )
+                )
                 continue
             try:
                 name = reviewer_name(path)
@@ -360,7 +383,12 @@ def read_decisions(
                 errors.append(exc)
                 continue
         try:
-            frame = _read_filled(path, schema, xlsx_sheet)
+            if kind == "adjudication":
+                frame = _read_filled(path, schema, xlsx_sheet)
+            else:
+                frame = _reviewer_frame(
+                    path, schema, xlsx_sheet, stage, name, exclusion_reasons, index, unmatched
+                )
         except InputError as exc:
             errors.append(exc)
             continue
@@ -478,6 +506,35 @@ def read_decisions(
     return rows, adjudications, errors
 
 
+def _reviewer_frame(
+    path: Path,
+    schema: dict[str, Any],
+    sheet: str | None,
+    stage: str,
+    reviewer: str,
+    exclusion_reasons: Sequence[str],
+    index: RecordIndex | None,
+    unmatched: list[dict[str, Any]] | None,
+) -> pd.DataFrame:
+    """A reviewer's rows: our own sheet validated, or a tool's export mapped to record ids."""
+    raw = read_export_file(path, sheet)
+    export = tool_export(
+        path,
+        raw,
+        stage=stage,
+        reviewer=reviewer,
+        exclusion_reasons=exclusion_reasons,
+        index=index if index is not None else RecordIndex({}, {}, {}),
+    )
+    if export is None:
+        return _read_filled(path, schema, sheet, raw)
+    log.info("%s: %s export, %d rows mapped, %d unmatched", path, export.tool,
+             len(export.frame), len(export.unmatched))  # fmt: skip
+    if unmatched is not None:
+        unmatched.extend(export.unmatched)
+    return export.frame
+
+
 # --------------------------------------------------------------------------- merging
 
 
@@ -546,6 +603,7 @@ def merge(
     reasons, single = list(settings.exclusion_reasons), settings.allow_single_reviewer
     record_ids = set(records["record_id"])
     sheets = list(sheets)
+    unmatched: list[dict[str, Any]] = []
     rows, adjudications, errors = read_decisions(
         sheets,
         screening_dir,
@@ -554,6 +612,8 @@ def merge(
         schema_dir,
         alias_map(records),
         settings.xlsx_sheet,
+        index=RecordIndex.from_records(records),
+        unmatched=unmatched,
     )
     raise_collected(errors)
     log.info(
@@ -651,7 +711,19 @@ def merge(
         prisma=prisma_counts(decisions, records, summary, new, latest),
         reviewers=reviewers,
         watch=watch_table(records, decisions),
+        unmatched=_unmatched(unmatched, screening_dir),
     )
+
+
+def _unmatched(rows: list[dict[str, Any]], screening_dir: str | Path) -> pd.DataFrame:
+    """Unmatched export rows with files relative to the screening folder (as in ``sources``)."""
+    base = Path(screening_dir).resolve()
+    for r in rows:
+        try:
+            r["file"] = Path(r["file"]).resolve().relative_to(base).as_posix()
+        except ValueError:
+            r["file"] = Path(r["file"]).name
+    return unmatched_table(rows)
 
 
 def _prioritised(
@@ -762,7 +834,7 @@ def _sheet_reviewers(sheets: Iterable[str | Path]) -> list[str]:
     return [
         reviewer_name(p)
         for p in map(Path, sheets)
-        if p.parent.name in STAGES and p.suffix.lower() in SHEET_SUFFIXES
+        if p.parent.name in STAGES and p.suffix.lower() in (*SHEET_SUFFIXES, *EXPORT_SUFFIXES)
     ]
 
 
@@ -996,6 +1068,12 @@ def write_outputs(result: ScreeningResult, outdir: str | Path, *, figures: bool 
     watch = result.watch if result.watch is not None else pd.DataFrame(columns=WATCH_COLUMNS)
     write_csv(watch, outdir / "watch.csv", text_columns=("title", "notice"))
     write_json(outdir / "prioritise.json", result.ranking or {"prioritised": False})
+    unmatched = (
+        result.unmatched
+        if result.unmatched is not None
+        else pd.DataFrame(columns=UNMATCHED_COLUMNS)
+    )
+    write_csv(unmatched, outdir / "unmatched.csv", text_columns=("file", "doi", "title"))
     if figures:
         from .prisma import write_prisma
 
@@ -1089,6 +1167,7 @@ def status_of(result: ScreeningResult) -> ScreeningStatus:
             for w in (result.watch if result.watch is not None else pd.DataFrame()).itertuples()
         ],
         ranking=dict(result.ranking or {}),
+        unmatched=len(result.unmatched) if result.unmatched is not None else 0,
     )
 
 
@@ -1128,6 +1207,13 @@ def format_status(st: ScreeningStatus, outdir: str | Path | None = None) -> str:
         lines += ["", f"Queues ordered by predicted relevance; likely relevant: {shown or 'none'}"]
     elif st.ranking:
         lines += ["", f"Queues in their usual order: {st.ranking.get('reason', '')}"]
+    if st.unmatched:
+        lines += [
+            "",
+            f"Rows of tool exports (Rayyan, Covidence, ASReview) that match no record: "
+            f"{st.unmatched}"
+            + (f" (listed in {Path(outdir) / 'unmatched.csv'})" if outdir else ""),
+        ]
     if st.notices:
         lines += ["", "Retraction and correction watch (PubMed):"]
         lines += [f"  {n}" for n in st.notices]

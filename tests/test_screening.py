@@ -368,6 +368,7 @@ def test_outputs_are_byte_identical_across_runs(root, tmp_path):
         "queue/_unscreened.csv",
         "queue/alice.csv",
         "queue/bob.csv",
+        "unmatched.csv",
         "watch.csv",
     ]
     for f in files:
@@ -505,7 +506,9 @@ def test_lock_and_hidden_files_are_not_sheets(root):
 def test_other_file_types_are_rejected(root):
     (root / "screening" / "title_abstract" / "carol.ods").write_bytes(b"x")
     with pytest.raises(
-        InputError, match=r"carol.ods: expected a .csv or .xlsx sheet, got 'carol.ods'"
+        InputError,
+        match=r"carol.ods: expected a .csv or .xlsx sheet \(or a tool's .ris export, "
+        r"docs/contracts.md\), got 'carol.ods'",
     ):
         merge(root)
 

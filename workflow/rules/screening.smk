@@ -2,7 +2,8 @@
 # current state. The sheets are listed by an input function, so adding,
 # changing or removing one reruns this rule; its outputs are byte-identical
 # for identical inputs, so downstream rules rerun only on real changes. The input
-# function screening_sheets is in common.smk.
+# function screening_sheets is in common.smk; it lists other tools' exports dropped
+# into a stage folder too (livingreview.screening_imports).
 rule screening:
     input:
         records="results/records/records.csv",
@@ -20,6 +21,7 @@ rule screening:
         prisma="results/screening/prisma.json",
         watch="results/screening/watch.csv",
         prioritise="results/screening/prioritise.json",
+        unmatched="results/screening/unmatched.csv",
         prisma_svg="results/screening/prisma.svg",
         prisma_png="results/screening/prisma.png",
     log:
