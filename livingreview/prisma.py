@@ -19,7 +19,7 @@ Output is deterministic (see ``livingreview.plots.save_figure``).
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
@@ -366,3 +367,60 @@ def prisma_figure(counts: Mapping[str, Any]) -> Figure:
 def write_prisma(counts: Mapping[str, Any], path: str | Path) -> list[Path]:
     """Write ``<stem>.svg`` and ``<stem>.png`` of the PRISMA diagram; returns the paths."""
     return save_figure(prisma_figure(counts), path)
+
+
+# --------------------------------------------------------------------------- table
+
+STAGES = (("title_abstract", "title/abstract"), ("full_text", "full text"))
+WHOLE = "whole review"
+LATEST = "latest search"
+
+
+def _count_rows(c: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(PRISMA box, n) of one set of counts, in the flow's order."""
+    identified = c.get("identified") or {}
+    for source, n in sorted(identified.items(), key=lambda kv: source_label(kv[0]).lower()):
+        yield f"Records identified from {source_label(source)}", n
+    yield "Records identified, total", c.get("identified_total")
+    yield "Duplicate records removed", c.get("duplicates_removed")
+    yield "Records screened (title/abstract)", c.get("screened")
+    yield "Records excluded at title/abstract", c.get("excluded_title_abstract")
+    yield "Reports assessed for eligibility (full text)", c.get("fulltext_assessed")
+    reasons = c.get("fulltext_excluded") or {}
+    for reason, n in sorted(reasons.items(), key=lambda kv: (-int(kv[1]), kv[0])):
+        yield f"Reports excluded: {reason}", n
+    yield "Reports excluded, total", c.get("fulltext_excluded_total")
+    yield "Reports of included studies", c.get("included_records")
+    for key, label in STAGES:
+        yield f"Not yet screened ({label})", (c.get("unscreened") or {}).get(key)
+        yield f"Awaiting a second reviewer ({label})", (c.get("awaiting") or {}).get(key)
+        yield f"Conflicts awaiting adjudication ({label})", (c.get("conflicts") or {}).get(key)
+
+
+def prisma_table(counts: Mapping[str, Any]) -> pd.DataFrame:
+    """The counts of ``prisma.json`` as a table for people (the report's CSV download).
+
+    One row per PRISMA 2020 box, in the flow's order. An updated review gets a
+    second column, the records of the latest search alone (the flow the update
+    template draws); the study counts of the review as a whole are blank there.
+
+    >>> t = prisma_table({"identified": {"pubmed": 3}, "identified_total": 3,
+    ...                   "duplicates_removed": 0, "screened": 3, "included_studies": 1})
+    >>> list(t.columns), t.iloc[0, 0], int(t.iloc[0, 1])
+    (['PRISMA 2020 box', 'whole review'], 'Records identified from PubMed', 3)
+    """
+    flow = dict(_count_rows(counts))
+    studies = {"Studies included in the review": counts.get("included_studies")}
+    latest = counts.get("new_search") if counts.get("update") else None
+    if latest:
+        studies["Studies included in the previous version"] = counts.get("previous_included")
+        studies["New studies included in this version"] = counts.get("new_included")
+    frame = pd.DataFrame(
+        {"PRISMA 2020 box": [*flow, *studies], WHOLE: [*flow.values(), *studies.values()]}
+    )
+    if latest:
+        in_latest = dict(_count_rows(latest))  # a source or reason it lacks counts 0
+        frame[LATEST] = [in_latest.get(box, 0) for box in flow] + [None] * len(studies)
+    for column in frame.columns[1:]:
+        frame[column] = frame[column].astype("Int64")
+    return frame

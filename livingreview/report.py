@@ -8,7 +8,9 @@ docs/contracts.md) into ``results/report/``:
   (Figure 3), PRISMA 2020 flow, RoB 2 summary and traffic-light plots, forest
   plot of every stratum and funnel plot where k >= ``min_k_funnel``; SVG + PNG.
 - ``tables/``: ``platform_domain.csv`` (Table 2: k, estimate, 95% CI, I2 or NE),
-  ``strata.csv``, ``LOO_<stratum>.csv``, ``metaregression.csv``.
+  ``strata.csv``, ``LOO_<stratum>.csv``, ``metaregression.csv``, ``prisma.csv``
+  (the PRISMA 2020 counts, one row per box; the latest search beside the whole
+  review in an update).
 - ``index.html``: a static page with no external requests. Everything that
   comes from records or sheets (titles, study names, notes) is HTML-escaped,
   and a Content-Security-Policy forbids scripts, so text such as
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import filecmp
 import html
-import json
 import math
 import shutil
 from collections.abc import Iterable, Mapping
@@ -44,7 +45,7 @@ TEXT_COLUMNS = ("citation", "label", "stratum", "platform", "domain", "term", "c
 
 def e(value: Any) -> str:
     """HTML-escape anything (quotes included), so it is inert in text and attributes."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     return html.escape(str(value), quote=True)
 
@@ -420,6 +421,12 @@ def build_tables(
     if len(mr):
         write_csv(mr, tab_dir / "metaregression.csv", text_columns=TEXT_COLUMNS)
         made["metaregression"] = tab_dir / "metaregression.csv"
+    counts = _read_json(Path(results) / "screening" / "prisma.json")
+    if counts:
+        from .prisma import prisma_table  # matplotlib: only when a report is built
+
+        write_csv(prisma_table(counts), tab_dir / "prisma.csv", text_columns=["PRISMA 2020 box"])
+        made["prisma"] = tab_dir / "prisma.csv"
     return made
 
 
@@ -734,6 +741,35 @@ def _kv_table(pairs: Iterable[tuple[Any, Any]]) -> str:
     return f"<table><tbody>{rows}</tbody></table>"
 
 
+def _prisma_counts_html(path: Path) -> str:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)  # counts; blank stays blank
+    latest = " (blank: counted for the whole review only)" if len(table.columns) > 2 else ""
+    return html_table(table, caption=f"PRISMA 2020 counts{latest}") + (
+        '<p><a href="tables/prisma.csv">prisma.csv</a> &middot; <a href="../screening/'
+        'prisma.json">prisma.json</a></p>'
+    )
+
+
+def _design_check_html(design: Any) -> str:
+    """The OLS design check: its coefficients, or why it was not estimated."""
+    if not isinstance(design, dict):
+        return ""
+    head = "<h3>Design check: OLS of ln(n) on follow-up weeks (HC3)</h3>"
+    link = '<p><a href="../design_check.json">design_check.json</a></p>'
+    if not design.get("reported"):
+        why = "fewer than 3 studies with both values, or a single follow-up"
+        return f"{head}<p>Not estimated: {why} (n = {e(design.get('n'))}).</p>{link}"
+    level = format_number(100 * float(design.get("level") or 0.95), 0)
+    coefs = pd.DataFrame(design.get("coefficients") or [])
+    coefs = coefs.reindex(columns=["term", "estimate", "se", "tval", "pval", "ci_low", "ci_high"])
+    coefs.columns = ["term", "estimate", "SE", "t", "p", f"{level}% CI low", f"{level}% CI high"]
+    caption = (
+        f"n = {design.get('n')} studies, residual df = {format_number(design.get('df_resid'), 0)}"
+        f", R\u00b2 = {format_number(design.get('r2'))}"
+    )
+    return head + html_table(coefs, caption=caption) + link
+
+
 def _changes_html(changes: Mapping[str, Any] | None, previous: str | None) -> str:
     if changes is None:
         return "<p>No previous version to compare with.</p>"
@@ -880,14 +916,8 @@ def render_index(
     # PRISMA
     s.append('<h2 id="prisma">PRISMA 2020 flow</h2>')
     s.append(_figure(figures, "prisma", "PRISMA 2020 flow diagram"))
-    if prisma:
-        flat = []
-        for k, v in prisma.items():
-            if isinstance(v, dict):
-                flat += [(f"{k}: {kk}", vv) for kk, vv in sorted(v.items())]
-            else:
-                flat.append((k, v))
-        s.append(_kv_table(flat))
+    if "prisma" in tables:
+        s.append(_prisma_counts_html(tables["prisma"]))
     s.append(_agreement_html(_read_json(results / "screening" / "agreement.json")))
     # changes
     if news is not None:
@@ -928,15 +958,7 @@ def render_index(
         s.append(
             html_table(mr, caption="Meta-regression (random effects) on the configured moderators")
         )
-    design = _read_json(results / "design_check.json")
-    if isinstance(design, dict):
-        s.append("<h3>Design check: OLS of ln(n) on follow-up weeks (HC3)</h3>")
-        s.append(
-            _kv_table(
-                (k, json.dumps(v) if isinstance(v, dict | list) else v)
-                for k, v in sorted(design.items())
-            )
-        )
+    s.append(_design_check_html(_read_json(results / "design_check.json")))
     s.append(_watch_section(results))
     s.append(_certainty_section(results))
     s.append(_cumulative_section(results, settings))

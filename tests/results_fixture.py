@@ -122,8 +122,14 @@ def write_stratum(results: Path, name: str, data: pd.DataFrame, meta: dict) -> d
     return pooled
 
 
-def make_results(root: Path, *, seed: int = 0, n_studies: int = 12, shift: float = 0.0) -> Path:
-    """Write ``root/results`` and ``root/resources/demo``; returns the results folder."""
+def make_results(
+    root: Path, *, seed: int = 0, n_studies: int = 12, shift: float = 0.0, level: float = 0.95
+) -> Path:
+    """Write ``root/results`` and ``root/resources/demo``; returns the results folder.
+
+    ``level``: the analysis level the design check was run with (the workflow passes
+    ``analysis.level`` to it, as to every analysis rule).
+    """
     rng = np.random.default_rng(seed)
     results = root / "results"
     platforms = ["whatsapp", "wechat", "line"]
@@ -248,7 +254,39 @@ def make_results(root: Path, *, seed: int = 0, n_studies: int = 12, shift: float
         )
     )
     (results / "design_check.json").write_text(
-        json.dumps({"slope": 0.01, "se_hc3": 0.005, "pval": 0.04, "n": n_studies})
+        json.dumps(
+            {
+                "model": "ln_n ~ followup_weeks",
+                "estimator": "OLS",
+                "cov_type": "HC3",
+                "test": "t",
+                "n": n_studies,
+                "level": level,
+                "reported": True,
+                "coefficients": [
+                    {
+                        "term": "intercept",
+                        "estimate": 4.9,
+                        "se": 0.29,
+                        "tval": 16.9,
+                        "pval": 2e-14,
+                        "ci_low": 4.3,
+                        "ci_high": 5.5,
+                    },
+                    {
+                        "term": "followup_weeks",
+                        "estimate": 0.01,
+                        "se": 0.005,
+                        "tval": 2.0,
+                        "pval": 0.04,
+                        "ci_low": 0.0,
+                        "ci_high": 0.02,
+                    },
+                ],
+                "r2": 0.08,
+                "df_resid": n_studies - 2,
+            }
+        )  # fmt: skip
     )
 
     (results / "records").mkdir(parents=True, exist_ok=True)

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import matplotlib
+import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from livingreview.prisma import prisma_figure, write_prisma
+from livingreview.prisma import LATEST, WHOLE, prisma_figure, prisma_table, write_prisma
 
 matplotlib.use("Agg")
 
@@ -177,3 +178,33 @@ def test_diagram_from_the_screening_stage_output(tmp_path):
     assert data["update"] is True
     assert f"Total studies included in review (n = {data['included_studies']})" in svg
     assert f"Records screened (n = {data['new_search']['screened']})" in svg
+
+
+def test_prisma_table_of_an_update_counts_the_latest_search_beside_the_whole_review():
+    table = prisma_table(counts(update=True)).set_index("PRISMA 2020 box")
+    assert list(table.columns) == [WHOLE, LATEST]
+    assert table.loc["Records identified from PubMed"].tolist() == [24, 8]
+    assert table.loc["Records identified, total"].tolist() == [29, 11]
+    # a reason the latest search lacks counts 0 there, not blank
+    assert table.loc["Reports excluded: not an RCT"].tolist() == [1, 0]
+    assert table.loc["Conflicts awaiting adjudication (full text)"].tolist() == [1, 1]
+    # study counts belong to the review as a whole: blank in the latest-search column
+    assert table.loc["Studies included in the previous version", WHOLE] == 3
+    assert table.loc["New studies included in this version", WHOLE] == 1
+    for box in ("Studies included in the review", "New studies included in this version"):
+        assert pd.isna(table.loc[box, LATEST])
+
+
+def test_prisma_table_of_a_new_review_has_one_column_in_the_flow_order():
+    table = prisma_table(counts())
+    assert list(table.columns) == ["PRISMA 2020 box", WHOLE]
+    boxes = table["PRISMA 2020 box"].tolist()
+    assert boxes[:3] == [
+        "Records identified from Embase",
+        "Records identified from PubMed",
+        "Records identified, total",
+    ]
+    assert boxes.index("Reports excluded: non-extractable data") < boxes.index(
+        "Reports excluded, total"
+    )
+    assert boxes[-1] == "Studies included in the review"

@@ -59,6 +59,32 @@ def test_loo_metareg_and_figures_written(built):
     assert not (built / "figures" / "funnel_domain-knowledge.svg").exists()  # k = 5 < 10
 
 
+def test_prisma_counts_are_a_table_for_people_and_a_csv(built):
+    """Issue 15: the PRISMA section was a raw dump of prisma.json's keys."""
+    table = pd.read_csv(built / "tables" / "prisma.csv")
+    rows = dict(zip(table["PRISMA 2020 box"], table["whole review"], strict=True))
+    assert rows["Records identified from Embase"] == 40
+    assert rows["Records identified, total"] == 340
+    assert rows["Reports excluded: not an RCT"] == 30
+    assert rows["Studies included in the review"] == 12
+    assert list(table.columns) == ["PRISMA 2020 box", "whole review"]  # not an update
+    html = (built / "index.html").read_text(encoding="utf-8")
+    section = html[html.index('id="prisma"') : html.index("Agreement between reviewers")]
+    assert "<td>Records identified from PubMed</td><td>300</td>" in section
+    assert 'href="tables/prisma.csv"' in section and 'href="../screening/prisma.json"' in section
+    assert "identified_total" not in section and "fulltext_excluded" not in section
+
+
+def test_design_check_is_a_coefficient_table(built):
+    html = (built / "index.html").read_text(encoding="utf-8")
+    section = html[html.index("Design check") :][:1500]
+    assert "<th>estimate</th><th>SE</th><th>t</th><th>p</th><th>95% CI low</th>" in section
+    assert "<td>intercept</td><td>4.900</td><td>0.290</td><td>16.900</td><td>&lt; 0.001</td>" in (
+        section
+    )
+    assert "R\u00b2 = 0.080" in section and "coefficients" not in section
+
+
 def test_index_escapes_everything_from_sheets(built):
     page = (built / "index.html").read_text(encoding="utf-8")
     assert "<script" not in page.lower()
@@ -239,7 +265,7 @@ def test_report_settings_read_once_from_params_or_whole_config():
 
 
 def test_captions_follow_the_level_and_min_k(tmp_path):
-    results = make_results(tmp_path)
+    results = make_results(tmp_path, level=0.9)
     config = {**CONFIG, "analysis": {**CONFIG["analysis"], "level": 0.9, "min_k": 2}}
     report.build_report(results, results / "report", config)
     html = (results / "report" / "index.html").read_text(encoding="utf-8")
@@ -249,7 +275,7 @@ def test_captions_follow_the_level_and_min_k(tmp_path):
 
 def test_labels_follow_a_non_default_configuration(tmp_path):
     """Issue 15: level 0.9, min_k 2 and the stratifier "Exercise type" in every label."""
-    results = make_results(tmp_path)
+    results = make_results(tmp_path, level=0.9)
     stratifier = {
         "column": "platform",
         "label": "Exercise type",
