@@ -42,7 +42,7 @@ class ReportSettings:
     title: str = DEFAULT_TITLE
     start_date: str | None = None
     domain_labels: Mapping[str, str] = field(default_factory=dict)
-    stratifier: Stratifier = field(default_factory=Stratifier)
+    stratifier: Stratifier = field(default_factory=lambda: Stratifier.from_config(None))
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
 
     @property

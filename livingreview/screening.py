@@ -1226,5 +1226,8 @@ def format_status(st: ScreeningStatus, outdir: str | Path | None = None) -> str:
             "copy into the screening folder)",
             f"  unscreened:  {queue}/{UNSCREENED}.csv",
             f"  conflicts:   {Path(outdir) / 'conflicts.csv'}",
+            f"  extraction:  {Path(outdir).parent / 'extraction' / 'queue'}/<extractor>.csv and"
+            " _unextracted.csv (included trials not yet extracted; study_id, record_id and"
+            " citation filled in)",
         ]
     return "\n".join(lines) + "\n"

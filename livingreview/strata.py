@@ -84,7 +84,8 @@ def _stratifier(platforms: Mapping[str, str] | Stratifier, overview: bool | None
         if overview is None or overview == platforms.overview:
             return platforms
         return Stratifier(platforms.column, platforms.label, platforms.values, bool(overview))
-    return Stratifier(values=dict(platforms), overview=True if overview is None else overview)
+    spec = {"values": dict(platforms), "overview": True if overview is None else overview}
+    return Stratifier.from_config({"stratifier": spec})
 
 
 def data_columns(column: str = "platform", extra: Sequence[str] = ()) -> list[str]:

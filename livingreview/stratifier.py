@@ -13,10 +13,13 @@ Snakemake imports this module while it builds the DAG: no pandas, no numpy.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 __all__ = ["MIXED", "Stratifier", "old_keys_message"]
 
@@ -49,6 +52,17 @@ def _plural(label: str) -> str:
     return f"{low}es" if low.endswith(("s", "x", "ch", "sh")) else f"{low}s"
 
 
+@functools.cache
+def schema_defaults() -> dict[str, Any]:
+    """The ``default:`` of each ``extraction.stratifier`` key in the config schema (one copy)."""
+    from .project import SCHEMA_DIR
+
+    with open(SCHEMA_DIR / "config.schema.yaml", encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    keys = schema["properties"]["extraction"]["properties"]["stratifier"]["properties"]
+    return {key: spec["default"] for key, spec in keys.items() if "default" in spec}
+
+
 @dataclass(frozen=True)
 class Stratifier:
     """``extraction.stratifier``: column, label, values and whether to pool the overview.
@@ -61,10 +75,10 @@ class Stratifier:
     ('exercise_type', 'All exercise types', 'Aerobic', 'yoga')
     """
 
-    column: str = "platform"
-    label: str = "Platform"
+    column: str
+    label: str
     values: Mapping[str, str] = field(default_factory=dict)
-    overview: bool = False
+    overview: bool = False  # as the schema's default (see from_config)
 
     def __post_init__(self) -> None:
         if not COLUMN_RE.match(self.column) or self.column == "domain":
@@ -79,12 +93,15 @@ class Stratifier:
         message = old_keys_message({"extraction": extraction or {}})
         if message:
             raise ValueError(message)
-        spec = dict((extraction or {}).get("stratifier") or {})
+        spec = {**schema_defaults(), **((extraction or {}).get("stratifier") or {})}
+        column = str(spec["column"])
         return cls(
-            column=str(spec.get("column", "platform")),
-            label=str(spec.get("label", "Platform")),
+            column=column,
+            # the schema requires a label; a partial configuration (a test, a report
+            # re-rendered from the keys it needs) gets the column's name
+            label=str(spec.get("label") or column.replace("_", " ").capitalize()),
             values={str(k): str(v) for k, v in (spec.get("values") or {}).items()},
-            overview=bool(spec.get("overview", False)),
+            overview=bool(spec["overview"]),
         )
 
     @property

@@ -43,6 +43,24 @@ def walkthrough() -> list[tuple[str, str | None, str]]:
     ]
 
 
+def steps() -> list[tuple[str, str | None, str]]:
+    """The walkthrough as a person does it: ``(edit|file|command, path or None, text)``.
+
+    ``edit`` blocks change keys of a file, ``file`` blocks are files written by hand
+    (a block of another kind than ``console`` with a path), ``command`` is one ``$``
+    line of a ``console`` block.
+    """
+    out: list[tuple[str, str | None, str]] = []
+    for kind, path, text in walkthrough():
+        if kind == "edit":
+            out.append(("edit", path, text))
+        elif path is not None:
+            out.append(("file", path, text))
+        elif kind == "console":
+            out += [("command", None, line[2:]) for line in text.splitlines() if line[:2] == "$ "]
+    return out
+
+
 def edit_keys(path: Path, text: str) -> None:
     """Write each ``section: {key: value}`` of ``text`` over the YAML file's, as a person would."""
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -165,33 +183,44 @@ def test_walkthrough(tmp_path: Path, installed: Path) -> None:
     published: list[str] = []
     blocks = walkthrough()
     assert sum(kind == "console" for kind, _, _ in blocks) >= 5
-    for kind, path, text in blocks:
+    for kind, path, text in steps():
         if kind == "edit":
             edit_keys(tmp_path / path, text)
-            continue
-        if path is not None:
+        elif kind == "file":
             assert path.startswith("my-review/"), path
+            if "/extraction/studies/" in path:
+                _check_from_queue(review, path, text)
             target = tmp_path / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-            continue
-        if kind != "console":
-            continue
-        for line in text.splitlines():
-            if not line.startswith("$ "):
-                continue
-            command = line[2:]
-            out = shell(command, tmp_path, env).stdout
-            if " update " in command:
+        else:
+            out = shell(text, tmp_path, env).stdout
+            if " update " in text:
                 published.append(latest(review).name)
                 log = sorted((review / "results" / "logs").glob("2*.log"))[-1].read_text()
                 # the installed copy's workflow ran, not the checkout's
                 assert f"--snakefile {installed / 'livingreview' / 'Snakefile'}" in log
                 _check_step(review, len(published), out)
-            if " status " in command:
+            if " status " in text:
                 assert "results/screening/queue/<reviewer>.csv" in out
                 assert "_unscreened.csv" in out
-    assert len(published) == 5 and len(set(published)) == 5  # each run published a version
+    assert len(published) == 7 and len(set(published)) == 7  # each run published a version
+
+
+def _check_from_queue(review: Path, path: str, text: str) -> None:
+    """A studies sheet of the walkthrough is a filled-in copy of the extractor's queue."""
+    queue = review / "results" / "extraction" / "queue"
+    who = Path(path).stem.split("-")[0]
+    source = (
+        queue / f"{who}.csv" if (queue / f"{who}.csv").is_file() else queue / "_unextracted.csv"
+    )
+    lines = source.read_text(encoding="utf-8").splitlines()
+    sheet = text.splitlines()
+    assert sheet[0] == lines[0], f"{path}: the header is not the queue's ({source.name})"
+    prefilled = {line.split(",")[1]: line.split(",")[:3] for line in lines[1:]}
+    for row in sheet[1:]:
+        cells = row.split(",")
+        assert prefilled.get(cells[1]) == cells[:3], f"{path}: {row} is not in {source.name}"
 
 
 def _strata(review: Path) -> dict:
@@ -215,14 +244,25 @@ def _check_step(review: Path, step: int, out: str) -> None:
             rows = (queue / f"{who}.csv").read_text().splitlines()
             assert len(rows) == 5, who  # header + every record
         assert "No pooled analyses yet" in report and "No decisions yet" in report
-    elif step == 3:  # three trials included and extracted: the first pooled analysis
+    elif step == 3:  # screened: three trials included, none extracted; extraction queue
         assert (prisma["records"], prisma["excluded_title_abstract"]) == (4, 1)
         assert prisma["included_studies"] == 3
+        assert "No pooled analyses yet" in report
+        assert "Agreement between reviewers" in report and "No decisions yet" not in report
+        assert len((queue / "_unscreened.csv").read_text().splitlines()) == 1
+        todo = review / "results" / "extraction" / "queue" / "_unextracted.csv"
+        assert [line.split(",")[0] for line in todo.read_text().splitlines()] == [
+            "study_id",
+            "smith2024",
+            "lee2025",
+            "garcia2025",
+        ]
+    elif step == 4:  # three trials extracted: the first pooled analysis
         pooled = json.loads((bundle / "strata" / "domain-primary" / "pooled.json").read_text())
         assert pooled["k"] == 3 and pooled["reported"] and pooled["estimate"] < 0
         assert "No pooled analyses yet" not in report
-        assert "Agreement between reviewers" in report and "No decisions yet" not in report
-        assert len((queue / "_unscreened.csv").read_text().splitlines()) == 1
+        discrepancies = review / "results" / "extraction" / "discrepancies.csv"
+        assert len(discrepancies.read_text().splitlines()) == 1  # the two extractions agree
         # the team's own stratifier names the strata and labels the report (issue 15)
         assert sorted(_strata(review)) == [
             "domain-primary",
@@ -237,12 +277,21 @@ def _check_step(review: Path, step: int, out: str) -> None:
         metareg = json.loads((bundle / "metareg" / "primary.json").read_text())
         assert metareg["moderators"] == ["supervised"] and metareg["reported"], metareg
         assert [c["term"] for c in metareg["coefficients"]] == ["intercept", "supervised"]
-    elif step == 4:  # second search: one new record, one found again; cleo's queue
+        for who in ("ana", "ben", "_unextracted"):
+            rows = (review / "results" / "extraction" / "queue" / f"{who}.csv").read_text()
+            assert len(rows.splitlines()) == 1, who  # nothing left to extract
+    elif step == 5:  # second search: one new record, one found again; cleo's queue
         assert (prisma["identified_total"], prisma["duplicates_removed"]) == (6, 1)
         assert prisma["records"] == 5
         cleo = (queue / "cleo.csv").read_text().splitlines()
         assert len(cleo) == 2 and cleo[1].startswith("40000005,")
-    elif step == 5:  # the new record screened by cleo and ana, the new trial extracted
+    elif step == 6:  # the new record screened by cleo and ana: in ana's and ben's queues
+        assert prisma["included_studies"] == 4
+        assert _strata(review)["domain-primary"]["k"] == 3
+        for who in ("ana", "ben"):
+            rows = (review / "results" / "extraction" / "queue" / f"{who}.csv").read_text()
+            assert rows.splitlines()[1].startswith("okafor2026,40000005,Okafor et al. (2026),")
+    elif step == 7:  # the new trial extracted
         assert prisma["included_studies"] == 4
         assert _strata(review)["domain-primary"]["k"] == 4
         assert "okafor2026" in (bundle / "CHANGES.md").read_text()

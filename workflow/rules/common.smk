@@ -221,6 +221,8 @@ def get_final_output(wildcards=None):
     """The analyses, plus the report and bundle when their rules are included."""
     files = analysis_outputs()
     defined = {r.name for r in workflow.rules}
+    if "extraction_queue" in defined:  # the team's working files, not published
+        files += list(rules.extraction_queue.output)
     for rule_name in ("report", "bundle"):
         if rule_name in defined:
             files += list(getattr(rules, rule_name).output)

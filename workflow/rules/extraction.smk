@@ -43,3 +43,27 @@ rule extraction:
         extraction=EXTRACTION_PARAMS,
     script:
         "../../scripts/extraction.py"
+
+
+# The included trials each extractor has not entered yet (livingreview.extraction_queue);
+# working files for the team, not part of a published version.
+rule extraction_queue:
+    input:
+        studies=lambda wildcards: extraction_input_files(config["inputs"]["root"])[
+            "studies"
+        ],
+        decisions="results/screening/decisions.csv",
+        records="results/records/records.csv",
+        schema=f"{SCHEMA_DIR}/studies.schema.yaml",
+    output:
+        queue=directory("results/extraction/queue"),
+    log:
+        "results/logs/extraction_queue.log",
+    params:
+        extraction={
+            k: v
+            for k, v in config["extraction"].items()
+            if k in ("stratifier", "study_columns")
+        },
+    script:
+        "../../scripts/extraction_queue.py"
