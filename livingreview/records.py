@@ -57,7 +57,7 @@ from rapidfuzz import fuzz, process
 
 from .errors import InputError
 from .exports import (
-    CSV_COLUMNS,  # noqa: F401 (its documented home until the stage move)
+    CSV_COLUMNS,  # noqa: F401 - its documented home until the stage move
     SourceRecord,
     export_date,
     export_files,
