@@ -1,15 +1,14 @@
 """Snakemake adapter: publish results/bundles/<version>/ when anything changed."""
 
-import logging
 from pathlib import Path
 
+from livingreview.adapter import logged
 from livingreview.bundle import publish
 from livingreview.io import write_json
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO)
-try:
+with logged(snakemake.log[0], "bundle") as log:
     out = Path(snakemake.output[0])
     result = publish(
         Path(snakemake.input.effects).parents[1],
@@ -20,12 +19,9 @@ try:
         # the pipeline's own checkout (for its git commit), wherever the project was moved
         repo=Path(snakemake.scriptdir).parent,
     )
-    logging.info(result.message)
+    log.info(result.message)
     print(f"livingreview bundle: {result.message}")
     write_json(
         out,
         {"changed": result.changed, "version": result.version, "message": result.message},
     )
-except Exception:
-    logging.exception("bundle failed")
-    raise

@@ -1,8 +1,8 @@
 """Snakemake adapter: results/cumulative/ (table and one figure per domain; livingreview.stats.cumulative)."""
 
-import logging
 from pathlib import Path
 
+from livingreview.adapter import logged
 from livingreview.analysis import CSV_FLOAT, AnalysisSettings
 from livingreview.contract import CUMULATIVE_TABLE
 from livingreview.io import read_json, write_csv
@@ -10,8 +10,7 @@ from livingreview.stats.cumulative import cumulative_review
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO)
-try:
+with logged(snakemake.log[0], "cumulative") as log:
     settings = AnalysisSettings.from_params(dict(snakemake.params.items()))
     out = Path(snakemake.output[0]).parent
     strata = Path(snakemake.input.strata[0]).parent  # strata.json comes first
@@ -30,7 +29,4 @@ try:
         k = (index.get(f"domain-{domain}") or {}).get("k", 0)
         rows = table[table["domain"] == domain]
         cumulative_plot(rows, out / domain, label=label, level=settings.level, k=k)
-    logging.info("cumulative meta-analyses: %s", sorted(set(table["domain"])))
-except Exception:
-    logging.exception("cumulative meta-analysis failed")
-    raise
+    log.info("cumulative meta-analyses: %s", sorted(set(table["domain"])))

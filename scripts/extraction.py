@@ -1,19 +1,13 @@
 """Snakemake adapter for the extraction stage (logic: livingreview.extraction)."""
 
-import logging
 from pathlib import Path
 
+from livingreview.adapter import logged
 from livingreview.extraction import run, write_outputs
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
-logging.basicConfig(
-    filename=snakemake.log[0],
-    filemode="w",
-    level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-)
-try:
+with logged(snakemake.log[0], "extraction") as log:
     result = run(
         study_files=snakemake.input.studies,
         outcome_files=snakemake.input.outcomes,
@@ -25,6 +19,3 @@ try:
         aliases=snakemake.input.aliases,
     )
     write_outputs(result, *snakemake.output)
-except Exception:
-    logging.exception("extraction failed")
-    raise

@@ -1,14 +1,12 @@
 """Snakemake adapter: extraction queues (logic: livingreview.extraction_queue)."""
 
-import logging
-
+from livingreview.adapter import logged
 from livingreview.extraction_queue import queue_columns, write_queues
 from livingreview.sheets import load_schema
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO)
-try:
+with logged(snakemake.log[0], "extraction_queue") as log:
     columns = queue_columns(load_schema(snakemake.input.schema), snakemake.params.extraction)
     counts = write_queues(
         snakemake.input.decisions,
@@ -18,7 +16,4 @@ try:
         snakemake.output.queue,
     )
     for name, n in sorted(counts.items()):
-        logging.info("queue %s: %d included trials to extract", name, n)
-except Exception:
-    logging.exception("extraction queues failed")
-    raise
+        log.info("queue %s: %d included trials to extract", name, n)

@@ -1,16 +1,15 @@
 """Snakemake adapter: results/grade/grade.json and sof.csv (logic: livingreview.grade)."""
 
-import logging
 from pathlib import Path
 
+from livingreview.adapter import logged
 from livingreview.grade import GradeSettings, grade_review
 from livingreview.io import write_csv, write_json
 
 TEXT = ["domain", "outcome", "measure", "effect", "absolute", "certainty", "symbols", "footnotes"]
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO)
-try:
+with logged(snakemake.log[0], "grade") as log:
     settings = GradeSettings.from_params(
         snakemake.params.grade, min_k_funnel=snakemake.params.min_k_funnel
     )
@@ -24,7 +23,4 @@ try:
     write_json(snakemake.output.ratings, result.ratings)
     write_csv(result.sof, snakemake.output.sof, text_columns=TEXT)
     for domain, r in result.ratings["outcomes"].items():
-        logging.info("%s: suggested %s, final %s", domain, r["suggested_certainty"], r["certainty"])
-except Exception:
-    logging.exception("grade failed")
-    raise
+        log.info("%s: suggested %s, final %s", domain, r["suggested_certainty"], r["certainty"])

@@ -1,15 +1,14 @@
 """Snakemake adapter: effects.csv -> results/strata/<stratum>/data.csv + strata.json."""
 
-import logging
 from pathlib import Path
 
+from livingreview.adapter import logged
 from livingreview.strata import remove_stale_metareg, stratify, write_rob_table
 from livingreview.stratifier import Stratifier
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO)
-try:
+with logged(snakemake.log[0], "stratify") as log:
     changed = stratify(
         snakemake.input.effects,
         Path(snakemake.output.index).parent,
@@ -19,11 +18,8 @@ try:
         min_k_funnel=snakemake.params.min_k_funnel,
         extra=snakemake.params.study_columns,
     )
-    logging.info("strata rewritten (content changed): %s", ", ".join(changed) or "none")
+    log.info("strata rewritten (content changed): %s", ", ".join(changed) or "none")
     removed = remove_stale_metareg(snakemake.params.metareg_dir, snakemake.output.index)
-    logging.info("stale meta-regressions removed: %s", ", ".join(removed) or "none")
+    log.info("stale meta-regressions removed: %s", ", ".join(removed) or "none")
     if write_rob_table(snakemake.input.studies, snakemake.params.rob_table):
-        logging.info("RoB table rewritten: %s", snakemake.params.rob_table)
-except Exception:
-    logging.exception("stratify failed")
-    raise
+        log.info("RoB table rewritten: %s", snakemake.params.rob_table)

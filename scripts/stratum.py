@@ -4,9 +4,9 @@ forest plot, and (rule stratum_funnel, k >= min_k_funnel) egger.json + funnel pl
 The model is chosen in the package (analysis.stratum_model): univariate for one
 effect per trial, multilevel (params.dependence) for several."""
 
-import logging
 from pathlib import Path
 
+from livingreview.adapter import logged
 from livingreview.analysis import (
     CSV_FLOAT,
     AnalysisSettings,
@@ -22,15 +22,14 @@ snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: d
 out = snakemake.output
 stratum = snakemake.wildcards.stratum
 
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO)
-try:
+with logged(snakemake.log[0], "stratum") as log:
     params = dict(snakemake.params.items())
     settings = AnalysisSettings.from_params(params)
     data = read_stratum(snakemake.input.data)
     res = analyse_stratum(data, StratumSpec.from_params(stratum, params), settings)
     pooled = res.pooled
     for message in pooled["warnings"]:
-        logging.warning("%s: %s", stratum, message)
+        log.warning("%s: %s", stratum, message)
     write_json(out.pooled, pooled)
     write_csv(res.loo, out.loo, text_columns=["omitted"], float_format=CSV_FLOAT)
     write_csv(res.influence, out.influence, text_columns=["study"], float_format=CSV_FLOAT)
@@ -39,7 +38,4 @@ try:
         result = egger(data, settings, stratum=stratum, result=res.fit)
         write_json(out.egger, result)
         funnel_plot(data, pooled, result, Path(out.funnel).with_suffix(""), formats=("svg", "png"))
-    logging.info("k=%s reported=%s", pooled["k"], pooled["reported"])
-except Exception:
-    logging.exception("stratum analysis failed")
-    raise
+    log.info("k=%s reported=%s", pooled["k"], pooled["reported"])
