@@ -8,6 +8,6 @@ from livingreview.io import write_json
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
-with logged(snakemake.log[0], "design_check") as log:
+with logged(snakemake.log[0], "design_check"):
     studies = pd.read_csv(snakemake.input.studies, dtype={"study_id": str})
     write_json(snakemake.output[0], design_check(studies, level=snakemake.params.level))

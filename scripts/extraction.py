@@ -7,7 +7,7 @@ from livingreview.extraction import run, write_outputs
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
-with logged(snakemake.log[0], "extraction") as log:
+with logged(snakemake.log[0], "extraction"):
     result = run(
         study_files=snakemake.input.studies,
         outcome_files=snakemake.input.outcomes,

@@ -7,7 +7,7 @@ from livingreview.screening import run
 
 snakemake = snakemake  # noqa: F821  (injected by Snakemake's script: directive)
 
-with logged(snakemake.log[0], "screening") as log:
+with logged(snakemake.log[0], "screening"):
     run(
         snakemake.input.records,
         snakemake.input.summary,

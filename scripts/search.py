@@ -3,24 +3,18 @@
 import datetime as dt
 
 from livingreview.adapter import logged
-from livingreview.pubmed import (
-    DEFAULT_EUTILS,
-    DEFAULT_MAX_RETRY_AFTER,
-    PubMedClient,
-    run_search,
-    write_search_marker,
-)
+from livingreview.pubmed import PubMedClient, run_search, write_search_marker
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-with logged(sm.log[0], "search") as log:
+with logged(sm.log[0], "search"):
     cfg = sm.params.search
     client = PubMedClient.from_env(
-        cfg.get("eutils_url") or DEFAULT_EUTILS,
-        email=cfg.get("email"),
-        tool=cfg.get("tool") or "livingreview",
-        timeout=float(cfg.get("timeout_s", 60)),
-        max_retries=int(cfg.get("max_retries", 6)),
-        max_retry_after=float(cfg.get("max_retry_after_s", DEFAULT_MAX_RETRY_AFTER)),
+        cfg["eutils_url"],  # required; the retry and time-out defaults are in the schema
+        email=cfg["email"],
+        tool=cfg["tool"],
+        timeout=float(cfg["timeout_s"]),
+        max_retries=int(cfg["max_retries"]),
+        max_retry_after=float(cfg["max_retry_after_s"]),
     )
     snapshot = run_search(
         client,

@@ -61,7 +61,8 @@ def project(repo: Path, shared: Path, tmp_path: Path):
             f"inputs: {{root: {root}}}\ndedup: {{title_similarity: 95}}\n"
             f"search: {{mode: live, eutils_url: '{fake.base_url}', query: 'test[tiab]', "
             f"start_date: '{TODAY - dt.timedelta(days=30)}', email: t@example.org, "
-            "tool: livingreview, batch_size: 10, use_mdat: false, max_retries: 1, timeout_s: 5}\n"
+            "tool: livingreview, batch_size: 10, use_mdat: false, max_retries: 1, timeout_s: 5, "
+            "max_retry_after_s: 60}\n"
         )
         fake.requests.clear()
         yield work, root, fake

@@ -18,7 +18,7 @@ from livingreview.records import input_files
 
 SEARCH = config["search"]
 INPUT_ROOT = config["inputs"]["root"]
-SEARCH_LIVE = SEARCH.get("mode", "offline") == "live"
+SEARCH_LIVE = SEARCH["mode"] == "live"
 SEARCH_UNTIL = datetime.date.today().isoformat()
 SEARCH_MARKER = search_marker(SEARCH_UNTIL)
 
