@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats as meta  # the statistics engine, livingreview.stats
+from .measures import is_ratio
 from .moderators import BINARY_YESNO as BINARY_YESNO  # re-exported: older callers
 from .moderators import design_matrix, parse_moderators
 from .strata import parse_stratum, read_stratum
@@ -437,7 +438,7 @@ def analyse_stratum(
             f"{k} effects of {n_trials} trials pooled as if independent "
             "(analysis.dependence.model: univariate)"
         )
-    if stratum.measure == "logRR":
+    if is_ratio(stratum.measure):
         _exp_fields(pooled)
         _exp_fields(pooled["influence_refit"])
     return StratumAnalysis(round_sig(pooled), loo, infl, result)

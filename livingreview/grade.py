@@ -35,6 +35,7 @@ import pandas as pd
 from .errors import InputError, raise_collected
 from .formatting import p_value
 from .io import read_json
+from .measures import is_ratio, ratio_name
 from .sheets import ROW, load_sheet
 from .stats import dist
 
@@ -60,7 +61,6 @@ GRADE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision",
 DECISIONS = {"not serious": 0, "serious": 1, "very serious": 2}
 CERTAINTY = {4: "High", 3: "Moderate", 2: "Low", 1: "Very low"}
 SYMBOLS = {4: "\u2295\u2295\u2295\u2295", 3: "\u2295\u2295\u2295\u25ef", 2: "\u2295\u2295\u25ef\u25ef", 1: "\u2295\u25ef\u25ef\u25ef"}  # fmt: skip
-RATIO_MEASURES = ("logRR", "logOR")
 
 
 @dataclass(frozen=True)
@@ -153,8 +153,8 @@ def format_p(p: float | None) -> str:
 
 def _scale(measure: str) -> tuple[str, Callable[[float], float]]:
     """How intervals are shown in reasons: ratios back-transformed (RR 0.42), others as they are."""
-    if measure in RATIO_MEASURES:
-        return ("RR " if measure == "logRR" else "OR "), math.exp
+    if is_ratio(measure):
+        return f"{ratio_name(measure)} ", math.exp
     return "", float
 
 
@@ -168,7 +168,7 @@ def thresholds(measure: str, favourable_sign: str, mid: float | None) -> tuple[f
     """
     if mid is None:
         return None
-    if measure in RATIO_MEASURES:
+    if is_ratio(measure):
         lower, upper = math.log(1 - mid), math.log(1 + mid)
     else:
         lower, upper = -abs(mid), abs(mid)
@@ -184,7 +184,7 @@ def _interval_judgement(
 ) -> tuple[int, str]:
     """Rate down 1 when the interval crosses the threshold, 2 when it spans benefit and harm."""
     prefix, show = _scale(measure)
-    null = "1" if measure in RATIO_MEASURES else "0"
+    null = "1" if is_ratio(measure) else "0"
 
     def interval() -> str:
         return f"the {what} ({prefix}{_fmt(show(low))} to {_fmt(show(high))})"
@@ -270,7 +270,7 @@ def optimal_information_size(
     1805
     """
     z = float(dist.norm_isf(settings.ois_alpha / 2) + dist.norm_isf(1 - settings.ois_power))
-    if measure in RATIO_MEASURES:
+    if is_ratio(measure):
         p0 = spec.control_risk
         if p0 is None:
             return None
@@ -461,8 +461,8 @@ def summary_of_findings(
             rows.append(row)
             continue
         est, lo, hi = float(p["estimate"]), float(p["ci_low"]), float(p["ci_high"])
-        if measure in RATIO_MEASURES:
-            name = "RR" if measure == "logRR" else "OR"
+        if is_ratio(measure):
+            name = ratio_name(measure)
             r, rl, rh = math.exp(est), math.exp(lo), math.exp(hi)
             row["effect"] = f"{name} {r:.2f} ({level} {rl:.2f} to {rh:.2f})"
             if spec.control_risk is not None:

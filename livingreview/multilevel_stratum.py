@@ -45,6 +45,7 @@ from .analysis import (
     round_sig,
     several_effects_per_trial,
 )
+from .measures import is_ratio
 from .stats import dist, multilevel, robust
 from .strata import parse_stratum
 
@@ -263,7 +264,7 @@ def analyse_multilevel(
             pooled["warnings"].append(
                 "the fit without trial(s) " + ", ".join(unconverged) + " did not converge"
             )
-    if measure == "logRR":
+    if is_ratio(measure):
         for target in (pooled, pooled["influence_refit"]):
             for name in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
                 value = target.get(name)

@@ -41,6 +41,7 @@ from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 
 from .formatting import p_value  # noqa: E402
 from .io import atomic_write  # noqa: E402
+from .measures import display, is_ratio
 from .stats import dist  # noqa: E402
 
 RC = {
@@ -160,27 +161,18 @@ def fmt_p(value: Any) -> str:
     return p_value(value)
 
 
-def _is_ratio(measure: str) -> bool:
-    return str(measure).upper() in ("LOGRR", "LOGOR", "RR", "OR")
-
-
 def _ratio_name(measure: str) -> str:
     return "Odds ratio" if "OR" in str(measure).upper() else "Risk ratio"
 
 
 def _axis_label(measure: str) -> str:
-    if _is_ratio(measure):
+    if is_ratio(measure):
         return f"{_ratio_name(measure)} (log scale)"
     return "Standardized mean difference (Hedges' g)" if str(measure).upper() == "SMD" else measure
 
 
-def _show(x: float, measure: str) -> float:
-    """Value as printed: ratios back-transformed from the log scale."""
-    return math.exp(x) if _is_ratio(measure) and math.isfinite(x) else x
-
-
 def _est_ci_text(est: float, lo: float, hi: float, measure: str) -> str:
-    return f"{fmt_num(_show(est, measure))} [{fmt_num(_show(lo, measure))}, {fmt_num(_show(hi, measure))}]"
+    return f"{fmt_num(display(est, measure))} [{fmt_num(display(lo, measure))}, {fmt_num(display(hi, measure))}]"
 
 
 def _ratio_ticks(ax: Axes) -> None:
@@ -463,12 +455,12 @@ def forest_plot(
         # Estimate, CI and weight of a row form one monospaced string: decimals line up,
         # and one text per row instead of two is a third less text to lay out.
         cells = [
-            (*(fmt_num(_show(x, measure)) for x in (e, a, b)), f"{wp:.1f}%")
+            (*(fmt_num(display(x, measure)) for x in (e, a, b)), f"{wp:.1f}%")
             for e, a, b, wp in zip(yi, lo, hi, wpct, strict=True)
         ]
         cl, ch = _num(pooled.get("ci_low")), _num(pooled.get("ci_high"))
         if reported:
-            cells.append((*(fmt_num(_show(x, measure)) for x in (est, cl, ch)), "100.0%"))
+            cells.append((*(fmt_num(display(x, measure)) for x in (est, cl, ch)), "100.0%"))
         width = max((len(c) for row in cells for c in row[:3]), default=4)
         wwidth = max([len(row[3]) for row in cells] + [len("Weight")])
 
@@ -479,7 +471,7 @@ def forest_plot(
 
         header_y = k + 2.45
         ax_l.text(0.0, header_y, "Study", fontweight="bold", va="center")
-        shown = _ratio_name(measure) if _is_ratio(measure) else str(measure)
+        shown = _ratio_name(measure) if is_ratio(measure) else str(measure)
         head = f"{shown} [{level:.0%} CI]".rjust(3 * width + 5) + "  " + "Weight".rjust(wwidth)
         ax_r.text(0.98, header_y, head.replace(" ", NBSP), fontweight="bold", **MONO)
         rows = [
@@ -518,7 +510,7 @@ def forest_plot(
                 ax_r.text(
                     0.02,
                     ypool - 0.55,
-                    f"PI [{fmt_num(_show(pl, measure))}, {fmt_num(_show(ph, measure))}]",
+                    f"PI [{fmt_num(display(pl, measure))}, {fmt_num(display(ph, measure))}]",
                     va="center",
                     color="#555555",
                     fontsize=8,
@@ -529,7 +521,7 @@ def forest_plot(
             ax_l.text(0.0, ypool, f"Not estimated ({few} < min k)", va="center", style="italic")
             footer = "Pooled estimate not reported: too few " + ("trials." if multi else "studies.")
 
-        if _is_ratio(measure):
+        if is_ratio(measure):
             _ratio_ticks(ax)
         ax.set_xlabel(_axis_label(measure))
         for side in ("top", "right", "left"):
@@ -607,7 +599,7 @@ def funnel_plot(
         ax.scatter(yi, se, s=22, color="#34495e", zorder=3)
         ax.set_ylim(semax, 0)
         ax.set_xlim(*_xlim(list(yi) + [centre - 1.96 * semax, centre + 1.96 * semax]))
-        if _is_ratio(measure):
+        if is_ratio(measure):
             _ratio_ticks(ax)
         ax.set_xlabel(_axis_label(measure))
         ax.set_ylabel("Standard error")
@@ -703,7 +695,7 @@ def summary_plot(
             else:
                 ax_r.text(0.02, yy, "NE", va="center", style="italic")
                 ax_r.text(0.98, yy, f"{kk}    -", va="center", ha="right")
-        if _is_ratio(measure):
+        if is_ratio(measure):
             _ratio_ticks(ax)
         ax.set_xlabel(_axis_label(measure))
         for side in ("top", "right", "left"):
@@ -798,13 +790,13 @@ def history_plot(history: pd.DataFrame, path: str | Path, **kw: Any) -> list[Pat
             measure = str(history.loc[history["domain"] == domain, "measure"].iloc[0])
             x = [versions.index(v) for v in rows["version"]]
             est, lo, hi = (
-                np.exp(rows[c].to_numpy(float)) if _is_ratio(measure) else rows[c].to_numpy(float)
+                np.exp(rows[c].to_numpy(float)) if is_ratio(measure) else rows[c].to_numpy(float)
                 for c in ("estimate", "ci_low", "ci_high")
             )
             ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="D", color="#c0392b",
                         ecolor="black", elinewidth=1.2, capsize=2, markersize=4)  # fmt: skip
-            ax.axhline(1.0 if _is_ratio(measure) else 0.0, color="black", lw=0.8)
-            if _is_ratio(measure):
+            ax.axhline(1.0 if is_ratio(measure) else 0.0, color="black", lw=0.8)
+            if is_ratio(measure):
                 ax.set_yscale("log")
             label = str(history.loc[history["domain"] == domain, "label"].iloc[0])
             ax.set_title(label, fontsize=9, loc="left")
@@ -813,7 +805,7 @@ def history_plot(history: pd.DataFrame, path: str | Path, **kw: Any) -> list[Pat
             ax.set_xticklabels(versions if len(versions) <= 8 else
                                [v if j % max(1, len(versions) // 8) == 0 else "" for j, v in enumerate(versions)],
                                rotation=45, ha="right", fontsize=7)  # fmt: skip
-            ax.set_ylabel(_ratio_name(measure) if _is_ratio(measure) else measure, fontsize=8)
+            ax.set_ylabel(_ratio_name(measure) if is_ratio(measure) else measure, fontsize=8)
             for side in ("top", "right"):
                 ax.spines[side].set_visible(False)
         fig.suptitle("Pooled estimate and CI in each published version", x=0.02, ha="left",

@@ -34,6 +34,7 @@ from .contract import parse_stratum
 from .formatting import format_number
 from .grade import GRADE_DOMAINS
 from .io import atomic_write, read_json, write_csv, write_text
+from .measures import display, is_ratio
 from .report_settings import ReportSettings
 
 CSP = (
@@ -104,20 +105,15 @@ def _platform_of(info: Mapping[str, Any]) -> str | None:
     return _parsed(info["stratum"]).get("platform")
 
 
-def _is_ratio(measure: Any) -> bool:
-    return str(measure).upper() in ("LOGRR", "LOGOR")
-
-
 def _shown(info: Mapping[str, Any], field: str) -> float:
-    x = _num(info.get(field))
-    return math.exp(x) if _is_ratio(info.get("measure")) and math.isfinite(x) else x
+    return display(info.get(field), info.get("measure"))
 
 
 def _cell(info: Mapping[str, Any]) -> str:
     k = int(_num(info.get("k"))) if math.isfinite(_num(info.get("k"))) else 0
     if not info.get("reported") or not math.isfinite(_num(info.get("estimate"))):
         return f"NE (k = {k})"
-    name = "RR" if _is_ratio(info.get("measure")) else "SMD"
+    name = "RR" if is_ratio(info.get("measure")) else "SMD"
     return (
         f"k = {k}; {name} {_shown(info, 'estimate'):.2f} "
         f"[{_shown(info, 'ci_low'):.2f}, {_shown(info, 'ci_high'):.2f}]; "
@@ -129,7 +125,7 @@ def strata_table(strata: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """One row per stratum with the numbers a reader looks for (ratios back-transformed too)."""
     rows = []
     for name, s in strata.items():
-        ratio = _is_ratio(s.get("measure"))
+        ratio = is_ratio(s.get("measure"))
         rows.append(
             {
                 "stratum": name,
@@ -495,7 +491,7 @@ def _binary_note(strata: Mapping[str, Mapping[str, Any]], settings: ReportSettin
     binary = [
         str(x.get("label") or settings.domain_labels.get(_domain_of(x) or "", x["stratum"]))
         for x in strata.values()
-        if x.get("kind") == "domain" and _is_ratio(x.get("measure"))
+        if x.get("kind") == "domain" and is_ratio(x.get("measure"))
     ]
     if not binary:
         return ""
@@ -604,13 +600,15 @@ def _figure(made: Mapping[str, list[Path]], key: str, caption: str) -> str:
 def _history_html(path: Path) -> str:
     """Version history: the figure and each domain's estimate per version."""
     table = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    ratio = table["measure"].isin(["logRR", "logOR"])
     cells = []
-    for row, is_ratio in zip(table.itertuples(index=False), ratio, strict=True):
+    for row in table.itertuples(index=False):
         if not row.reported:
             cells.append(f"NE (k = {row.k})")
             continue
-        f = (lambda x: f"{math.exp(x):.2f}") if is_ratio else (lambda x: f"{x:.2f}")
+
+        def f(x: float, measure: str = row.measure) -> str:
+            return f"{display(x, measure):.2f}"
+
         cells.append(f"{f(row.estimate)} [{f(row.ci_low)}, {f(row.ci_high)}] (k = {row.k})")
     table["cell"] = cells
     grid = table.pivot(index="version", columns="label", values="cell").reset_index()

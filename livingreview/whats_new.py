@@ -27,6 +27,7 @@ from typing import Any
 from .formatting import finite
 from .grade import GradeSettings, OutcomeSpec, thresholds
 from .io import read_json
+from .measures import display, ratio_name
 
 __all__ = ["interval_position", "markdown", "outcome_states", "state_text", "whats_new"]
 
@@ -233,9 +234,11 @@ def state_text(s: Mapping[str, Any] | None) -> str:
         return "not analysed"
     if not s["reported"]:
         return f"not pooled (k = {s['k']})"
-    ratio = s["measure"] in ("logRR", "logOR")
-    f = (lambda x: f"{math.exp(x):.2f}") if ratio else (lambda x: f"{x:.2f}")
-    name = {"logRR": "RR", "logOR": "OR"}.get(s["measure"], s["measure"])
+
+    def f(x: float) -> str:
+        return f"{display(x, s['measure']):.2f}"
+
+    name = ratio_name(s["measure"])
     text = f"{name} {f(s['estimate'])} (CI {f(s['ci'][0])} to {f(s['ci'][1])}; k = {s['k']}); CI {s['ci_position']}"
     if s.get("certainty"):
         text += f"; certainty {s['certainty']}"
