@@ -194,3 +194,12 @@ def published_config(config: Mapping[str, Any]) -> dict[str, Any]:
     for section in RUN_SECTIONS:
         out.pop(section, None)
     return out
+
+
+def record_sort_key(record_id: str) -> tuple[int, int, str]:
+    """The order of record ids in every output: PMIDs numerically, then the others.
+
+    >>> sorted(["scopus-1a", "900", "12"], key=record_sort_key)
+    ['12', '900', 'scopus-1a']
+    """
+    return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)

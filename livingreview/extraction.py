@@ -87,6 +87,7 @@ from .sheets import (
     load_sheet_columns,
     person_name,
     read_rows,
+    sheet_files,
 )
 from .stratifier import MIXED, Stratifier
 
@@ -96,7 +97,6 @@ log = logging.getLogger(__name__)
 # functions that compute effects: Snakemake imports this module to list the rule's
 # inputs, and every workflow run would pay for scipy otherwise.
 
-SHEET_SUFFIXES = (".csv", ".xlsx")
 EXTRACTOR = "_extractor"
 STUDY_KEY = ("study_id",)
 OUTCOME_KEY = ("study_id", "domain", "outcome", "timepoint_weeks")
@@ -163,17 +163,10 @@ def extractor_name(path: str | Path) -> str:
 def sheet_paths(root: str | Path, kind: str) -> list[Path]:
     """Sheets under ``<root>/extraction/<kind>/`` (kind: studies or outcomes), sorted.
 
-    Hidden files and spreadsheet lock files (``~$name.xlsx``, ``.~lock...``)
-    are skipped; a missing folder means no sheets yet.
+    Every file but hidden, lock and README files (:func:`livingreview.sheets.sheet_files`):
+    one the stage cannot read stops the run naming it.
     """
-    folder = Path(root) / "extraction" / kind
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in SHEET_SUFFIXES and not p.name.startswith((".", "~$"))
-    )
+    return sheet_files(Path(root) / "extraction" / kind)
 
 
 def input_files(root: str | Path) -> dict[str, list[str]]:

@@ -55,6 +55,7 @@ from typing import Any
 import pandas as pd
 from rapidfuzz import fuzz, process
 
+from .contract import record_sort_key
 from .errors import InputError
 from .exports import (
     CSV_COLUMNS,  # noqa: F401 - its documented home until the stage move
@@ -320,7 +321,7 @@ def earlier_ids(members: list[SourceRecord], record_id: str) -> list[str]:
     for day in sorted({m.seen for m in members}):
         ids.add(_group_id([m for m in members if m.seen <= day]))
     ids.discard(record_id)
-    return sorted(ids, key=_sort_key)
+    return sorted(ids, key=record_sort_key)
 
 
 def merge_group(members: list[SourceRecord]) -> dict[str, Any]:
@@ -350,10 +351,6 @@ def merge_group(members: list[SourceRecord]) -> dict[str, Any]:
     for a in ("authors", "publication_types", "mesh_terms", "corrections"):
         row[a] = LIST_SEP.join(row[a])
     return row
-
-
-def _sort_key(record_id: str) -> tuple:
-    return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
 
 
 # --------------------------------------------------------------------------- build
@@ -437,7 +434,7 @@ def build_records(
         row["withdrawn"] = deleted[row["pmid"]] if row["pmid"] in gone else ""
         rows.append(row)
     _drop_ambiguous_aliases(rows)
-    rows.sort(key=lambda r: _sort_key(r["record_id"]))
+    rows.sort(key=lambda r: record_sort_key(r["record_id"]))
     table = pd.DataFrame(rows, columns=COLUMNS)
     latest = snapshots[-1]["until"] if snapshots else None
     total = sum(identified.values())
@@ -532,7 +529,7 @@ def write_records(
     """
     write_csv(table.astype(str), csv_path, text_columns=TEXT_COLUMNS)
     write_json(json_path, summary)
-    pairs = sorted(alias_map(table.astype(str)).items(), key=lambda kv: _sort_key(kv[0]))
+    pairs = sorted(alias_map(table.astype(str)).items(), key=lambda kv: record_sort_key(kv[0]))
     write_csv(
         pd.DataFrame(pairs, columns=ALIAS_COLUMNS),
         aliases_path or Path(csv_path).with_name(ALIASES_CSV),

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .contract import record_sort_key
 from .errors import InputError, LivingReviewError, raise_collected
 from .io import read_json, write_csv, write_json
 from .project import SCHEMA_DIR  # package data (importlib.resources), one copy
@@ -57,7 +58,15 @@ from .screening_imports import (
     tool_export,
     unmatched_table,
 )
-from .sheets import ROW, load_schema, person_name, read_sheet, validate_frame
+from .sheets import (
+    ROW,
+    SUPPORTED,
+    load_schema,
+    person_name,
+    read_sheet,
+    sheet_files,
+    validate_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +74,6 @@ STAGES = ("title_abstract", "full_text")
 STAGE_LABELS = {"title_abstract": "title/abstract", "full_text": "full text"}
 DECISIONS = ("include", "exclude", "maybe")
 STATUSES = ("included", "excluded", "conflict", "awaiting", "unscreened")
-SHEET_SUFFIXES = (".csv", ".xlsx")
 ADJUDICATION = "adjudication.csv"
 KAPPA_ALPHA = 0.05  # statsmodels' default: 95% confidence interval
 
@@ -186,11 +194,6 @@ class ScreeningStatus:
 # --------------------------------------------------------------------------- helpers
 
 
-def record_sort_key(record_id: str) -> tuple[int, int, str]:
-    """PMIDs numerically, then other ids alphabetically: a stable, natural order."""
-    return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
-
-
 def reviewer_name(path: str | Path) -> str:
     """Reviewer name from a file name: the stem up to the first ``-`` or ``_``, lower-cased.
 
@@ -204,25 +207,15 @@ def reviewer_name(path: str | Path) -> str:
     )
 
 
-def _ignored(path: Path) -> bool:
-    """Hidden files, Excel/LibreOffice lock files and READMEs are not sheets."""
-    name = path.name
-    return name.startswith((".", "~$", ".~lock")) or name.lower().startswith("readme")
-
-
 def sheet_paths(root: str | Path) -> list[Path]:
     """Every file the screening stage reads under ``<root>/screening`` (sorted).
 
     Used by the Snakemake rule as its input function, so adding a file reruns
     the stage. Names are not validated here (that happens in the job, with a
-    clear message); only hidden/lock/README files are left out.
+    clear message); see :func:`livingreview.sheets.sheet_files`.
     """
     base = Path(root) / "screening"
-    paths: list[Path] = []
-    for stage in STAGES:
-        folder = base / stage
-        if folder.is_dir():
-            paths += [p for p in sorted(folder.iterdir()) if p.is_file() and not _ignored(p)]
+    paths = [p for stage in STAGES for p in sheet_files(base / stage)]
     adjudication = base / ADJUDICATION
     if adjudication.is_file():
         paths.append(adjudication)
@@ -368,7 +361,7 @@ def read_decisions(
                     InputError(path, f"a sheet inside one of the folders {', '.join(STAGES)}")
                 )
                 continue
-            if path.suffix.lower() not in (*SHEET_SUFFIXES, *EXPORT_SUFFIXES):
+            if path.suffix.lower() not in (*SUPPORTED, *EXPORT_SUFFIXES):
                 errors.append(
                     InputError(
                         path,
@@ -834,7 +827,7 @@ def _sheet_reviewers(sheets: Iterable[str | Path]) -> list[str]:
     return [
         reviewer_name(p)
         for p in map(Path, sheets)
-        if p.parent.name in STAGES and p.suffix.lower() in (*SHEET_SUFFIXES, *EXPORT_SUFFIXES)
+        if p.parent.name in STAGES and p.suffix.lower() in (*SUPPORTED, *EXPORT_SUFFIXES)
     ]
 
 

@@ -61,6 +61,26 @@ def load_schema(path: str | Path) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+def sheet_files(folder: str | Path) -> list[Path]:
+    """Every file a stage reads in ``folder``, sorted; a missing folder has none.
+
+    Hidden files, spreadsheet lock files (``~$name.xlsx``, ``.~lock...``) and
+    READMEs are not sheets. Everything else is, whatever its name: a file the
+    stage cannot read (``ana.ods``) stops the run naming it instead of being
+    passed over. Used as the rules' input functions, so adding a file reruns the
+    stage.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.iterdir()) if p.is_file() and not _not_a_sheet(p)]
+
+
+def _not_a_sheet(path: Path) -> bool:
+    name = path.name
+    return name.startswith((".", "~$", ".~lock")) or name.lower().startswith("readme")
+
+
 def read_sheet(path: str | Path, *, sheet: str | None = None) -> pd.DataFrame:
     """Read a CSV (UTF-8, comma-separated) or XLSX sheet as text cells.
 

@@ -283,7 +283,7 @@ def _workflow(repo: Path, tmp: Path, root: Path, extra: str = "") -> Path:
         f"inputs: {{root: {root}}}\ndedup: {{title_similarity: 95}}\n"
         "search: {mode: offline, query: 'diabetes[tiab]', start_date: '2024-01-01', "
         "email: t@example.org, tool: livingreview, batch_size: 100, use_mdat: true, "
-        f"max_retries: 2, timeout_s: 5{extra}}}\n"
+        f"max_retries: 2, timeout_s: 5, max_retry_after_s: 60{extra}}}\n"
     )
     return work
 
