@@ -316,3 +316,50 @@ def test_ranking_summary_names_the_model_and_counts_likely_relevant_records() ->
         name: {"title_abstract": int((q["relevance"] > 0).sum())} for name, q in out.items()
     }
     assert s["likely_relevant"] == expected and expected["alice"]["title_abstract"] >= 2
+
+
+def _texts(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(300)] + ["Café", "naïve", "Ωmega", "a", "x_y", "B-12"])
+    texts = [" ".join(rng.choice(words, size=rng.integers(0, 40))) for _ in range(n)]
+    return [*texts, "", "Émile: ZOLA's café (1898)!", "ab\x01cd ef"]
+
+
+def test_vectorise_is_identical_in_chunks_and_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from livingreview.prioritise import vectorise
+
+    texts = _texts(250)
+    one = vectorise(texts, PrioritiseSettings())
+    monkeypatch.setattr(pr, "_CHUNK", 37)  # 7 chunks
+    for n_jobs in (1, 2):
+        other = vectorise(texts, PrioritiseSettings(n_jobs=n_jobs))
+        assert other.shape == one.shape and other.has_canonical_format
+        np.testing.assert_array_equal(other.indptr, one.indptr)
+        np.testing.assert_array_equal(other.indices, one.indices)
+        np.testing.assert_array_equal(other.data, one.data)  # bit for bit, not approximately
+
+
+def test_word_columns_are_scikit_learn_s_hashing_vectorizer() -> None:
+    """Words: the same columns and counts as HashingVectorizer with sklearn's default tokens."""
+    import re
+    import unicodedata
+
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    token = re.compile(r"(?u)\b\w\w+\b")
+
+    def words(text: str) -> list[str]:
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        return token.findall(text.lower())
+
+    texts = _texts(120, seed=1)
+    ref = HashingVectorizer(
+        analyzer=words, n_features=2**20, alternate_sign=False, norm=None
+    ).transform(texts)
+    got = pr._hashed_counts(texts, 1, 2**20)
+    assert (ref != got).nnz == 0 and ref.nnz > 1000
+    # the record separator inside a text does not split that record
+    assert got[-1].sum() == 3  # "ab", "cd", "ef"
+    # bigrams: one column per adjacent pair of words of a record, never across records
+    both = pr._hashed_counts(["aa bb cc", "dd"], 2, 2**20)
+    assert both[0].sum() == 3 + 2 and both[1].sum() == 1
