@@ -170,6 +170,8 @@ def test_order_queue_empty() -> None:
         ({"C": -1}, "C must be > 0"),
         ({"ngram_max": 3}, "ngram_max must be 1 or 2"),
         ({"hash_bits": 30}, "hash_bits must be a whole number in 10..24"),
+        ({"model": "bert"}, "model must be one of logistic, svm, ensemble"),
+        ({"n_jobs": 0}, "n_jobs must be a whole number >= 1"),
     ],
 )
 def test_settings_reject_bad_values(params: dict, message: str) -> None:
@@ -363,3 +365,67 @@ def test_word_columns_are_scikit_learn_s_hashing_vectorizer() -> None:
     # bigrams: one column per adjacent pair of words of a record, never across records
     both = pr._hashed_counts(["aa bb cc", "dd"], 2, 2**20)
     assert both[0].sum() == 3 + 2 and both[1].sum() == 1
+
+
+@pytest.mark.parametrize("model", ["svm", "ensemble"])
+def test_every_model_puts_the_relevant_records_first_and_names_itself(model: str) -> None:
+    labelled = {"r00": 1, "r01": 1, "r06": 0, "r07": 0, "r08": 0, "r09": 0}
+    unlabelled = [f"r{i:02d}" for i in range(10, 18)] + ["r02", "r03", "r04", "r05"]
+    out = pr.rank(store(), labelled, unlabelled, {**SMALL, "model": model})
+    assert set(out["record_id"].head(4)) == {"r02", "r03", "r04", "r05"}
+    assert out["score"].head(4).min() > out["score"].tail(8).max()
+    assert out.attrs["provenance"]["method"] == pr.MODELS[model]
+    again = pr.rank(store(), labelled, list(unlabelled), {**SMALL, "model": model})
+    pd.testing.assert_frame_equal(out, again)
+
+
+def test_svm_weights_are_asreview_s_balanced_sample_weights() -> None:
+    """ASReview Balanced(ratio=9.8): includes 1, excludes n1 / (9.8 n0), rescaled to mean 1."""
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0])
+    raw = np.where(y == 1, 1.0, 2 / (9.8 * 6))
+    np.testing.assert_allclose(pr._svm_weights(y), raw * 8 / raw.sum(), rtol=1e-15)
+    assert pr._svm_weights(y)[y == 1].sum() == pytest.approx(9.8 * pr._svm_weights(y)[y == 0].sum())
+
+
+def test_balance_rounds_weighs_the_newest_update_s_decisions_up() -> None:
+    """Earlier rounds taught "WhatsApp trials"; the newest update's decisions say "WeChat"."""
+    recs = pd.DataFrame(
+        {
+            "record_id": ["a1", "a2", "a3", "a4", "b1", "b2", "n1", "n2", "q1", "q2"],
+            "title": [
+                "whatsapp trial diabetes",
+                "whatsapp trial hba1c",
+                "wechat survey diabetes",
+                "wechat survey hba1c",
+                "bird song",
+                "bird flight",
+                "wechat trial diabetes",
+                "whatsapp survey diabetes",
+                "wechat trial hba1c",
+                "whatsapp survey hba1c",
+            ],
+            "first_seen": ["2024-01-01"] * 6 + ["2025-01-01"] * 4,
+        }
+    )
+    labelled = {"a1": 1, "a2": 1, "a3": 0, "a4": 0, "b1": 0, "b2": 0, "n1": 1, "n2": 0}
+    plain = pr.rank(recs, labelled, ["q1", "q2"], {"min_includes": 1, "min_excludes": 1})
+    balanced = pr.rank(
+        recs, labelled, ["q1", "q2"], {"min_includes": 1, "min_excludes": 1, "balance_rounds": True}
+    )
+    gap = dict(zip(plain["record_id"], plain["score"], strict=True))
+    gap_b = dict(zip(balanced["record_id"], balanced["score"], strict=True))
+    assert (
+        gap_b["q1"] - gap_b["q2"] > gap["q1"] - gap["q2"]
+    )  # "wechat trial" gains on "whatsapp survey"
+    assert balanced.attrs["provenance"]["n_newest_round"] == 2
+    assert plain.attrs["provenance"]["n_newest_round"] is None
+    # without first_seen every decision weighs the same
+    same = pr.rank(
+        recs.drop(columns="first_seen"),
+        labelled,
+        ["q1", "q2"],
+        {"min_includes": 1, "min_excludes": 1, "balance_rounds": True},
+    )
+    np.testing.assert_array_equal(same["score"].to_numpy(), plain["score"].to_numpy())
+    np.testing.assert_array_equal(pr.round_weights(np.array([0, 0, 0, 0, 0, 0, 1, 1], dtype=bool)),
+                                  [1, 1, 1, 1, 1, 1, 3, 3])  # fmt: skip
