@@ -220,14 +220,22 @@ def summary(values: list[float]) -> dict:
     return {"mean": float(a.mean()), "min": float(a.min()), "max": float(a.max()), "n": len(a)}
 
 
-def variant(model: str, **kw) -> pr.PrioritiseSettings:
-    return dataclasses.replace(SETTINGS, model=model, **kw)
+def variant(name: str, **kw) -> pr.PrioritiseSettings:
+    """``logistic``, ``svm``, ``ensemble``, optionally ``:<hash_bits>`` (``svm:64``)."""
+    model, _, bits = name.partition(":")
+    return dataclasses.replace(
+        SETTINGS, model=model, hash_bits=int(bits or SETTINGS.hash_bits), **kw
+    )
+
+
+def features(d: pd.DataFrame, name: str):
+    return pr.vectorise(pr.record_text(d).tolist(), variant(name))
 
 
 def active(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
     d = load(name)
     labels = d["label_included"].to_numpy(dtype=int)
-    X = pr.vectorise(pr.record_text(d).tolist(), SETTINGS)
+    Xs = {m: features(d, m) for m in MODELS_RUN}
     csv = work / f"{name}.csv"
     d[["title", "abstract", "label_included"]].to_csv(csv, index=False)
     res: dict = {"records": len(d), "includes": int(labels.sum())}
@@ -238,10 +246,10 @@ def active(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
         prior = prior_pair(labels, seed)
         for m in MODELS_RUN:
             t = time.perf_counter()
-            order = replay_ours(X, labels, prior, settings=variant(m))
+            order = replay_ours(Xs[m], labels, prior, settings=variant(m))
             seconds[f"ours-{m}"] += time.perf_counter() - t
             rows[f"ours-{m}"].append(order)
-            if m == SETTINGS.model:
+            if m == MODELS_RUN[0]:
                 stops += [dict(s, seed=seed) for s in stopping_check(order, labels, seed)]
         if exe is not None:
             t = time.perf_counter()
@@ -284,8 +292,8 @@ def living(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
         "batch_includes": int(yb.sum()),
     }
     pos = {r: i for i, r in enumerate(d["record_id"].iloc[batch])}
-    X = pr.vectorise(pr.record_text(d).tolist(), SETTINGS)
     for m in MODELS_RUN:
+        X = features(d, m)
         r = res.setdefault(f"ours-{m}", {})
         # Static: rank() trained on every earlier decision, as the pipeline ranks a queue.
         ranked = pr.rank(
@@ -301,6 +309,8 @@ def living(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
             # Re-ranked after each decision within the batch, from the earlier decisions alone.
             order = replay_ours(X, labels, list(early), rows=batch, settings=s)
             r[f"active_{key}_wss95"] = wss_at([pos[d["record_id"].iloc[i]] for i in order], yb)
+            if not balance:
+                continue
             # The same, plus the very 1 + 1 batch prior that ASReview's new project gets.
             with_prior = []
             for seed in range(seeds):
@@ -400,26 +410,56 @@ def markdown(report: dict) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in report.get("active", {}).items():
-        for tool in ("ours", "asreview"):
+        for tool in [k for k in r if k.startswith("ours")] + ["asreview"]:
             if r.get(tool):
                 t = r[tool]
                 lines.append(
                     f"| {name} ({r['records']}, {r['includes']} incl.) | {tool} | {fmt(t['wss95'])} | "
                     f"{fmt(t['recall10'])} | {fmt(t['recall20'])} | {fmt(t['recall30'])} |"
                 )
+    living = report.get("living", {})
+    names = list(living)
     lines += [
         "",
-        "| dataset | cut-off | earlier (incl.) | batch (incl.) | ours, ranked once | ours, re-ranked each decision | ASReview new project per update | ASReview, earlier records as prior |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, r in report.get("living", {}).items():
-        a = r.get("asreview_new_project_wss95")
-        b = r.get("asreview_carry_over_wss95")
-        lines.append(
-            f"| {name} | <= {r['cutoff']} | {r['earlier']} ({r['earlier_includes']}) | {r['batch']} ({r['batch_includes']}) | "
-            f"{100 * r['ours_static_wss95']:.1f} | {100 * r['ours_active_wss95']:.1f} | "
-            f"{fmt(a) if a else '-'} | {fmt(b) if b else '-'} |"
+        "| living scenario: WSS@95 over the update batch | " + " | ".join(names) + " |",
+        "| --- | " + " | ".join("---" for _ in names) + " |",
+        "| cut-off; earlier (incl.); batch (incl.) | "
+        + " | ".join(
+            f"<= {r['cutoff']}; {r['earlier']} ({r['earlier_includes']}); {r['batch']} ({r['batch_includes']})"
+            for r in living.values()
         )
+        + " |",
+    ]
+
+    def cell(v: object) -> str:
+        if v is None:
+            return "-"
+        return fmt(v) if isinstance(v, dict) else f"{100 * v:.1f}"
+
+    rows = []
+    tools = [k for k in (living[names[0]] if names else {}) if k.startswith("ours")]
+    for tool in tools:
+        for key, label in (
+            ("static_wss95", "ranked once"),
+            ("active_equal_weights_wss95", "re-ranked each decision, equal weights"),
+            ("active_balanced_rounds_wss95", "re-ranked each decision, balance_rounds"),
+            (
+                "active_equal_weights_batch_prior_wss95",
+                "same + ASReview's 1+1 batch prior, equal weights",
+            ),
+            (
+                "active_balanced_rounds_batch_prior_wss95",
+                "same + ASReview's 1+1 batch prior, balance_rounds",
+            ),
+        ):
+            rows.append((f"{tool}: {label}", [living[n][tool].get(key) for n in names]))
+    for key, label in (
+        ("asreview_new_project_wss95", "ASReview: new project on the batch, 1+1 batch prior"),
+        ("asreview_carry_over_wss95", "ASReview: earlier records as prior"),
+        ("asreview_carry_over_batch_prior_wss95", "ASReview: earlier records + 1+1 batch prior"),
+    ):
+        rows.append((label, [living[n].get(key) for n in names]))
+    lines += [f"| {label} | " + " | ".join(cell(v) for v in vals) + " |" for label, vals in rows]
     lines += [
         "",
         "| dataset | screened in rank order | true includes left (mean) | estimate (mean) | 95% upper bound (mean) | 95% interval covers truth | advised to stop | recall when advised |",
@@ -452,7 +492,12 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=[], choices=["active", "living", "timing"])
     ap.add_argument("--ngram-max", type=int, default=SETTINGS.ngram_max, choices=[1, 2])
     ap.add_argument("--C", type=float, default=SETTINGS.C, help="the classifier's C")
-    ap.add_argument("--models", nargs="*", default=list(pr.MODELS), choices=list(pr.MODELS))
+    ap.add_argument(
+        "--models",
+        nargs="*",
+        default=["logistic", "svm:64", "ensemble:64"],
+        help="model[:hash_bits]; the first also gets the stopping check",
+    )
     ap.add_argument(
         "--model", default=SETTINGS.model, choices=list(pr.MODELS), help="stopping + timing"
     )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ MODELS = {
     "and linear SVM (ASReview ELAS u4), standardised decision values added",
 }
 #: ASReview LAB 2-3's default model ELAS u4 (asreview/models/models.py): SVM C, include:exclude ratio.
-SVM_C, SVM_RATIO = 0.11, 9.8
+SVM_C, SVM_RATIO, SVM_MAX_DF = 0.11, 9.8, 0.95
 STOPPING_METHOD = "random-sample hypergeometric stopping criterion (Callaghan & Muller-Hansen 2020)"
 #: Record-store columns whose text the model reads (a missing column counts as empty).
 TEXT_FIELDS = ("title", "abstract", "mesh_terms", "keywords")
@@ -93,7 +94,9 @@ class PrioritiseSettings:
     ngram_max : {1, 2}
         Longest word n-gram of the TF-IDF features.
     hash_bits : int
-        The features are hashed into ``2**hash_bits`` columns (10 to 24).
+        The features are hashed into ``2**hash_bits`` columns (10 to 24), or,
+        with 64, into 62-bit keys: practically collision-free, a vocabulary
+        without the vocabulary.
     target_recall : float
         Recall the stopping estimate tests against (0 < target_recall < 1).
     level : float
@@ -149,9 +152,10 @@ class PrioritiseSettings:
             raise ValueError(
                 f"screening.prioritise.ngram_max must be 1 or 2; got {self.ngram_max!r}"
             )
-        if isinstance(self.hash_bits, bool) or self.hash_bits not in range(10, 25):
+        if isinstance(self.hash_bits, bool) or self.hash_bits not in [*range(10, 25), 64]:
             raise ValueError(
-                f"screening.prioritise.hash_bits must be a whole number in 10..24; got {self.hash_bits!r}"
+                "screening.prioritise.hash_bits must be a whole number in 10..24, or 64; "
+                f"got {self.hash_bits!r}"
             )
         for name in ("target_recall", "level"):
             value = getattr(self, name)
@@ -220,7 +224,25 @@ def record_text(records: pd.DataFrame) -> pd.Series:
 
 _WORD = b"abcdefghijklmnopqrstuvwxyz0123456789_\x01"
 #: Lower-cased ASCII bytes -> words separated by spaces; b"\x01" (the record separator) kept.
-_SPLIT = bytes(c if c in _WORD else 32 for c in range(256))
+_SPLIT = bytes(c if c in _WORD or c > 127 else 32 for c in range(256))
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
+
+
+def _prepared(text: str, strip_accents: bool) -> str:
+    """Text ready for the bytes split: ASCII as is; other text accent-stripped, or pre-tokenised.
+
+    Without ``strip_accents`` a non-ASCII text is lower-cased and reduced to
+    its scikit-learn tokens joined by spaces (its non-ASCII bytes are kept
+    by the split), as ``TfidfVectorizer``'s defaults tokenise it.
+    """
+    text = text.replace("\x01", " ")
+    if text.isascii():
+        return text
+    if strip_accents:
+        return _ascii(text)
+    return " ".join(_TOKEN.findall(text.lower()))
+
+
 _CHUNK = 4000  # records per vectorising chunk (bounds the memory of the token lists)
 
 
@@ -239,7 +261,20 @@ def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def _hashed_counts(texts: Sequence[str], ngram_max: int, n_features: int) -> Any:
+def _mix2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A 62-bit hash of the pair (a, b) of 64-bit hashes (bigrams of the collision-free mode)."""
+    with np.errstate(over="ignore"):
+        return _mix(_mix(a, np.uint64(0)) ^ b, np.uint64(1)) & _MASK62
+
+
+_MASK62 = np.uint64(2**62 - 1)
+#: ``hash_bits: 64``: 62-bit keys, so that collisions are practically impossible (see vectorise).
+_EXACT = 2**62
+
+
+def _hashed_counts(
+    texts: Sequence[str], ngram_max: int, n_features: int, strip_accents: bool = True
+) -> Any:
     """Term counts of one chunk of texts, CSR with ``n_features`` hashed columns.
 
     Tokens are scikit-learn's default (``(?u)\\b\\w\\w+\\b`` on the lower-cased
@@ -258,8 +293,8 @@ def _hashed_counts(texts: Sequence[str], ngram_max: int, n_features: int) -> Any
 
     if not texts:
         return sparse.csr_matrix((0, n_features), dtype=np.float64)
-    text = " \x01 ".join(_ascii(t).replace("\x01", " ") for t in texts)
-    words = text.encode("ascii").lower().translate(_SPLIT).split()
+    text = " \x01 ".join(_prepared(t, strip_accents) for t in texts)
+    words = text.encode("utf-8").lower().translate(_SPLIT).split()
     codes, unique = pd.factorize(np.asarray(words, dtype=object))
     del words
     is_sep = np.zeros(len(unique), dtype=bool)
@@ -272,14 +307,25 @@ def _hashed_counts(texts: Sequence[str], ngram_max: int, n_features: int) -> Any
     signed = np.fromiter(
         (murmurhash3_32(u, seed=0) for u in unique), dtype=np.int64, count=len(unique)
     )
-    cols = [np.abs(signed[codes]) % n_features]
+    h = (signed & 0xFFFFFFFF).astype(np.uint64)
+    if n_features == _EXACT:  # a second, independent 32-bit hash makes 64-bit word keys
+        second = np.fromiter(
+            (murmurhash3_32(u, seed=1, positive=True) for u in unique),
+            dtype=np.uint64,
+            count=len(unique),
+        )
+        h = _mix(h, second)
+        cols = [(h[codes] & _MASK62).astype(np.int64)]
+    else:
+        cols = [np.abs(signed[codes]) % n_features]
     rows = [row]
     if ngram_max == 2 and len(codes) > 1:
         pair = row[1:] == row[:-1]
-        h = (signed & 0xFFFFFFFF).astype(np.uint64)
-        cols.append(
-            (_mix(h[codes[:-1][pair]], h[codes[1:][pair]]) % np.uint64(n_features)).astype(np.int64)
-        )
+        a, b = h[codes[:-1][pair]], h[codes[1:][pair]]
+        if n_features == _EXACT:
+            cols.append(_mix2(a, b).astype(np.int64))
+        else:
+            cols.append((_mix(a, b) % np.uint64(n_features)).astype(np.int64))
         rows.append(row[:-1][pair])
     r, c = np.concatenate(rows), np.concatenate(cols)
     counts = sparse.csr_matrix(
@@ -309,24 +355,39 @@ def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
 
     texts = list(texts)
     chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)] or [[]]
-    n_features = 2**settings.hash_bits
+    n_features = _EXACT if settings.hash_bits == 64 else 2**settings.hash_bits
+    strip = settings.model == "logistic"  # ELAS u4 keeps accents (TfidfVectorizer's default)
     if settings.n_jobs > 1 and len(chunks) > 1:
         from joblib import Parallel, delayed
 
         parts = Parallel(n_jobs=settings.n_jobs)(
-            delayed(_hashed_counts)(c, settings.ngram_max, n_features) for c in chunks
+            delayed(_hashed_counts)(c, settings.ngram_max, n_features, strip) for c in chunks
         )
     else:
-        parts = [_hashed_counts(c, settings.ngram_max, n_features) for c in chunks]
+        parts = [_hashed_counts(c, settings.ngram_max, n_features, strip) for c in chunks]
     counts = sparse.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
-    # Keep only the columns some record uses: a monotone relabelling of the
+    # Keep only the columns some record uses (for svm/ensemble, as ELAS u4, not
+    # those in more than 95% of the records): a monotone relabelling of the
     # column indices, O(non-zeros) (fancy column indexing would copy far more).
-    used = np.zeros(counts.shape[1], dtype=bool)
-    used[counts.indices] = True
+    data, indices, indptr = counts.data, counts.indices, counts.indptr
+    if n_features == _EXACT:  # the keys used, in key order
+        _, column = np.unique(indices, return_inverse=True)
+    else:
+        present = np.zeros(n_features, dtype=bool)
+        present[indices] = True
+        column = (np.cumsum(present, dtype=np.int64) - 1)[indices]
+    df = np.bincount(column)  # records per column (a record's columns are distinct)
+    used = np.ones(len(df), dtype=bool)
+    if settings.model != "logistic":  # ELAS u4's max_df = 0.95: drop terms in > 95% of records
+        used &= df <= SVM_MAX_DF * counts.shape[0]
     relabel = np.cumsum(used, dtype=np.int64) - 1
+    keep = used[column]
+    if not keep.all():
+        row = np.repeat(np.arange(counts.shape[0]), np.diff(indptr))[keep]
+        data, column = data[keep], column[keep]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=counts.shape[0]))])
     counts = sparse.csr_matrix(
-        (counts.data, relabel[counts.indices], counts.indptr),
-        shape=(counts.shape[0], int(used.sum())),
+        (data, relabel[column], indptr), shape=(counts.shape[0], int(used.sum()))
     )
     return TfidfTransformer(sublinear_tf=True).fit_transform(counts)
 
