@@ -169,7 +169,7 @@ def test_order_queue_empty() -> None:
         ({"level": 0}, "level must be in"),
         ({"C": -1}, "C must be > 0"),
         ({"ngram_max": 3}, "ngram_max must be 1 or 2"),
-        ({"hash_bits": 30}, "hash_bits must be a whole number in 10..24"),
+        ({"hash_bits": 30}, "hash_bits must be a whole number in 10..24, or 64"),
         ({"model": "bert"}, "model must be one of logistic, svm, ensemble"),
         ({"n_jobs": 0}, "n_jobs must be a whole number >= 1"),
     ],
@@ -327,14 +327,17 @@ def _texts(n: int, seed: int = 0) -> list[str]:
     return [*texts, "", "Émile: ZOLA's café (1898)!", "ab\x01cd ef"]
 
 
-def test_vectorise_is_identical_in_chunks_and_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("model", "bits"), [("logistic", 20), ("svm", 64)])
+def test_vectorise_is_identical_in_chunks_and_processes(
+    monkeypatch: pytest.MonkeyPatch, model: str, bits: int
+) -> None:
     from livingreview.prioritise import vectorise
 
     texts = _texts(250)
-    one = vectorise(texts, PrioritiseSettings())
+    one = vectorise(texts, PrioritiseSettings(model=model, hash_bits=bits))
     monkeypatch.setattr(pr, "_CHUNK", 37)  # 7 chunks
     for n_jobs in (1, 2):
-        other = vectorise(texts, PrioritiseSettings(n_jobs=n_jobs))
+        other = vectorise(texts, PrioritiseSettings(model=model, hash_bits=bits, n_jobs=n_jobs))
         assert other.shape == one.shape and other.has_canonical_format
         np.testing.assert_array_equal(other.indptr, one.indptr)
         np.testing.assert_array_equal(other.indices, one.indices)
@@ -429,3 +432,23 @@ def test_balance_rounds_weighs_the_newest_update_s_decisions_up() -> None:
     np.testing.assert_array_equal(same["score"].to_numpy(), plain["score"].to_numpy())
     np.testing.assert_array_equal(pr.round_weights(np.array([0, 0, 0, 0, 0, 0, 1, 1], dtype=bool)),
                                   [1, 1, 1, 1, 1, 1, 3, 3])  # fmt: skip
+
+
+def test_svm_features_at_64_bits_are_asreview_s_tfidf_exactly() -> None:
+    """model svm + hash_bits 64: ELAS u4's TfidfVectorizer(1-2 grams, sublinear, max_df 0.95).
+
+    Same terms (no collisions, accents kept), same weights; only the column
+    order differs, so the records' inner products must agree.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [*_texts(200, seed=2), "Café naïve Ωmega: Ωmega café", "the the the"]
+    texts = [t + " the" for t in texts]  # a term in every record, dropped by max_df
+    ref = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_df=0.95).fit_transform(texts)
+    got = pr.vectorise(texts, PrioritiseSettings(model="svm", hash_bits=64))
+    assert got.shape == ref.shape and got.nnz == ref.nnz
+    np.testing.assert_allclose((got @ got.T).toarray(), (ref @ ref.T).toarray(), atol=1e-12)
+    # the logistic default strips accents: "cafe" and "café" are one term there
+    plain = pr._hashed_counts(["café cafe"], 1, 2**20)
+    kept = pr._hashed_counts(["café cafe"], 1, 2**20, strip_accents=False)
+    assert plain.nnz == 1 and plain.sum() == 2 and kept.nnz == 2
