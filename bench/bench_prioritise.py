@@ -444,12 +444,8 @@ def markdown(report: dict) -> str:
             ("active_equal_weights_wss95", "re-ranked each decision, equal weights"),
             ("active_balanced_rounds_wss95", "re-ranked each decision, balance_rounds"),
             (
-                "active_equal_weights_batch_prior_wss95",
-                "same + ASReview's 1+1 batch prior, equal weights",
-            ),
-            (
                 "active_balanced_rounds_batch_prior_wss95",
-                "same + ASReview's 1+1 batch prior, balance_rounds",
+                "re-ranked each decision, balance_rounds, + ASReview's 1+1 batch prior",
             ),
         ):
             rows.append((f"{tool}: {label}", [living[n][tool].get(key) for n in names]))
@@ -466,6 +462,8 @@ def markdown(report: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in report.get("active", {}).items():
+        if not r.get("stopping"):
+            continue
         rows = pd.DataFrame(r["stopping"])
         for share, g in rows.groupby("share"):
             stop = g[g["can_stop"]]
