@@ -6,7 +6,11 @@ Covidence start each import afresh). The model is deliberately plain and
 deterministic: TF-IDF of title, abstract and MeSH terms/keywords (hashed word
 uni- and bigrams, sublinear term frequency) and an L2-regularised logistic regression
 with balanced class weights (scikit-learn, ``liblinear``, seeded). Its score is
-the predicted log-odds of inclusion; only the order matters.
+the predicted log-odds of inclusion; only the order matters. ``model: svm``
+adopts ASReview LAB's published default (ELAS u4) instead, and reproduces its
+features exactly with ``hash_bits: 64``; ``ensemble`` adds both models'
+standardised scores. ``balance_rounds`` weighs the newest update's decisions as
+much as all earlier ones (bench/RESULTS.md has the replays on real reviews).
 
 Labels are the final title/abstract decisions of ``results/screening/decisions.csv``
 (``stage == "title_abstract"``): ``status`` ``included`` -> 1, ``excluded`` -> 0;
