@@ -44,6 +44,7 @@ What it measures (issue 19), on ``../shared/fixtures/screening/synergy/*.csv.gz`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -67,6 +68,7 @@ DATASETS = ("Donners_2021", "Sep_2021", "Meijboom_2021")
 SHARES = (0.1, 0.2, 0.3)
 CHECKPOINTS = (0.2, 0.3, 0.5)
 SETTINGS = pr.PrioritiseSettings(min_includes=1, min_excludes=1)
+MODELS_RUN: tuple[str, ...] = tuple(pr.MODELS)
 
 
 def load(name: str) -> pd.DataFrame:
@@ -110,14 +112,22 @@ def prior_pair(labels: np.ndarray, seed: int) -> list[int]:
 
 
 def replay_ours(
-    X, labels: np.ndarray, prior: list[int], rows: np.ndarray | None = None
+    X,
+    labels: np.ndarray,
+    prior: list[int],
+    rows: np.ndarray | None = None,
+    settings: pr.PrioritiseSettings | None = None,
 ) -> list[int]:
     """Screen ``rows`` (default all) one at a time in our order, retraining after each decision.
 
     Rows in ``prior`` are decided first. Stops once every include among
     ``rows`` is found (the rest of the order cannot change WSS or recall).
+    Decisions on ``rows`` are the newest round (``balance_rounds``).
     """
+    settings = settings or SETTINGS
     rows = np.arange(len(labels)) if rows is None else np.asarray(rows)
+    is_row = np.zeros(len(labels), dtype=bool)
+    is_row[rows] = True
     in_rows = set(rows.tolist())
     todo = in_rows - set(prior)
     train = list(prior)
@@ -130,7 +140,8 @@ def replay_ours(
         else:
             cand = np.fromiter(todo, dtype=int)
             cand.sort()
-            score = pr.relevance_scores(X, np.array(train), y, SETTINGS)[cand]
+            t = np.array(train)
+            score = pr.relevance_scores(X, t, y, settings, current=is_row[t])[cand]
             pick = int(cand[np.argmax(score)])
         todo.discard(pick)
         train.append(pick)
@@ -209,27 +220,41 @@ def summary(values: list[float]) -> dict:
     return {"mean": float(a.mean()), "min": float(a.min()), "max": float(a.max()), "n": len(a)}
 
 
+def variant(name: str, **kw) -> pr.PrioritiseSettings:
+    """``logistic``, ``svm``, ``ensemble``, optionally ``:<hash_bits>`` (``svm:64``)."""
+    model, _, bits = name.partition(":")
+    return dataclasses.replace(
+        SETTINGS, model=model, hash_bits=int(bits or SETTINGS.hash_bits), **kw
+    )
+
+
+def features(d: pd.DataFrame, name: str):
+    return pr.vectorise(pr.record_text(d).tolist(), variant(name))
+
+
 def active(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
     d = load(name)
     labels = d["label_included"].to_numpy(dtype=int)
-    X = pr.vectorise(pr.record_text(d).tolist(), SETTINGS)
+    Xs = {m: features(d, m) for m in MODELS_RUN}
     csv = work / f"{name}.csv"
     d[["title", "abstract", "label_included"]].to_csv(csv, index=False)
-    res: dict = {"records": len(d), "includes": int(labels.sum()), "ours": {}, "asreview": {}}
-    rows = {"ours": [], "asreview": []}
+    res: dict = {"records": len(d), "includes": int(labels.sum())}
+    rows: dict[str, list] = {f"ours-{m}": [] for m in MODELS_RUN} | {"asreview": []}
     stops = []
-    t_ours = t_asr = 0.0
+    seconds = dict.fromkeys(rows, 0.0)
     for seed in range(seeds):
         prior = prior_pair(labels, seed)
-        t = time.perf_counter()
-        order = replay_ours(X, labels, prior)
-        t_ours += time.perf_counter() - t
-        rows["ours"].append(order)
-        stops += [dict(s, seed=seed) for s in stopping_check(order, labels, seed)]
+        for m in MODELS_RUN:
+            t = time.perf_counter()
+            order = replay_ours(Xs[m], labels, prior, settings=variant(m))
+            seconds[f"ours-{m}"] += time.perf_counter() - t
+            rows[f"ours-{m}"].append(order)
+            if m == MODELS_RUN[0]:
+                stops += [dict(s, seed=seed) for s in stopping_check(order, labels, seed)]
         if exe is not None:
             t = time.perf_counter()
             a_order = asreview_order(exe, csv, prior, seed, work)
-            t_asr += time.perf_counter() - t
+            seconds["asreview"] += time.perf_counter() - t
             assert a_order[:2] == prior or set(a_order[:2]) == set(prior), a_order[:2]
             rows["asreview"].append(a_order)
     for tool, orders in rows.items():
@@ -242,7 +267,7 @@ def active(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
                 for s in SHARES
             },
         }
-    res["seconds"] = {"ours": t_ours, "asreview": t_asr}
+    res["seconds"] = seconds
     res["stopping"] = stops
     return res
 
@@ -266,20 +291,35 @@ def living(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
         "batch": len(batch),
         "batch_includes": int(yb.sum()),
     }
-    # Ours, static: rank() trained on every earlier decision, as the pipeline ranks a queue.
-    ranked = pr.rank(
-        d,
-        pd.Series(labels[early], index=d["record_id"].iloc[early]),
-        d["record_id"].iloc[batch].tolist(),
-        SETTINGS,
-    )
     pos = {r: i for i, r in enumerate(d["record_id"].iloc[batch])}
-    static = [pos[r] for r in ranked["record_id"]]
-    res["ours_static_wss95"] = wss_at(static, yb)
-    # Ours, re-ranked after each decision within the batch.
-    X = pr.vectorise(pr.record_text(d).tolist(), SETTINGS)
-    order = replay_ours(X, labels, list(early), rows=batch)
-    res["ours_active_wss95"] = wss_at([pos[d["record_id"].iloc[i]] for i in order], yb)
+    for m in MODELS_RUN:
+        X = features(d, m)
+        r = res.setdefault(f"ours-{m}", {})
+        # Static: rank() trained on every earlier decision, as the pipeline ranks a queue.
+        ranked = pr.rank(
+            d,
+            pd.Series(labels[early], index=d["record_id"].iloc[early]),
+            d["record_id"].iloc[batch].tolist(),
+            variant(m),
+        )
+        r["static_wss95"] = wss_at([pos[x] for x in ranked["record_id"]], yb)
+        for balance in (False, True):
+            s = variant(m, balance_rounds=balance)
+            key = "balanced_rounds" if balance else "equal_weights"
+            # Re-ranked after each decision within the batch, from the earlier decisions alone.
+            order = replay_ours(X, labels, list(early), rows=batch, settings=s)
+            r[f"active_{key}_wss95"] = wss_at([pos[d["record_id"].iloc[i]] for i in order], yb)
+            if not balance:
+                continue
+            # The same, plus the very 1 + 1 batch prior that ASReview's new project gets.
+            with_prior = []
+            for seed in range(seeds):
+                p = [int(batch[i]) for i in prior_pair(yb, seed)]
+                order = replay_ours(X, labels, list(early) + p, rows=batch, settings=s)
+                # the prior rows first, in the order ASReview lists them
+                order = p + [i for i in order if i not in p]
+                with_prior.append(wss_at([pos[d["record_id"].iloc[i]] for i in order], yb))
+            r[f"active_{key}_batch_prior_wss95"] = summary(with_prior)
     if exe is None:
         return res
     # ASReview (a): a new project on the batch alone, 1 + 1 random prior from the batch.
@@ -299,10 +339,17 @@ def living(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
         o = asreview_order(exe, csv, list(range(len(early))), seed, work)
         carry.append(wss_at([i - len(early) for i in o if i >= len(early)], yb))
     res["asreview_carry_over_wss95"] = summary(carry)
+    # ASReview (c): as (b) plus the same 1 + 1 batch prior as (a).
+    both_prior = []
+    for seed in range(seeds):
+        p = [len(early) + i for i in prior_pair(yb, seed)]
+        o = asreview_order(exe, csv, list(range(len(early))) + p, seed, work)
+        both_prior.append(wss_at([i - len(early) for i in o if i >= len(early)], yb))
+    res["asreview_carry_over_batch_prior_wss95"] = summary(both_prior)
     return res
 
 
-def timing(n_train: int = 50_000, n_new: int = 10_000, seed: int = 0) -> dict:
+def timing(n_train: int = 50_000, n_new: int = 10_000, seed: int = 0, n_jobs: int = 1) -> dict:
     """Wall time of rank(): 50,000 decided + 10,000 new synthetic records (title + abstract)."""
     rng = np.random.default_rng(seed)
     vocab = np.array([f"w{i}" for i in range(20_000)])
@@ -317,32 +364,37 @@ def timing(n_train: int = 50_000, n_new: int = 10_000, seed: int = 0) -> dict:
         {"record_id": [str(i) for i in range(n)], "title": [t[:80] for t in text], "abstract": text}
     )
     labelled = pd.Series(topical[:n_train].astype(int), index=recs["record_id"][:n_train])
-    settings = pr.PrioritiseSettings(ngram_max=SETTINGS.ngram_max, C=SETTINGS.C)
+    settings = pr.PrioritiseSettings(
+        ngram_max=SETTINGS.ngram_max, C=SETTINGS.C, model=SETTINGS.model, n_jobs=n_jobs
+    )
     t, cpu = time.perf_counter(), time.process_time()
     out = pr.rank(recs, labelled, recs["record_id"][n_train:].tolist(), settings)
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     hit = topical[n_train:][out["record_id"].astype(int).to_numpy() - n_train]
-    # Where the time goes: the same steps one by one.
+    # Where the time goes: the same steps one by one (wall clock).
     parts = {}
-    t = time.process_time()
+    t = time.perf_counter()
     text = pr.record_text(recs).tolist()
-    parts["record_text"] = time.process_time() - t
-    t = time.process_time()
+    parts["record_text"] = time.perf_counter() - t
+    t = time.perf_counter()
     X = pr.vectorise(text, settings)
-    parts["vectorise"] = time.process_time() - t
-    t = time.process_time()
+    parts["vectorise"] = time.perf_counter() - t
+    t = time.perf_counter()
     pr.relevance_scores(X, np.arange(n_train), labelled.to_numpy(), settings)
-    parts["fit_and_score"] = time.process_time() - t
+    parts["fit_and_score"] = time.perf_counter() - t
     return {
         "train": n_train,
         "new": n_new,
         "words_per_record": 180,
+        "model": settings.model,
+        "n_jobs": n_jobs,
         "seconds": seconds,
-        "cpu_seconds": cpu,
-        "cpu_seconds_by_step": parts,
+        "cpu_seconds_main_process": cpu,
+        "seconds_by_step": parts,
         "ngram_max": settings.ngram_max,
         "features": out.attrs["provenance"]["n_features"],
         "top_1000_topical_share": float(hit[:1000].mean()),
+        "load_after": load_avg(),
     }
 
 
@@ -358,32 +410,60 @@ def markdown(report: dict) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in report.get("active", {}).items():
-        for tool in ("ours", "asreview"):
+        for tool in [k for k in r if k.startswith("ours")] + ["asreview"]:
             if r.get(tool):
                 t = r[tool]
                 lines.append(
                     f"| {name} ({r['records']}, {r['includes']} incl.) | {tool} | {fmt(t['wss95'])} | "
                     f"{fmt(t['recall10'])} | {fmt(t['recall20'])} | {fmt(t['recall30'])} |"
                 )
+    living = report.get("living", {})
+    names = list(living)
     lines += [
         "",
-        "| dataset | cut-off | earlier (incl.) | batch (incl.) | ours, ranked once | ours, re-ranked each decision | ASReview new project per update | ASReview, earlier records as prior |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, r in report.get("living", {}).items():
-        a = r.get("asreview_new_project_wss95")
-        b = r.get("asreview_carry_over_wss95")
-        lines.append(
-            f"| {name} | <= {r['cutoff']} | {r['earlier']} ({r['earlier_includes']}) | {r['batch']} ({r['batch_includes']}) | "
-            f"{100 * r['ours_static_wss95']:.1f} | {100 * r['ours_active_wss95']:.1f} | "
-            f"{fmt(a) if a else '-'} | {fmt(b) if b else '-'} |"
+        "| living scenario: WSS@95 over the update batch | " + " | ".join(names) + " |",
+        "| --- | " + " | ".join("---" for _ in names) + " |",
+        "| cut-off; earlier (incl.); batch (incl.) | "
+        + " | ".join(
+            f"<= {r['cutoff']}; {r['earlier']} ({r['earlier_includes']}); {r['batch']} ({r['batch_includes']})"
+            for r in living.values()
         )
+        + " |",
+    ]
+
+    def cell(v: object) -> str:
+        if v is None:
+            return "-"
+        return fmt(v) if isinstance(v, dict) else f"{100 * v:.1f}"
+
+    rows = []
+    tools = [k for k in (living[names[0]] if names else {}) if k.startswith("ours")]
+    for tool in tools:
+        for key, label in (
+            ("static_wss95", "ranked once"),
+            ("active_equal_weights_wss95", "re-ranked each decision, equal weights"),
+            ("active_balanced_rounds_wss95", "re-ranked each decision, balance_rounds"),
+            (
+                "active_balanced_rounds_batch_prior_wss95",
+                "re-ranked each decision, balance_rounds, + ASReview's 1+1 batch prior",
+            ),
+        ):
+            rows.append((f"{tool}: {label}", [living[n][tool].get(key) for n in names]))
+    for key, label in (
+        ("asreview_new_project_wss95", "ASReview: new project on the batch, 1+1 batch prior"),
+        ("asreview_carry_over_wss95", "ASReview: earlier records as prior"),
+        ("asreview_carry_over_batch_prior_wss95", "ASReview: earlier records + 1+1 batch prior"),
+    ):
+        rows.append((label, [living[n].get(key) for n in names]))
+    lines += [f"| {label} | " + " | ".join(cell(v) for v in vals) + " |" for label, vals in rows]
     lines += [
         "",
         "| dataset | screened in rank order | true includes left (mean) | estimate (mean) | 95% upper bound (mean) | 95% interval covers truth | advised to stop | recall when advised |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in report.get("active", {}).items():
+        if not r.get("stopping"):
+            continue
         rows = pd.DataFrame(r["stopping"])
         for share, g in rows.groupby("share"):
             stop = g[g["can_stop"]]
@@ -401,7 +481,7 @@ def markdown(report: dict) -> str:
 
 
 def main() -> None:
-    global SETTINGS
+    global SETTINGS, MODELS_RUN
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--datasets", nargs="*", default=list(DATASETS))
@@ -410,6 +490,15 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=[], choices=["active", "living", "timing"])
     ap.add_argument("--ngram-max", type=int, default=SETTINGS.ngram_max, choices=[1, 2])
     ap.add_argument("--C", type=float, default=SETTINGS.C, help="the classifier's C")
+    ap.add_argument(
+        "--models",
+        nargs="*",
+        default=["logistic", "svm:64", "ensemble:64"],
+        help="model[:hash_bits]; the first also gets the stopping check",
+    )
+    ap.add_argument(
+        "--model", default=SETTINGS.model, choices=list(pr.MODELS), help="stopping + timing"
+    )
     ap.add_argument("--markdown", type=Path, help="print the tables of a results JSON and exit")
     ap.add_argument("--out", type=Path, default=Path("bench/prioritise-results.json"))
     args = ap.parse_args()
@@ -417,8 +506,9 @@ def main() -> None:
         print(markdown(json.loads(args.markdown.read_text())))
         return
     SETTINGS = pr.PrioritiseSettings(
-        min_includes=1, min_excludes=1, ngram_max=args.ngram_max, C=args.C
+        min_includes=1, min_excludes=1, ngram_max=args.ngram_max, C=args.C, model=args.model
     )
+    MODELS_RUN = tuple(args.models)
     exe = None if args.no_asreview else ensure_asreview(args.asreview_venv)
     report: dict = {
         "load_start": load_avg(),
@@ -449,7 +539,7 @@ def main() -> None:
                 print(name, "living", json.dumps(r), flush=True)
     if "timing" not in args.skip:
         report["load_before_timing"] = load_avg()
-        report["timing"] = timing()
+        report["timing"] = [timing(n_jobs=1), timing(n_jobs=2)]
         print("timing", json.dumps(report["timing"]), flush=True)
     report["load_end"] = load_avg()
     args.out.write_text(json.dumps(report, indent=1) + "\n")

@@ -6,7 +6,11 @@ Covidence start each import afresh). The model is deliberately plain and
 deterministic: TF-IDF of title, abstract and MeSH terms/keywords (hashed word
 uni- and bigrams, sublinear term frequency) and an L2-regularised logistic regression
 with balanced class weights (scikit-learn, ``liblinear``, seeded). Its score is
-the predicted log-odds of inclusion; only the order matters.
+the predicted log-odds of inclusion; only the order matters. ``model: svm``
+adopts ASReview LAB's published default (ELAS u4) instead, and reproduces its
+features exactly with ``hash_bits: 64``; ``ensemble`` adds both models'
+standardised scores. ``balance_rounds`` weighs the newest update's decisions as
+much as all earlier ones (bench/RESULTS.md has the replays on real reviews).
 
 Labels are the final title/abstract decisions of ``results/screening/decisions.csv``
 (``stage == "title_abstract"``): ``status`` ``included`` -> 1, ``excluded`` -> 0;
@@ -51,18 +55,27 @@ __all__ = [
     "ranking_summary",
     "record_text",
     "relevance_scores",
+    "round_weights",
     "stopping_estimate",
     "stopping_sample",
     "vectorise",
 ]
 
-#: What the provenance names as the model.
+#: What the provenance names as the model (``METHOD``: the default, ``model: logistic``).
 METHOD = "hashed tf-idf (word n-grams, sublinear tf) + logistic regression (balanced, liblinear)"
+MODELS = {
+    "logistic": METHOD,
+    "svm": "hashed tf-idf (word n-grams, sublinear tf) + linear SVM (squared hinge, C = 0.11, "
+    "includes weighted 9.8:1; ASReview LAB's ELAS u4)",
+    "ensemble": "hashed tf-idf (word n-grams, sublinear tf) + logistic regression (balanced) "
+    "and linear SVM (ASReview ELAS u4), standardised decision values added",
+}
+#: ASReview LAB 2-3's default model ELAS u4 (asreview/models/models.py): SVM C, include:exclude ratio.
+SVM_C, SVM_RATIO, SVM_MAX_DF = 0.11, 9.8, 0.95
 STOPPING_METHOD = "random-sample hypergeometric stopping criterion (Callaghan & Muller-Hansen 2020)"
 #: Record-store columns whose text the model reads (a missing column counts as empty).
 TEXT_FIELDS = ("title", "abstract", "mesh_terms", "keywords")
 LABEL_STAGE = "title_abstract"
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 
 
 @dataclass(frozen=True)
@@ -85,11 +98,27 @@ class PrioritiseSettings:
     ngram_max : {1, 2}
         Longest word n-gram of the TF-IDF features.
     hash_bits : int
-        The features are hashed into ``2**hash_bits`` columns (10 to 24).
+        The features are hashed into ``2**hash_bits`` columns (10 to 24), or,
+        with 64, into 62-bit keys: practically collision-free, a vocabulary
+        without the vocabulary.
     target_recall : float
         Recall the stopping estimate tests against (0 < target_recall < 1).
     level : float
         Confidence level of the stopping estimate's interval and test.
+    model : {"logistic", "svm", "ensemble"}
+        ``logistic``: L2 logistic regression with balanced class weights and
+        ``C``. ``svm``: ASReview LAB's published default model ELAS u4 (linear
+        SVM, squared hinge, C = 0.11; includes weighted 9.8 times the
+        excludes in total, ASReview's ``Balanced(ratio=9.8)``). ``ensemble``:
+        both, their decision values each divided by its standard deviation
+        over the training records and added.
+    balance_rounds : bool
+        Decisions on records of the newest update (``first_seen`` the newest
+        date in the store) weigh as much, in total, as all earlier decisions
+        together (see :func:`round_weights`); off: every decision weighs the same.
+    n_jobs : int
+        Processes that vectorise the records (chunks of 4,000 records; the
+        matrix is identical for any value).
 
     Examples
     --------
@@ -111,9 +140,12 @@ class PrioritiseSettings:
     hash_bits: int = 20
     target_recall: float = 0.95
     level: float = 0.95
+    model: str = "logistic"
+    balance_rounds: bool = False
+    n_jobs: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("min_includes", "min_excludes", "seed"):
+        for name in ("min_includes", "min_excludes", "seed", "n_jobs"):
             value = getattr(self, name)
             low = 0 if name == "seed" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -124,14 +156,19 @@ class PrioritiseSettings:
             raise ValueError(
                 f"screening.prioritise.ngram_max must be 1 or 2; got {self.ngram_max!r}"
             )
-        if isinstance(self.hash_bits, bool) or self.hash_bits not in range(10, 25):
+        if isinstance(self.hash_bits, bool) or self.hash_bits not in [*range(10, 25), 64]:
             raise ValueError(
-                f"screening.prioritise.hash_bits must be a whole number in 10..24; got {self.hash_bits!r}"
+                "screening.prioritise.hash_bits must be a whole number in 10..24, or 64; "
+                f"got {self.hash_bits!r}"
             )
         for name in ("target_recall", "level"):
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ValueError(f"screening.prioritise.{name} must be in (0, 1); got {value!r}")
+        if self.model not in MODELS:
+            raise ValueError(
+                f"screening.prioritise.model must be one of {', '.join(MODELS)}; got {self.model!r}"
+            )
         if not self.C > 0:
             raise ValueError(f"screening.prioritise.C must be > 0; got {self.C!r}")
 
@@ -147,8 +184,9 @@ class PrioritiseSettings:
         for name in ("C", "target_recall", "level"):
             if name in kwargs:
                 kwargs[name] = float(kwargs[name])
-        if "enabled" in kwargs:
-            kwargs["enabled"] = bool(kwargs["enabled"])
+        for name in ("enabled", "balance_rounds"):
+            if name in kwargs:
+                kwargs[name] = bool(kwargs[name])
         return cls(**kwargs)
 
     def as_dict(self) -> dict[str, Any]:
@@ -188,58 +226,224 @@ def record_text(records: pd.DataFrame) -> pd.Series:
     return out
 
 
-def _analyse(text: str) -> list[str]:
-    """Lower-cased word tokens (2+ word characters, accents stripped) and adjacent pairs."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    tokens = _TOKEN.findall(text.lower())
-    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+_WORD = b"abcdefghijklmnopqrstuvwxyz0123456789_\x01"
+#: Lower-cased ASCII bytes -> words separated by spaces; b"\x01" (the record separator) kept.
+_SPLIT = bytes(c if c in _WORD or c > 127 else 32 for c in range(256))
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 
 
-def _unigrams(text: str) -> list[str]:
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return _TOKEN.findall(text.lower())
+def _prepared(text: str, strip_accents: bool) -> str:
+    """Text ready for the bytes split: ASCII as is; other text accent-stripped, or pre-tokenised.
+
+    Without ``strip_accents`` a non-ASCII text is lower-cased and reduced to
+    its scikit-learn tokens joined by spaces (its non-ASCII bytes are kept
+    by the split), as ``TfidfVectorizer``'s defaults tokenise it.
+    """
+    text = text.replace("\x01", " ")
+    if text.isascii():
+        return text
+    if strip_accents:
+        return _ascii(text)
+    return " ".join(_TOKEN.findall(text.lower()))
+
+
+_CHUNK = 4000  # records per vectorising chunk (bounds the memory of the token lists)
+
+
+def _ascii(text: str) -> str:
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def _mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of the pair (a, b) of 32-bit token hashes (splitmix64's finaliser)."""
+    with np.errstate(over="ignore"):
+        x = (a << np.uint64(32)) | b
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _mix2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A 62-bit hash of the pair (a, b) of 64-bit hashes (bigrams of the collision-free mode)."""
+    with np.errstate(over="ignore"):
+        return _mix(_mix(a, np.uint64(0)) ^ b, np.uint64(1)) & _MASK62
+
+
+_MASK62 = np.uint64(2**62 - 1)
+#: ``hash_bits: 64``: 62-bit keys, so that collisions are practically impossible (see vectorise).
+_EXACT = 2**62
+
+
+def _hashed_counts(
+    texts: Sequence[str], ngram_max: int, n_features: int, strip_accents: bool = True
+) -> Any:
+    """Term counts of one chunk of texts, CSR with ``n_features`` hashed columns.
+
+    Tokens are scikit-learn's default (``(?u)\\b\\w\\w+\\b`` on the lower-cased
+    text, accents stripped): on ASCII text that is every run of 2+ letters,
+    digits or underscores, found here with ``bytes.translate`` and ``bytes.split``
+    over the whole chunk's bytes at once instead of one regular-expression pass per
+    record. A word's column is ``abs(murmurhash3_32(word)) % n_features``,
+    exactly scikit-learn's ``HashingVectorizer`` (``alternate_sign=False``); a
+    bigram's column mixes its two words' hashes (as Vowpal Wabbit hashes
+    n-grams), so no bigram string is ever built. Columns depend on the text
+    alone, so chunks can be vectorised separately (and in parallel) and
+    stacked.
+    """
+    from scipy import sparse
+    from sklearn.utils import murmurhash3_32
+
+    if not texts:
+        return sparse.csr_matrix((0, n_features), dtype=np.float64)
+    text = " \x01 ".join(_prepared(t, strip_accents) for t in texts)
+    words = text.encode("utf-8").lower().translate(_SPLIT).split()
+    codes, unique = pd.factorize(np.asarray(words, dtype=object))
+    del words
+    is_sep = np.zeros(len(unique), dtype=bool)
+    long_enough = np.fromiter((len(u) > 1 for u in unique), dtype=bool, count=len(unique))
+    sep = np.flatnonzero(unique == b"\x01")
+    is_sep[sep] = True
+    row = np.cumsum(is_sep[codes])  # record of each word
+    keep = long_enough[codes] & ~is_sep[codes]
+    codes, row = codes[keep], row[keep]
+    signed = np.fromiter(
+        (murmurhash3_32(u, seed=0) for u in unique), dtype=np.int64, count=len(unique)
+    )
+    h = (signed & 0xFFFFFFFF).astype(np.uint64)
+    if n_features == _EXACT:  # a second, independent 32-bit hash makes 64-bit word keys
+        second = np.fromiter(
+            (murmurhash3_32(u, seed=1, positive=True) for u in unique),
+            dtype=np.uint64,
+            count=len(unique),
+        )
+        h = _mix(h, second)
+        cols = [(h[codes] & _MASK62).astype(np.int64)]
+    else:
+        cols = [np.abs(signed[codes]) % n_features]
+    rows = [row]
+    if ngram_max == 2 and len(codes) > 1:
+        pair = row[1:] == row[:-1]
+        a, b = h[codes[:-1][pair]], h[codes[1:][pair]]
+        if n_features == _EXACT:
+            cols.append(_mix2(a, b).astype(np.int64))
+        else:
+            cols.append((_mix(a, b) % np.uint64(n_features)).astype(np.int64))
+        rows.append(row[:-1][pair])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    counts = sparse.csr_matrix(
+        (np.ones(len(r), dtype=np.float64), (r, c)), shape=(len(texts), n_features)
+    )
+    counts.sum_duplicates()
+    return counts
 
 
 def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
     """TF-IDF matrix (scipy CSR, one row per text): hashed word uni- (and bi-) grams.
 
-    Terms are hashed into ``2**hash_bits`` columns (scikit-learn's
-    ``HashingVectorizer``, no sign flipping) and weighted by sublinear TF and
-    smoothed IDF, rows L2-normalised (``TfidfTransformer``). Hashing needs no
-    vocabulary, so 60,000 records are vectorised in one pass; with
-    ``2**20`` columns collisions are rare at review scale. Columns no record
-    uses are dropped (the classifier's cost grows with the columns). The IDF is fitted on
-    all records given (decided and undecided), as ASReview does: the text of an
+    Terms are hashed into ``2**hash_bits`` columns (:func:`_hashed_counts`:
+    words as scikit-learn's ``HashingVectorizer``, bigrams from their words'
+    hashes) and weighted by sublinear TF and smoothed IDF, rows
+    L2-normalised (``TfidfTransformer``). Hashing needs no vocabulary, so the
+    records are vectorised in independent chunks of 4,000, in
+    ``settings.n_jobs`` processes; the stacked matrix is the same, bit for
+    bit, for any number of processes. With ``2**20`` columns collisions are
+    rare at review scale. Columns no record uses are dropped (the
+    classifier's cost grows with the columns). The IDF is fitted on all
+    records given (decided and undecided), as ASReview does: the text of an
     undecided record is known, its label is not.
     """
     from scipy import sparse
-    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.feature_extraction.text import TfidfTransformer
 
-    counts = HashingVectorizer(
-        analyzer=_analyse if settings.ngram_max == 2 else _unigrams,
-        n_features=2**settings.hash_bits,
-        alternate_sign=False,
-        norm=None,
-        dtype=np.float64,
-    ).transform(list(texts))
-    # Keep only the columns some record uses: a monotone relabelling of the
+    texts = list(texts)
+    chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)] or [[]]
+    n_features = _EXACT if settings.hash_bits == 64 else 2**settings.hash_bits
+    strip = settings.model == "logistic"  # ELAS u4 keeps accents (TfidfVectorizer's default)
+    if settings.n_jobs > 1 and len(chunks) > 1:
+        from joblib import Parallel, delayed
+
+        parts = Parallel(n_jobs=settings.n_jobs)(
+            delayed(_hashed_counts)(c, settings.ngram_max, n_features, strip) for c in chunks
+        )
+    else:
+        parts = [_hashed_counts(c, settings.ngram_max, n_features, strip) for c in chunks]
+    counts = sparse.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
+    # Keep only the columns some record uses (for svm/ensemble, as ELAS u4, not
+    # those in more than 95% of the records): a monotone relabelling of the
     # column indices, O(non-zeros) (fancy column indexing would copy far more).
-    used = np.zeros(counts.shape[1], dtype=bool)
-    used[counts.indices] = True
+    data, indices, indptr = counts.data, counts.indices, counts.indptr
+    if n_features == _EXACT:  # the keys used, in key order
+        _, column = np.unique(indices, return_inverse=True)
+    else:
+        present = np.zeros(n_features, dtype=bool)
+        present[indices] = True
+        column = (np.cumsum(present, dtype=np.int64) - 1)[indices]
+    df = np.bincount(column)  # records per column (a record's columns are distinct)
+    used = np.ones(len(df), dtype=bool)
+    if settings.model != "logistic":  # ELAS u4's max_df = 0.95: drop terms in > 95% of records
+        used &= df <= SVM_MAX_DF * counts.shape[0]
     relabel = np.cumsum(used, dtype=np.int64) - 1
+    keep = used[column]
+    if not keep.all():
+        row = np.repeat(np.arange(counts.shape[0]), np.diff(indptr))[keep]
+        data, column = data[keep], column[keep]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=counts.shape[0]))])
     counts = sparse.csr_matrix(
-        (counts.data, relabel[counts.indices], counts.indptr),
-        shape=(counts.shape[0], int(used.sum())),
+        (data, relabel[column], indptr), shape=(counts.shape[0], int(used.sum()))
     )
     return TfidfTransformer(sublinear_tf=True).fit_transform(counts)
 
 
+def round_weights(current: np.ndarray) -> np.ndarray:
+    """Sample weights that make the newest round's decisions weigh as much as all earlier ones.
+
+    ``current`` marks the training decisions made on records of the newest
+    update. Each of them weighs ``n_earlier / n_current``, each earlier one
+    1, so that both rounds carry the same total weight; when either round is
+    empty every weight is 1. A living review's later batches can differ from
+    its earlier ones (new interventions, new wording); weighting the examples
+    of the current period up is the classic answer to such drift
+    (Klinkenberg 2004, Intell Data Anal 8:281-300), and it needs no tuned
+    constant.
+
+    Examples
+    --------
+    >>> round_weights(np.array([False, False, False, True])).tolist()
+    [1.0, 1.0, 1.0, 3.0]
+    >>> round_weights(np.array([False, False])).tolist()
+    [1.0, 1.0]
+    """
+    current = np.asarray(current, dtype=bool)
+    w = np.ones(len(current))
+    n_cur = int(current.sum())
+    if 0 < n_cur < len(current):
+        w[current] = (len(current) - n_cur) / n_cur
+    return w
+
+
+def _svm_weights(labels: np.ndarray) -> np.ndarray:
+    """ASReview's ``Balanced(ratio)``: includes 1, excludes n_inc / (ratio n_exc), mean 1."""
+    n1, n0 = int((labels == 1).sum()), int((labels == 0).sum())
+    w = np.where(labels == 1, 1.0, n1 / (SVM_RATIO * n0))
+    return w * (len(labels) / w.sum())
+
+
 def relevance_scores(
-    features: Any, train: np.ndarray, labels: np.ndarray, settings: PrioritiseSettings
+    features: Any,
+    train: np.ndarray,
+    labels: np.ndarray,
+    settings: PrioritiseSettings,
+    current: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Log-odds of inclusion for every row of ``features`` from a model fit on rows ``train``.
+    """Predicted relevance of every row of ``features`` from a model fit on rows ``train``.
+
+    ``logistic``: the log-odds of inclusion; ``svm``: the signed distance
+    to the margin; ``ensemble``: the sum of both divided by their standard
+    deviations over the training rows. Above 0 means "predicted included"
+    (generously for ``svm``: ASReview's weights favour the includes 9.8:1);
+    only the order matters for the queues.
 
     Parameters
     ----------
@@ -250,6 +454,9 @@ def relevance_scores(
     labels : array of {0, 1}
         Their final decisions (1 = included), both classes present.
     settings : PrioritiseSettings
+    current : array of bool, optional
+        Which training decisions are of the newest round; used when
+        ``settings.balance_rounds`` (:func:`round_weights`).
 
     Examples
     --------
@@ -260,21 +467,39 @@ def relevance_scores(
     True
     """
     from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
 
     labels = np.asarray(labels, dtype=int)
     if len(np.unique(labels)) < 2:
         raise ValueError("relevance_scores needs both included and excluded records")
     train = np.asarray(train, dtype=int)
-    model = LogisticRegression(
-        C=settings.C,
-        class_weight="balanced",
-        solver="liblinear",
-        dual=len(train) < features.shape[1],  # the faster form when features outnumber records
-        random_state=settings.seed,
-        max_iter=1000,
-    )
-    model.fit(features[train], labels)
-    return model.decision_function(features)
+    weight = None
+    if settings.balance_rounds and current is not None:
+        weight = round_weights(current)
+    X = features[train]
+    dual = len(train) < features.shape[1]  # the faster form when features outnumber records
+    out = []
+    if settings.model in ("logistic", "ensemble"):
+        model = LogisticRegression(
+            C=settings.C,
+            class_weight="balanced",
+            solver="liblinear",
+            dual=dual,
+            random_state=settings.seed,
+            max_iter=1000,
+        )
+        model.fit(X, labels, sample_weight=weight)
+        out.append(model.decision_function(features))
+    if settings.model in ("svm", "ensemble"):
+        svm = LinearSVC(
+            C=SVM_C, loss="squared_hinge", dual=dual, random_state=settings.seed, max_iter=10_000
+        )
+        w = _svm_weights(labels)
+        svm.fit(X, labels, sample_weight=w if weight is None else w * weight)
+        out.append(svm.decision_function(features))
+    if len(out) == 1:
+        return out[0]
+    return sum(s / (float(np.std(s[train])) or 1.0) for s in out)
 
 
 def labels_from_decisions(decisions: pd.DataFrame) -> pd.Series:
@@ -366,7 +591,8 @@ def rank(
     train_ids = list(labels.index)
     X = vectorise(text.loc[train_ids + unl].tolist(), settings)
     n = len(train_ids)
-    score = relevance_scores(X, np.arange(n), labels.to_numpy(), settings)[n:]
+    current = _newest_round(records, train_ids) if settings.balance_rounds else None
+    score = relevance_scores(X, np.arange(n), labels.to_numpy(), settings, current)[n:]
     order = np.lexsort((np.arange(len(unl)), -score))  # score descending, then current order
     out = pd.DataFrame(
         {
@@ -378,25 +604,45 @@ def rank(
     out.attrs.update(
         prioritised=True,
         reason=f"ranked by a model trained on {n_inc} includes and {n_exc} excludes",
-        provenance=provenance(settings, n_inc, n_exc, X.shape[1]),
+        provenance=provenance(
+            settings, n_inc, n_exc, X.shape[1], None if current is None else int(current.sum())
+        ),
     )
     return out
 
 
+def _newest_round(records: pd.DataFrame, train_ids: Sequence[str]) -> np.ndarray | None:
+    """Which decided records were first seen in the newest update (``first_seen`` the latest date)."""
+    if "first_seen" not in records.columns:
+        return None
+    seen = pd.Series(records["first_seen"].astype(str).to_numpy(), index=_ids(records))
+    seen = seen[~seen.index.duplicated()]
+    newest = seen.max()
+    return (seen.reindex(list(train_ids)) == newest).to_numpy()
+
+
 def provenance(
-    settings: PrioritiseSettings, n_includes: int, n_excludes: int, n_features: int
+    settings: PrioritiseSettings,
+    n_includes: int,
+    n_excludes: int,
+    n_features: int,
+    n_newest_round: int | None = None,
 ) -> dict[str, Any]:
-    """What a ranking was made with: method, library versions, training counts and settings."""
+    """What a ranking was made with: method, library versions, training counts and settings.
+
+    ``n_newest_round``: decisions weighted as the newest round (``balance_rounds``).
+    """
     import sklearn
 
     return {
-        "method": METHOD,
+        "method": MODELS[settings.model],
         "label": f"final {LABEL_STAGE} status (included = 1, excluded = 0)",
         "scikit_learn": sklearn.__version__,
         "numpy": np.__version__,
         "n_includes": n_includes,
         "n_excludes": n_excludes,
         "n_features": int(n_features),
+        "n_newest_round": n_newest_round,
         "settings": settings.as_dict(),
     }
 

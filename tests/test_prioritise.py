@@ -169,7 +169,9 @@ def test_order_queue_empty() -> None:
         ({"level": 0}, "level must be in"),
         ({"C": -1}, "C must be > 0"),
         ({"ngram_max": 3}, "ngram_max must be 1 or 2"),
-        ({"hash_bits": 30}, "hash_bits must be a whole number in 10..24"),
+        ({"hash_bits": 30}, "hash_bits must be a whole number in 10..24, or 64"),
+        ({"model": "bert"}, "model must be one of logistic, svm, ensemble"),
+        ({"n_jobs": 0}, "n_jobs must be a whole number >= 1"),
     ],
 )
 def test_settings_reject_bad_values(params: dict, message: str) -> None:
@@ -316,3 +318,137 @@ def test_ranking_summary_names_the_model_and_counts_likely_relevant_records() ->
         name: {"title_abstract": int((q["relevance"] > 0).sum())} for name, q in out.items()
     }
     assert s["likely_relevant"] == expected and expected["alice"]["title_abstract"] >= 2
+
+
+def _texts(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" for i in range(300)] + ["Café", "naïve", "Ωmega", "a", "x_y", "B-12"])
+    texts = [" ".join(rng.choice(words, size=rng.integers(0, 40))) for _ in range(n)]
+    return [*texts, "", "Émile: ZOLA's café (1898)!", "ab\x01cd ef"]
+
+
+@pytest.mark.parametrize(("model", "bits"), [("logistic", 20), ("svm", 64)])
+def test_vectorise_is_identical_in_chunks_and_processes(
+    monkeypatch: pytest.MonkeyPatch, model: str, bits: int
+) -> None:
+    from livingreview.prioritise import vectorise
+
+    texts = _texts(250)
+    one = vectorise(texts, PrioritiseSettings(model=model, hash_bits=bits))
+    monkeypatch.setattr(pr, "_CHUNK", 37)  # 7 chunks
+    for n_jobs in (1, 2):
+        other = vectorise(texts, PrioritiseSettings(model=model, hash_bits=bits, n_jobs=n_jobs))
+        assert other.shape == one.shape and other.has_canonical_format
+        np.testing.assert_array_equal(other.indptr, one.indptr)
+        np.testing.assert_array_equal(other.indices, one.indices)
+        np.testing.assert_array_equal(other.data, one.data)  # bit for bit, not approximately
+
+
+def test_word_columns_are_scikit_learn_s_hashing_vectorizer() -> None:
+    """Words: the same columns and counts as HashingVectorizer with sklearn's default tokens."""
+    import re
+    import unicodedata
+
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    token = re.compile(r"(?u)\b\w\w+\b")
+
+    def words(text: str) -> list[str]:
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        return token.findall(text.lower())
+
+    texts = _texts(120, seed=1)
+    ref = HashingVectorizer(
+        analyzer=words, n_features=2**20, alternate_sign=False, norm=None
+    ).transform(texts)
+    got = pr._hashed_counts(texts, 1, 2**20)
+    assert (ref != got).nnz == 0 and ref.nnz > 1000
+    # the record separator inside a text does not split that record
+    assert got[-1].sum() == 3  # "ab", "cd", "ef"
+    # bigrams: one column per adjacent pair of words of a record, never across records
+    both = pr._hashed_counts(["aa bb cc", "dd"], 2, 2**20)
+    assert both[0].sum() == 3 + 2 and both[1].sum() == 1
+
+
+@pytest.mark.parametrize("model", ["svm", "ensemble"])
+def test_every_model_puts_the_relevant_records_first_and_names_itself(model: str) -> None:
+    labelled = {"r00": 1, "r01": 1, "r06": 0, "r07": 0, "r08": 0, "r09": 0}
+    unlabelled = [f"r{i:02d}" for i in range(10, 18)] + ["r02", "r03", "r04", "r05"]
+    out = pr.rank(store(), labelled, unlabelled, {**SMALL, "model": model})
+    assert set(out["record_id"].head(4)) == {"r02", "r03", "r04", "r05"}
+    assert out["score"].head(4).min() > out["score"].tail(8).max()
+    assert out.attrs["provenance"]["method"] == pr.MODELS[model]
+    again = pr.rank(store(), labelled, list(unlabelled), {**SMALL, "model": model})
+    pd.testing.assert_frame_equal(out, again)
+
+
+def test_svm_weights_are_asreview_s_balanced_sample_weights() -> None:
+    """ASReview Balanced(ratio=9.8): includes 1, excludes n1 / (9.8 n0), rescaled to mean 1."""
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0])
+    raw = np.where(y == 1, 1.0, 2 / (9.8 * 6))
+    np.testing.assert_allclose(pr._svm_weights(y), raw * 8 / raw.sum(), rtol=1e-15)
+    assert pr._svm_weights(y)[y == 1].sum() == pytest.approx(9.8 * pr._svm_weights(y)[y == 0].sum())
+
+
+def test_balance_rounds_weighs_the_newest_update_s_decisions_up() -> None:
+    """Earlier rounds taught "WhatsApp trials"; the newest update's decisions say "WeChat"."""
+    recs = pd.DataFrame(
+        {
+            "record_id": ["a1", "a2", "a3", "a4", "b1", "b2", "n1", "n2", "q1", "q2"],
+            "title": [
+                "whatsapp trial diabetes",
+                "whatsapp trial hba1c",
+                "wechat survey diabetes",
+                "wechat survey hba1c",
+                "bird song",
+                "bird flight",
+                "wechat trial diabetes",
+                "whatsapp survey diabetes",
+                "wechat trial hba1c",
+                "whatsapp survey hba1c",
+            ],
+            "first_seen": ["2024-01-01"] * 6 + ["2025-01-01"] * 4,
+        }
+    )
+    labelled = {"a1": 1, "a2": 1, "a3": 0, "a4": 0, "b1": 0, "b2": 0, "n1": 1, "n2": 0}
+    plain = pr.rank(recs, labelled, ["q1", "q2"], {"min_includes": 1, "min_excludes": 1})
+    balanced = pr.rank(
+        recs, labelled, ["q1", "q2"], {"min_includes": 1, "min_excludes": 1, "balance_rounds": True}
+    )
+    gap = dict(zip(plain["record_id"], plain["score"], strict=True))
+    gap_b = dict(zip(balanced["record_id"], balanced["score"], strict=True))
+    assert (
+        gap_b["q1"] - gap_b["q2"] > gap["q1"] - gap["q2"]
+    )  # "wechat trial" gains on "whatsapp survey"
+    assert balanced.attrs["provenance"]["n_newest_round"] == 2
+    assert plain.attrs["provenance"]["n_newest_round"] is None
+    # without first_seen every decision weighs the same
+    same = pr.rank(
+        recs.drop(columns="first_seen"),
+        labelled,
+        ["q1", "q2"],
+        {"min_includes": 1, "min_excludes": 1, "balance_rounds": True},
+    )
+    np.testing.assert_array_equal(same["score"].to_numpy(), plain["score"].to_numpy())
+    np.testing.assert_array_equal(pr.round_weights(np.array([0, 0, 0, 0, 0, 0, 1, 1], dtype=bool)),
+                                  [1, 1, 1, 1, 1, 1, 3, 3])  # fmt: skip
+
+
+def test_svm_features_at_64_bits_are_asreview_s_tfidf_exactly() -> None:
+    """model svm + hash_bits 64: ELAS u4's TfidfVectorizer(1-2 grams, sublinear, max_df 0.95).
+
+    Same terms (no collisions, accents kept), same weights; only the column
+    order differs, so the records' inner products must agree.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [*_texts(200, seed=2), "Café naïve Ωmega: Ωmega café", "the the the"]
+    texts = [t + " the" for t in texts]  # a term in every record, dropped by max_df
+    ref = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_df=0.95).fit_transform(texts)
+    got = pr.vectorise(texts, PrioritiseSettings(model="svm", hash_bits=64))
+    assert got.shape == ref.shape and got.nnz == ref.nnz
+    np.testing.assert_allclose((got @ got.T).toarray(), (ref @ ref.T).toarray(), atol=1e-12)
+    # the logistic default strips accents: "cafe" and "café" are one term there
+    plain = pr._hashed_counts(["café cafe"], 1, 2**20)
+    kept = pr._hashed_counts(["café cafe"], 1, 2**20, strip_accents=False)
+    assert plain.nnz == 1 and plain.sum() == 2 and kept.nnz == 2
