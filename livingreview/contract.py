@@ -196,6 +196,11 @@ def published_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The shipped studies schema's yes/no study-level columns (the demo review's moderators):
+#: carried from the studies sheets into effects.csv and every stratum's data.csv.
+DEMO_MODERATORS = ("interactivity", "moderation", "feedback", "care_integration")
+
+
 def record_sort_key(record_id: str) -> tuple[int, int, str]:
     """The order of record ids in every output: PMIDs numerically, then the others.
 

@@ -76,6 +76,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .contract import DEMO_MODERATORS
 from .errors import InputError, InputErrors, raise_collected
 from .io import write_csv
 from .sheets import (
@@ -103,7 +104,7 @@ OUTCOME_KEY = ("study_id", "domain", "outcome", "timepoint_weeks")
 NOT_COMPARED = {"note"}  # free text that belongs to one extractor
 ROW_FIELD = "(row)"
 REL_TOL = 1e-9
-MODERATORS = ("interactivity", "moderation", "feedback", "care_integration")
+MODERATORS = DEMO_MODERATORS
 ARM_FORMS = ("means", "change_sd", "change_se")
 MD_FORMS = {
     "md_ci": ("md", "ci_low", "ci_high", "n1", "n2"),

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .contract import (
+    DEMO_MODERATORS,
     STRATUM_FILES,
     STRATUM_RE,
     metareg_names,
@@ -65,14 +66,7 @@ DATA_COLUMNS = [
     "outcome",
 ]
 # Study-level moderators carried along for meta-regression (extra columns).
-EXTRA_COLUMNS = [
-    "flipped",
-    "rob_overall",
-    "interactivity",
-    "moderation",
-    "feedback",
-    "care_integration",
-]
+EXTRA_COLUMNS = ["flipped", "rob_overall", *DEMO_MODERATORS]
 STUDY_COLUMNS = ["study_id", "platform", "followup_weeks", "n", "ln_n", "k_effects"]
 MEASURES = {"continuous": "SMD", "binary": "logRR"}
 NO_PLATFORM = MIXED
