@@ -9,7 +9,10 @@ git commit, inputs and the SHA-256 of every file) and an RO-Crate 1.1
 
 A version is never modified: it is assembled in a hidden staging folder and
 renamed into place only when complete (rename is atomic; an existing version
-is never a target), and its files are made read-only. When the content
+is never a target), and its files are made read-only. Files identical to the
+previous version's are hard links to them (``_share_unchanged``), so weekly
+versions cost disk in proportion to what changed; the bytes, the manifest and
+the zip are the same as with copies. When the content
 fingerprint (every content file's SHA-256, excluding the per-version
 ``index.html``, ``CHANGES.md``, manifest and crate) equals the previous
 version's, nothing is published and the result says "no change".
@@ -370,6 +373,54 @@ def _read_only(folder: Path) -> None:
             p.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
+def _share_unchanged(
+    stage: Path, files: Mapping[str, str], prev: Path | None, prev_files: Mapping[str, str]
+) -> int:
+    """Replace each staged file identical to the previous version's by a hard link to it.
+
+    Weekly versions then cost disk in proportion to what changed. A file is
+    shared only when the previous version's manifest records the same SHA-256,
+    its file there is a regular, read-only file of the same size and its bytes
+    hash to that SHA-256 now (an edited earlier version is never spread). A
+    link is made under a hidden name and renamed over the staged copy, so the
+    staged bytes are the same either way; where links fail (another file
+    system, a link-count limit, no link support) the copy stays. Both
+    versions' files are read-only and nothing in a version folder is written
+    in place afterwards (the zip, its checksum and ``LATEST`` live beside the
+    folders and are written to temporary files and renamed), so a shared file
+    never changes. Returns the number of files shared.
+    """
+    if prev is None:
+        return 0
+    shared = 0
+    for rel, sha in files.items():
+        if prev_files.get(rel) != sha or rel == MANIFEST:
+            continue
+        old, new = prev / rel, stage / rel
+        with contextlib.suppress(OSError):
+            st = os.lstat(old)
+            if (
+                not stat.S_ISREG(st.st_mode)
+                or st.st_mode & 0o222
+                or st.st_size != new.stat().st_size
+                or st.st_ino == new.stat().st_ino
+                or sha256_file(old) != sha
+            ):
+                continue
+            tmp = new.with_name(f".{new.name}.link.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            os.link(old, tmp)
+            try:
+                os.replace(tmp, new)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+            shared += 1
+    return shared
+
+
 def publish(
     results: str | Path,
     bundles: str | Path,
@@ -486,6 +537,10 @@ def publish(
         write_json(stage / MANIFEST, manifest)
         os.chmod(stage, 0o755)
         _read_only(stage)
+        _share_unchanged(
+            stage, manifest["files"], bundles / prev if prev else None,
+            (prev_manifest or {}).get("files") or {},
+        )  # fmt: skip
         final = bundles / version
         if final.exists():  # never a target: another writer got here first
             raise FileExistsError(f"{final} already exists; a published version is never replaced")
