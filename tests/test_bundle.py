@@ -52,7 +52,7 @@ def test_first_publication_manifest_and_zip(project):
         assert rel in manifest["files"], rel
     assert "Version 2026-11-21.1" in (b / "report" / "index.html").read_text()
     crate = json.loads((b / "ro-crate-metadata.json").read_text())
-    assert crate["@context"] == "https://w3id.org/ro/crate/1.1/context"
+    assert crate["@context"][0] == "https://w3id.org/ro/crate/1.2/context"
     with zipfile.ZipFile(results / "bundles" / "2026-11-21.1.zip") as zf:
         names = zf.namelist()
     assert "2026-11-21.1/manifest.json" in names and len(names) == len(manifest["files"]) + 1
@@ -182,7 +182,8 @@ def test_manifest_checksums_equal_a_full_rehash(project):
         assert manifest["files"] == full
         assert list(manifest["files"]) == sorted(manifest["files"])
         crate = json.loads((b / "ro-crate-metadata.json").read_text())
-        listed = {p["@id"]: p["sha256"] for p in crate["@graph"] if p.get("@type") == "File"}
+        by_id = {p["@id"]: p for p in crate["@graph"]}
+        listed = {i["@id"]: by_id[i["@id"]]["sha256"] for i in by_id["./"]["hasPart"]}
         assert listed == {k: v for k, v in full.items() if k != "ro-crate-metadata.json"}
 
 
