@@ -79,6 +79,7 @@ from .history import HISTORY_FILES, version_history
 from .interop import CITATION_FILES
 from .io import atomic_write, read_json, sha256_file, write_csv, write_json, write_text
 from .metafor_export import write_metafor
+from .revman import write_revman
 from .report_settings import ReportSettings
 from .rocrate import CRATE, WORKFLOW_DIR, ro_crate, workflow_sources
 
@@ -216,6 +217,7 @@ def _assemble(
                 _copy(sdir / name, stage / "strata" / sdir.name / name)
     interop.write_content(results, stage)  # PRISMA2020 CSV, RIS of the included studies
     write_metafor(results / "strata", stage)  # metafor-ready strata and reproduce.R
+    write_revman(results, stage, config)  # RevMan Web's study-data import set
     config = published_config(config)  # run keys (search.email, ...) are not the review's
     text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True, allow_unicode=True)
     write_text(stage / "config.yaml", text)
