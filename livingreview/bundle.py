@@ -79,8 +79,8 @@ from .history import HISTORY_FILES, version_history
 from .interop import CITATION_FILES
 from .io import atomic_write, read_json, sha256_file, write_csv, write_json, write_text
 from .metafor_export import write_metafor
-from .revman import write_revman
 from .report_settings import ReportSettings
+from .revman import write_revman
 from .rocrate import CRATE, WORKFLOW_DIR, ro_crate, workflow_sources
 
 WHATS_NEW = "whats_new.json"
