@@ -72,7 +72,8 @@ def rule_names(texts: Mapping[str, str]) -> list[tuple[str, str]]:
 
 def _file(rel: str, sha: str, size: int) -> dict[str, Any]:
     return {"@id": rel, "@type": "File", "name": rel, "sha256": sha, "contentSize": str(size),
-            "encodingFormat": KINDS.get(Path(rel).suffix, "application/octet-stream")}  # fmt: skip
+            "encodingFormat": "text/x-snakemake" if Path(rel).name == "Snakefile"
+            else KINDS.get(Path(rel).suffix, "application/octet-stream")}  # fmt: skip
 
 
 def ro_crate(

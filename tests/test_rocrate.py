@@ -65,6 +65,7 @@ def test_the_run_is_a_create_action_of_the_snakemake_workflow(published):
     workflow = by_id[root["mainEntity"]["@id"]]
     assert workflow["@id"] == "workflow/Snakefile" and (b / "workflow" / "Snakefile").is_file()
     assert set(workflow["@type"]) == {"File", "SoftwareSourceCode", "ComputationalWorkflow"}
+    assert workflow["encodingFormat"] == "text/x-snakemake"
     language = by_id[workflow["programmingLanguage"]["@id"]]
     assert language["@type"] == "ComputerLanguage" and language["name"] == "Snakemake"
     (run_id,) = _ids(root["mentions"])
