@@ -3,13 +3,17 @@
 ``publish(...)`` copies the report, tables, figures, effects, per-stratum
 results and the config used into ``results/bundles/<YYYY-MM-DD.N>/``, writes
 ``CHANGES.md`` (against the previous version), ``manifest.json`` (software,
-git commit, inputs and the SHA-256 of every file) and an RO-Crate 1.1
-``ro-crate-metadata.json``, zips the folder reproducibly into
+git commit, inputs and the SHA-256 of every file), the workflow definition
+(``workflow/``) and an RO-Crate 1.2 ``ro-crate-metadata.json`` describing the
+run with the Workflow Run Crate profile (``livingreview.rocrate``), zips the folder reproducibly into
 ``results/bundles/<version>.zip`` and points ``results/bundles/LATEST`` at it.
 
 A version is never modified: it is assembled in a hidden staging folder and
 renamed into place only when complete (rename is atomic; an existing version
-is never a target), and its files are made read-only. When the content
+is never a target), and its files are made read-only. Files identical to the
+previous version's are hard links to them (``_share_unchanged``), so weekly
+versions cost disk in proportion to what changed; the bytes, the manifest and
+the zip are the same as with copies. When the content
 fingerprint (every content file's SHA-256, excluding the per-version
 ``index.html``, ``CHANGES.md``, manifest and crate) equals the previous
 version's, nothing is published and the result says "no change".
@@ -76,6 +80,8 @@ from .interop import CITATION_FILES
 from .io import atomic_write, read_json, sha256_file, write_csv, write_json, write_text
 from .metafor_export import write_metafor
 from .report_settings import ReportSettings
+from .revman import write_revman
+from .rocrate import CRATE, WORKFLOW_DIR, ro_crate, workflow_sources
 
 WHATS_NEW = "whats_new.json"
 VERSION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
@@ -91,8 +97,11 @@ PER_VERSION = {
     *HISTORY_FILES,
     *CITATION_FILES,
     MANIFEST,
-    "ro-crate-metadata.json",
+    CRATE,
 }
+# The workflow definition (livingreview.rocrate): like the software versions in the
+# manifest, it says how a version was made, so a new pipeline alone publishes nothing.
+PER_VERSION_DIRS = (f"{WORKFLOW_DIR}/",)
 # Audit trail kept in each version (to explain the next one's changes) but not
 # itself a reason to publish: a note or a row number in a sheet is no news for a reader.
 AUDIT = {"screening/decisions.csv"}
@@ -179,7 +188,14 @@ def _copy(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
-def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
+def _per_version(rel: str) -> bool:
+    """True for files that differ between versions by construction or only say how one was made."""
+    return rel in PER_VERSION or rel.startswith(PER_VERSION_DIRS)
+
+
+def _assemble(
+    results: Path, stage: Path, config: Mapping[str, Any], repo: str | Path | None = None
+) -> None:
     """Copy everything a reader or re-analyst needs into ``stage`` (layout in the module doc)."""
     rep = results / "report"
     if rep.is_dir():
@@ -201,9 +217,12 @@ def _assemble(results: Path, stage: Path, config: Mapping[str, Any]) -> None:
                 _copy(sdir / name, stage / "strata" / sdir.name / name)
     interop.write_content(results, stage)  # PRISMA2020 CSV, RIS of the included studies
     write_metafor(results / "strata", stage)  # metafor-ready strata and reproduce.R
+    write_revman(results, stage, config)  # RevMan Web's study-data import set
     config = published_config(config)  # run keys (search.email, ...) are not the review's
     text = yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=True, allow_unicode=True)
     write_text(stage / "config.yaml", text)
+    for rel, src in workflow_sources(repo).items():  # the workflow the crate describes
+        _copy(src, stage / rel)
 
 
 def _files(folder: Path) -> dict[str, str]:
@@ -237,7 +256,7 @@ def fingerprint(files: Mapping[str, str]) -> str:
     """SHA-256 over (path, checksum) of the content files (per-version files left out)."""
     digest = hashlib.sha256()
     for rel in sorted(files):
-        if rel not in PER_VERSION and rel not in AUDIT:
+        if not _per_version(rel) and rel not in AUDIT:
             digest.update(f"{rel}\t{files[rel]}\n".encode())
     return digest.hexdigest()
 
@@ -270,47 +289,6 @@ def _snapshots(results: Path, inputs_root: Path | None) -> list[dict[str, Any]]:
                     entry["sha256_now"] = sha256_file(path)
             out.append(entry)
     return out
-
-
-def _rocrate(stage: Path, files: Mapping[str, str], version: str, date: str, title: str) -> dict:
-    """A minimal RO-Crate 1.1 metadata document (https://w3id.org/ro/crate/1.1)."""
-    kinds = {".csv": "text/csv", ".json": "application/json", ".svg": "image/svg+xml",
-             ".png": "image/png", ".html": "text/html", ".md": "text/markdown",
-             ".yaml": "application/yaml"}  # fmt: skip
-    parts = []
-    for rel, sha in sorted(files.items()):
-        suffix = Path(rel).suffix
-        parts.append(
-            {
-                "@id": rel,
-                "@type": "File",
-                "name": rel,
-                "encodingFormat": kinds.get(suffix, "application/octet-stream"),
-                "contentSize": str((stage / rel).stat().st_size),
-                "sha256": sha,
-            }
-        )
-    return {
-        "@context": "https://w3id.org/ro/crate/1.1/context",
-        "@graph": [
-            {
-                "@id": "ro-crate-metadata.json",
-                "@type": "CreativeWork",
-                "conformsTo": {"@id": "https://w3id.org/ro/crate/1.1"},
-                "about": {"@id": "./"},
-            },
-            {
-                "@id": "./",
-                "@type": "Dataset",
-                "name": f"{title} (version {version})",
-                "description": "Living systematic review results bundle produced by livingreview.",
-                "datePublished": date,
-                "version": version,
-                "hasPart": [{"@id": p["@id"]} for p in parts],
-            },
-            *parts,
-        ],
-    }
 
 
 def _remove_leftovers(bundles: Path) -> None:
@@ -370,6 +348,54 @@ def _read_only(folder: Path) -> None:
             p.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
+def _share_unchanged(
+    stage: Path, files: Mapping[str, str], prev: Path | None, prev_files: Mapping[str, str]
+) -> int:
+    """Replace each staged file identical to the previous version's by a hard link to it.
+
+    Weekly versions then cost disk in proportion to what changed. A file is
+    shared only when the previous version's manifest records the same SHA-256,
+    its file there is a regular, read-only file of the same size and its bytes
+    hash to that SHA-256 now (an edited earlier version is never spread). A
+    link is made under a hidden name and renamed over the staged copy, so the
+    staged bytes are the same either way; where links fail (another file
+    system, a link-count limit, no link support) the copy stays. Both
+    versions' files are read-only and nothing in a version folder is written
+    in place afterwards (the zip, its checksum and ``LATEST`` live beside the
+    folders and are written to temporary files and renamed), so a shared file
+    never changes. Returns the number of files shared.
+    """
+    if prev is None:
+        return 0
+    shared = 0
+    for rel, sha in files.items():
+        if prev_files.get(rel) != sha or rel == MANIFEST:
+            continue
+        old, new = prev / rel, stage / rel
+        with contextlib.suppress(OSError):
+            st = os.lstat(old)
+            if (
+                not stat.S_ISREG(st.st_mode)
+                or st.st_mode & 0o222
+                or st.st_size != new.stat().st_size
+                or st.st_ino == new.stat().st_ino
+                or sha256_file(old) != sha
+            ):
+                continue
+            tmp = new.with_name(f".{new.name}.link.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            os.link(old, tmp)
+            try:
+                os.replace(tmp, new)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+            shared += 1
+    return shared
+
+
 def publish(
     results: str | Path,
     bundles: str | Path,
@@ -398,7 +424,7 @@ def publish(
     _remove_leftovers(bundles)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles))
     try:
-        _assemble(results, stage, config)
+        _assemble(results, stage, config, repo)
         shown = ReportSettings.from_config(config)  # what the report renders of it
         content = _files(stage)
         fp = fingerprint(content)
@@ -481,11 +507,25 @@ def publish(
             content,
             ("CHANGES.md", WHATS_NEW, *HISTORY_FILES, *CITATION_FILES, "report/index.html"),
         )
-        write_json(stage / "ro-crate-metadata.json", _rocrate(stage, files, version, date, title))
-        manifest["files"] = _rehash(stage, files, ("ro-crate-metadata.json",))
+        crate = ro_crate(
+            stage,
+            files,
+            version=version,
+            date=date,
+            title=title,
+            license_id=str((config.get("review") or {}).get("license") or "CC-BY-4.0"),
+            inputs=inputs,
+            snakemake_version=manifest["software"]["packages"].get("snakemake"),
+        )
+        write_json(stage / CRATE, crate)
+        manifest["files"] = _rehash(stage, files, (CRATE,))
         write_json(stage / MANIFEST, manifest)
         os.chmod(stage, 0o755)
         _read_only(stage)
+        _share_unchanged(
+            stage, manifest["files"], bundles / prev if prev else None,
+            (prev_manifest or {}).get("files") or {},
+        )  # fmt: skip
         final = bundles / version
         if final.exists():  # never a target: another writer got here first
             raise FileExistsError(f"{final} already exists; a published version is never replaced")
@@ -535,9 +575,9 @@ def _changes(
     before = {
         k: v
         for k, v in ((prev_manifest or {}).get("files") or {}).items()
-        if k not in PER_VERSION and k not in AUDIT
+        if not _per_version(k) and k not in AUDIT
     }
-    now = {k: v for k, v in content.items() if k not in PER_VERSION and k not in AUDIT}
+    now = {k: v for k, v in content.items() if not _per_version(k) and k not in AUDIT}
     changes["files_changed"] = [
         f"{rel} ({'added' if rel not in before else 'removed' if rel not in now else 'changed'})"
         for rel in sorted(set(before) | set(now))

@@ -137,6 +137,15 @@ EFFECT_COLUMNS = (
     "rule",
     "beat",
 )
+# The merged numbers behind each selected effect (results/effects/arm_data.csv), so the
+# bundle can hand them to RevMan's calculator (livingreview.revman). Arm 1 is the
+# intervention, arm 2 the control, as in the outcome sheets.
+ARM_NUMBERS = ("m1", "sd1", "se1", "n1", "m2", "sd2", "se2", "n2", "md", "ci_low", "ci_high",
+               "se", "p", "events1", "events2")  # fmt: skip
+ARM_DATA_COLUMNS = (
+    "study_id", "domain", "outcome", "timepoint_weeks", "form", "favourable", "measure",
+    *ARM_NUMBERS,
+)  # fmt: skip
 NOT_SELECTED_COLUMNS = (
     "study_id",
     "domain",
@@ -1424,6 +1433,7 @@ class ExtractionResult:
     discrepancies: pd.DataFrame
     effects: pd.DataFrame
     not_selected: pd.DataFrame
+    arm_data: pd.DataFrame | None = None  # ARM_DATA_COLUMNS, one row per selected effect
 
 
 def run(
@@ -1504,11 +1514,15 @@ def run(
     groups: dict[tuple[str, str], list[Effect]] = {}
     for e in evaluated:
         groups.setdefault((e.merged.key[0], e.domain.slug), []).append(e)
-    chosen, skipped = [], []
+    chosen, skipped, arms = [], [], []
     for (sid, dslug), group in sorted(groups.items()):
         win, why, rule, beat = _select(group, settings)
         if win is not None:
             chosen.append(_effect_row(win, rule, beat, root_path, settings))
+            v = win.merged.values
+            arms.append({"study_id": sid, "domain": dslug, "outcome": win.outcome,
+                         "timepoint_weeks": win.timepoint, "measure": win.measure,
+                         **{c: _out(v.get(c)) for c in ("form", "favourable", *ARM_NUMBERS)}})  # fmt: skip
         for e in group:
             if e is win:
                 continue
@@ -1541,7 +1555,8 @@ def run(
         len(eff),
         len(nots),
     )
-    return ExtractionResult(study_table, disc_table, eff, nots)
+    arm_table = pd.DataFrame(arms, columns=list(ARM_DATA_COLUMNS))
+    return ExtractionResult(study_table, disc_table, eff, nots, arm_table)
 
 
 def _recheck_merged(
@@ -1660,11 +1675,17 @@ def write_outputs(
     discrepancies: str | Path,
     effects_csv: str | Path,
     not_selected: str | Path,
+    arm_data: str | Path | None = None,
 ) -> None:
-    """Write the four tables atomically; free text is neutralised for spreadsheets."""
+    """Write the tables atomically; free text is neutralised for spreadsheets."""
     write_csv(result.studies, studies, text_columns=("citation", "country", "record_id"))
     write_csv(
         result.discrepancies, discrepancies, text_columns=("key", "values", "resolution", "note")
     )
     write_csv(result.effects, effects_csv, text_columns=("citation", "record_id"))
     write_csv(result.not_selected, not_selected, text_columns=("why",))
+    if arm_data is not None:
+        table = result.arm_data
+        if table is None:
+            table = pd.DataFrame(columns=list(ARM_DATA_COLUMNS))
+        write_csv(table, arm_data, text_columns=("outcome",))

@@ -282,10 +282,16 @@ def compare_bundles(a: Path, b: Path, with_inputs: bool = True) -> list[str]:
 
     def crate(c: dict) -> list:
         return [
-            {k: v for k, v in item.items() if k not in ("name", "version", "datePublished")}
+            {
+                k: v
+                for k, v in item.items()
+                if k not in ("name", "version", "datePublished", "endTime")
+                and (with_inputs or k != "object")  # the run's inputs
+            }
             for item in c["@graph"]
             if item.get("@id") not in PER_VERSION_FILES
             and (with_inputs or item.get("@id") not in AUDIT)
+            and (with_inputs or not str(item.get("@id")).startswith("#input/"))
         ]
 
     if crate(ca) != crate(cb):

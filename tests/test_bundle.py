@@ -52,7 +52,7 @@ def test_first_publication_manifest_and_zip(project):
         assert rel in manifest["files"], rel
     assert "Version 2026-11-21.1" in (b / "report" / "index.html").read_text()
     crate = json.loads((b / "ro-crate-metadata.json").read_text())
-    assert crate["@context"] == "https://w3id.org/ro/crate/1.1/context"
+    assert crate["@context"][0] == "https://w3id.org/ro/crate/1.2/context"
     with zipfile.ZipFile(results / "bundles" / "2026-11-21.1.zip") as zf:
         names = zf.namelist()
     assert "2026-11-21.1/manifest.json" in names and len(names) == len(manifest["files"]) + 1
@@ -182,7 +182,8 @@ def test_manifest_checksums_equal_a_full_rehash(project):
         assert manifest["files"] == full
         assert list(manifest["files"]) == sorted(manifest["files"])
         crate = json.loads((b / "ro-crate-metadata.json").read_text())
-        listed = {p["@id"]: p["sha256"] for p in crate["@graph"] if p.get("@type") == "File"}
+        by_id = {p["@id"]: p for p in crate["@graph"]}
+        listed = {i["@id"]: by_id[i["@id"]]["sha256"] for i in by_id["./"]["hasPart"]}
         assert listed == {k: v for k, v in full.items() if k != "ro-crate-metadata.json"}
 
 
@@ -349,3 +350,77 @@ def test_version_names_increase_when_the_clock_goes_back(project, tmp_path):
     (tmp_path / "b" / "2026-12-31.4.zip").write_bytes(b"")  # a zip whose folder was removed
     assert bundle.next_version(tmp_path / "b", "2026-01-01") == "2026-12-31.5"
     assert bundle.next_version(tmp_path / "b", "2027-01-01") == "2027-01-01.1"
+
+
+# --------------------------------------------------------------------------- shared files
+
+
+def _tree(folder):
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_unchanged_files_are_hard_links_to_the_previous_version(project):
+    root, results = project
+    first = _publish(root, results)
+    before = _tree(first.path)
+    make_results(root, n_studies=7, shift=0.6)  # the report's figures stay
+    second = _publish(root, results, date="2026-11-22")
+    m1 = json.loads((first.path / "manifest.json").read_text())["files"]
+    m2 = json.loads((second.path / "manifest.json").read_text())["files"]
+    same = {rel for rel in m2 if m1.get(rel) == m2[rel]}
+    changed = set(m2) - same
+    assert "config.yaml" in same and "effects.csv" in changed and len(same) > 10
+    for rel in same:
+        a, b = (first.path / rel).stat(), (second.path / rel).stat()
+        assert a.st_ino == b.st_ino and b.st_nlink == 2, rel
+    for rel in changed:
+        assert (second.path / rel).stat().st_nlink == 1, rel
+    assert all(not (p.stat().st_mode & 0o222) for p in second.path.rglob("*") if p.is_file())
+    assert not list(second.path.rglob("*.link.tmp"))  # no temporary link names left
+    third = _publish(root, results, date="2026-11-23")  # no change: nothing linked or written
+    assert not third.changed
+    assert _tree(first.path) == before
+    assert bundle.verify_all(results / "bundles") == []
+
+
+def test_shared_versions_equal_copied_ones_byte_for_byte(template, tmp_path, monkeypatch):
+    """Links change how a version is stored, never what it holds (nor its zip)."""
+    outs = []
+    for name, links in (("linked", True), ("copied", False)):
+        shutil.copytree(template, tmp_path / name)
+        root, results = tmp_path / name, tmp_path / name / "results"
+        if not links:  # as on a file system without hard links
+
+            def refuse(*_args, **_kwargs):
+                raise OSError(18, "Invalid cross-device link")
+
+            monkeypatch.setattr(bundle.os, "link", refuse)
+        made = []
+        for i, date in enumerate(("2026-11-21", "2026-11-22")):
+            make_results(root, n_studies=6 + i, shift=0.3 * i)
+            made.append(_publish(root, results, date=date))
+        nlinks = [p.stat().st_nlink for p in made[1].path.rglob("*") if p.is_file()]
+        assert (max(nlinks) == 2) if links else (max(nlinks) == 1)
+        zips = {r.version: (results / "bundles" / f"{r.version}.zip").read_bytes() for r in made}
+        outs.append(([_tree(r.path) for r in made], zips))
+        assert bundle.verify_all(results / "bundles") == []
+        monkeypatch.undo()
+    assert outs[0] == outs[1]
+
+
+def test_an_edited_earlier_version_is_not_shared(project):
+    root, results = project
+    first = _publish(root, results)
+    target = first.path / "config.yaml"
+    original = target.read_bytes()
+    target.chmod(0o644)
+    target.write_bytes(original.replace(b"title", b"TITLE", 1))
+    target.chmod(0o444)
+    make_results(root, n_studies=7, shift=0.6)
+    second = _publish(root, results, date="2026-11-22")
+    assert (second.path / "config.yaml").read_bytes() == original
+    assert (second.path / "config.yaml").stat().st_ino != target.stat().st_ino
+    assert bundle.verify(second.path) == []
+    assert "config.yaml: sha256 " in " ".join(bundle.verify(first.path))

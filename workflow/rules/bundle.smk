@@ -12,6 +12,7 @@ rule bundle:
         report="results/report/index.html",
         table="results/report/tables/platform_domain.csv",
         effects="results/effects/effects.csv",
+        arm_data="results/effects/arm_data.csv",
         analyses=analysis_outputs,
         grade=list(GRADE_OUTPUT.values()),
         cumulative=rules.cumulative.output,

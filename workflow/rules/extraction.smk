@@ -36,6 +36,7 @@ rule extraction:
         discrepancies="results/extraction/discrepancies.csv",
         effects="results/effects/effects.csv",
         not_selected="results/effects/not_selected.csv",
+        arm_data="results/effects/arm_data.csv",
     log:
         "results/logs/extraction.log",
     params:
