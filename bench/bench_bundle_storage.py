@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from livingreview.bundle import latest, publish, verify_all
+from livingreview.publish.bundle import latest, publish, verify_all
 
 REPO = Path(__file__).resolve().parents[1]
 

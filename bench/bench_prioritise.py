@@ -9,7 +9,7 @@ What it measures (issue 19), on ``../shared/fixtures/screening/synergy/*.csv.gz`
 
 1. Active replay. Per dataset and seed, a seeded random prior of one include
    and one exclude; then a simulated reviewer screens one record at a time,
-   always the top of our ranking (``livingreview.prioritise``: same features
+   always the top of our ranking (``livingreview.screening.prioritise``: same features
    and classifier as the pipeline), the model retrained after every decision
    (as ASReview's simulate does with its default ``--n-query 1``). Reported:
    WSS@95 (Cohen 2006: share of records not screened when 95% of the includes
@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from livingreview import prioritise as pr
+from livingreview.screening import prioritise as pr
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "fixtures" / "screening" / "synergy"

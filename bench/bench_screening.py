@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from livingreview import screening
+from livingreview.screening import stage as screening
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
 REASONS = yaml.safe_load(Path("config/config.yaml").read_text())["screening"]["exclusion_reasons"]

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from livingreview import demo, extraction, records, screening
+from livingreview import demo
+from livingreview.extraction import stage as extraction
+from livingreview.screening import stage as screening
+from livingreview.search import records
 
 REPO = Path(__file__).resolve().parents[1]
 

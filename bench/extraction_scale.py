@@ -3,7 +3,7 @@
     .venv/bin/python bench/extraction_scale.py [n_studies]
 
 Writes two extractors' study and outcome sheets (8 outcome rows per study,
-1% of numbers disagreeing) to a temp folder and times livingreview.extraction.run.
+1% of numbers disagreeing) to a temp folder and times livingreview.extraction.stage.run.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from livingreview.extraction import input_files, run, write_outputs
+from livingreview.extraction.stage import input_files, run, write_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 OUTCOMES = [

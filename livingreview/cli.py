@@ -88,7 +88,7 @@ def _snakemake_cmd() -> list[str]:
 
 
 def _latest(project: Path) -> str | None:
-    from .bundle import latest
+    from .publish.bundle import latest
 
     return latest(project / "results" / "bundles")
 
@@ -500,7 +500,7 @@ def _deliver_alerts(
     plain: list[str],
     workflow_dir: Path | None = None,
 ) -> list[str]:
-    """Alerts due after a successful run (livingreview.alerts), with the run's own configuration.
+    """Alerts due after a successful run (livingreview.publish.alerts), with the run's own configuration.
 
     Snakemake calls no hook when it has nothing to do, so a failed alert would
     wait for the next change; here it is retried on every update. The files
@@ -509,7 +509,7 @@ def _deliver_alerts(
     """
     from snakemake.utils import update_config, validate
 
-    from .alerts import run_hook
+    from .publish.alerts import run_hook
 
     try:
         config: dict[str, Any] = {}
@@ -562,7 +562,7 @@ def _write_holder(lock: IO[str], text: str) -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from . import bundle
+    from .publish import bundle
 
     if args.all:
         folder = Path(args.bundle) if args.bundle else Path(args.directory) / "results" / "bundles"
@@ -612,8 +612,8 @@ def _load_config(path: Path) -> dict[str, Any]:
 
 def status(args: argparse.Namespace) -> int:
     from .errors import LivingReviewError
-    from .screening import format_status
-    from .screening import status as screening_status
+    from .screening.stage import format_status
+    from .screening.stage import status as screening_status
 
     project = Path(args.directory)
     configfile = project / args.configfile
@@ -627,7 +627,7 @@ def status(args: argparse.Namespace) -> int:
         detail = f"key {key!r} missing" if key else "a key has the wrong type"
         return _fail("status", f"{configfile}: {detail} (see config/README.md)")
     sys.stdout.write(format_status(st, project / "results" / "screening"))
-    from .records import withdrawal_warnings
+    from .search.records import withdrawal_warnings
 
     for line in withdrawal_warnings(project / "results" / "records" / "summary.json"):
         print(f"warning: {line}")

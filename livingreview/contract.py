@@ -62,7 +62,7 @@ STRATUM_FILES = (DATA_FILE, *STRATUM_OUTPUTS.values(), *FUNNEL_OUTPUTS.values())
 METAREG_DIR = "results/metareg"
 METAREG_OVERALL = "overall"
 
-# Certainty of evidence (livingreview.grade): one job after the domain strata. The team's
+# Certainty of evidence (livingreview.evidence.grade): one job after the domain strata. The team's
 # decisions are read from GRADE_ADJUDICATION under inputs.root when it exists.
 GRADE_DIR = "results/grade"
 GRADE_OUTPUTS = {"ratings": "grade.json", "sof": "sof.csv"}

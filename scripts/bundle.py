@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from livingreview.adapter import logged
-from livingreview.bundle import publish
 from livingreview.io import write_json
+from livingreview.publish.bundle import publish
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from livingreview.adapter import logged
-from livingreview.analysis import CSV_FLOAT, AnalysisSettings
+from livingreview.analysis.stratum import CSV_FLOAT, AnalysisSettings
 from livingreview.contract import CUMULATIVE_TABLE
 from livingreview.io import read_json, write_csv
 from livingreview.stats.cumulative import cumulative_review
@@ -22,7 +22,7 @@ with logged(snakemake.log[0], "cumulative") as log:
     )
     write_csv(table, out / CUMULATIVE_TABLE, text_columns=["domain", "measure", "added"],
               float_format=CSV_FLOAT)  # fmt: skip
-    from livingreview.plots import cumulative_plot
+    from livingreview.publish.plots import cumulative_plot
 
     index = read_json(strata / "strata.json")
     for domain, label in snakemake.params.labels.items():  # every configured domain

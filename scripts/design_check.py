@@ -3,7 +3,7 @@
 import pandas as pd
 
 from livingreview.adapter import logged
-from livingreview.analysis import design_check
+from livingreview.analysis.stratum import design_check
 from livingreview.io import write_json
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive

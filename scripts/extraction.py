@@ -1,9 +1,9 @@
-"""Snakemake adapter for the extraction stage (logic: livingreview.extraction)."""
+"""Snakemake adapter for the extraction stage (logic: livingreview.extraction.stage)."""
 
 from pathlib import Path
 
 from livingreview.adapter import logged
-from livingreview.extraction import run, write_outputs
+from livingreview.extraction.stage import run, write_outputs
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 

@@ -1,7 +1,7 @@
-"""Snakemake adapter: extraction queues (logic: livingreview.extraction_queue)."""
+"""Snakemake adapter: extraction queues (logic: livingreview.extraction.queue)."""
 
 from livingreview.adapter import logged
-from livingreview.extraction_queue import queue_columns, write_queues
+from livingreview.extraction.queue import queue_columns, write_queues
 from livingreview.sheets import load_schema
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive

@@ -1,9 +1,9 @@
-"""Snakemake adapter: results/grade/grade.json and sof.csv (logic: livingreview.grade)."""
+"""Snakemake adapter: results/grade/grade.json and sof.csv (logic: livingreview.evidence.grade)."""
 
 from pathlib import Path
 
 from livingreview.adapter import logged
-from livingreview.grade import GradeSettings, grade_review
+from livingreview.evidence.grade import GradeSettings, grade_review
 from livingreview.io import write_csv, write_json
 
 TEXT = ["domain", "outcome", "measure", "effect", "absolute", "certainty", "symbols", "footnotes"]

@@ -1,7 +1,7 @@
 """Snakemake adapter: meta-regression of one domain (or `overall`) -> results/metareg/<name>.json."""
 
 from livingreview.adapter import logged
-from livingreview.analysis import AnalysisSettings, meta_regression, read_strata
+from livingreview.analysis.stratum import AnalysisSettings, meta_regression, read_strata
 from livingreview.io import write_json
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive

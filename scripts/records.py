@@ -1,7 +1,7 @@
 """Snakemake adapter: de-duplicated record store from snapshots and exports."""
 
 from livingreview.adapter import logged
-from livingreview.records import build_records, write_records
+from livingreview.search.records import build_records, write_records
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0], "records") as log:

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from livingreview.adapter import logged
-from livingreview.bundle import latest
-from livingreview.report import build_report
-from livingreview.report_settings import ReportSettings
+from livingreview.publish.bundle import latest
+from livingreview.publish.report import build_report
+from livingreview.publish.report_settings import ReportSettings
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 

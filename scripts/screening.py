@@ -1,9 +1,9 @@
-"""Snakemake adapter for the screening stage (logic: livingreview.screening)."""
+"""Snakemake adapter for the screening stage (logic: livingreview.screening.stage)."""
 
 from pathlib import Path
 
 from livingreview.adapter import logged
-from livingreview.screening import run
+from livingreview.screening.stage import run
 
 snakemake = snakemake  # noqa: F821  (injected by Snakemake's script: directive)
 

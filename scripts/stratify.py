@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from livingreview.adapter import logged
-from livingreview.strata import remove_stale_metareg, stratify, write_rob_table
+from livingreview.analysis.strata import remove_stale_metareg, stratify, write_rob_table
 from livingreview.stratifier import Stratifier
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive

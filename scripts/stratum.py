@@ -7,7 +7,8 @@ effect per trial, multilevel (params.dependence) for several."""
 from pathlib import Path
 
 from livingreview.adapter import logged
-from livingreview.analysis import (
+from livingreview.analysis.strata import read_stratum
+from livingreview.analysis.stratum import (
     CSV_FLOAT,
     AnalysisSettings,
     StratumSpec,
@@ -15,8 +16,7 @@ from livingreview.analysis import (
     egger,
 )
 from livingreview.io import write_csv, write_json
-from livingreview.plots import forest_plot, funnel_plot
-from livingreview.strata import read_stratum
+from livingreview.publish.plots import forest_plot, funnel_plot
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 out = snakemake.output

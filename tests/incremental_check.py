@@ -20,7 +20,7 @@ What is compared, and what may legitimately differ (named here, nowhere else):
   When the last incremental run published nothing (its edits changed nothing
   a reader sees), the newest bundle holds the inputs of an earlier version:
   then the input checksums (manifest ``inputs``, the report's input table)
-  and the audit trail (``livingreview.bundle.AUDIT``: the screening decisions
+  and the audit trail (``livingreview.publish.bundle.AUDIT``: the screening decisions
   with their notes, which are no news for a reader, and their RO-Crate
   entries) are not compared either; ``results/screening/decisions.csv`` itself
   is compared above.
@@ -50,7 +50,7 @@ from typing import Any
 import yaml
 from edits import CONFIG, ROOT, Edit, random_edit
 
-from livingreview.bundle import AUDIT, PER_VERSION
+from livingreview.publish.bundle import AUDIT, PER_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = REPO / ".venv" / "bin" / "snakemake"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from livingreview import alerts
+from livingreview.publish import alerts
 
 SECRET = "s3cr3t-pa55"
 TOKEN = "tok-9f8e7d"

@@ -22,7 +22,7 @@ import pytest
 import statsmodels.api as sm
 
 from livingreview import stats
-from livingreview.analysis import (
+from livingreview.analysis.stratum import (
     AnalysisSettings,
     StratumSpec,
     analyse_stratum,

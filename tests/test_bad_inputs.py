@@ -32,8 +32,11 @@ import pytest
 import yaml
 from fake_eutils import SMALL_TEMPLATE_FILES, FakeEutils, make_corpus
 
-from livingreview import bundle, extraction, pubmed, records, screening
 from livingreview.errors import InputError, InputErrors, LivingReviewError
+from livingreview.extraction import stage as extraction
+from livingreview.publish import bundle
+from livingreview.screening import stage as screening
+from livingreview.search import pubmed, records
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"

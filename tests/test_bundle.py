@@ -11,7 +11,7 @@ import pytest
 import yaml
 from results_fixture import CONFIG, make_results
 
-from livingreview import bundle, report
+from livingreview.publish import bundle, report
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from results_fixture import CONFIG, make_results
 
-from livingreview import bundle, provenance, report
 from livingreview.errors import InputError
+from livingreview.publish import bundle, provenance, report
 
 
 @pytest.fixture(scope="module")

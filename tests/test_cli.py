@@ -106,7 +106,7 @@ def test_failed_workflow_exits_1_and_names_the_log(tmp_path):
 def test_verify_cli_exit_codes(tmp_path, capsys):
     from results_fixture import CONFIG, make_results
 
-    from livingreview import bundle
+    from livingreview.publish import bundle
 
     results = make_results(tmp_path, n_studies=3)
     b = bundle.publish(results, results / "bundles", CONFIG, date="2026-11-21").path
@@ -283,7 +283,7 @@ def test_bad_input_exits_2_with_the_file_row_column_lines_last(tmp_path, quiet):
 def test_other_pipeline_errors_exit_1_with_their_message_last(tmp_path):
     (tmp_path / "Snakefile").write_text(FAILING_JOB)
     (tmp_path / "job.py").write_text(
-        "from livingreview.pubmed import FetchFailedError\n"
+        "from livingreview.search.pubmed import FetchFailedError\n"
         "raise FetchFailedError('efetch failed 3 times: HTTP 500')\n"
     )
     run = _update(tmp_path)
@@ -458,7 +458,7 @@ def test_usage_errors_exit_2_and_version(tmp_path, capsys):
 def test_verify_all_cli_checks_every_version_and_the_chain(tmp_path, capsys):
     from results_fixture import CONFIG, make_results
 
-    from livingreview import bundle
+    from livingreview.publish import bundle
 
     results = make_results(tmp_path, n_studies=3)
     bundle.publish(results, results / "bundles", CONFIG, date="2026-11-21")

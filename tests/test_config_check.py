@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from livingreview import extraction
 from livingreview.config_check import check_inputs, load_strict, recently_modified
 from livingreview.errors import InputError
+from livingreview.extraction import stage as extraction
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from livingreview import bundle, contract, strata
+from livingreview import contract
+from livingreview.analysis import strata
+from livingreview.publish import bundle
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -55,8 +55,8 @@ import pytest
 from hostile_project import Run, clean_run, env, server, update_cmd
 from results_fixture import CONFIG, make_results
 
-from livingreview import bundle
 from livingreview.io import write_json
+from livingreview.publish import bundle
 
 SEED = 20261121
 N_PROGRESS = 16

@@ -42,7 +42,7 @@ def test_cumul_needs_one_key_per_study():
 
 
 def test_cumulative_review_orders_by_record_year_unknown_last(tmp_path):
-    from livingreview.analysis import AnalysisSettings
+    from livingreview.analysis.stratum import AnalysisSettings
     from livingreview.stats.cumulative import cumulative_review
 
     strata = tmp_path / "strata"

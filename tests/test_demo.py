@@ -23,9 +23,12 @@ import yaml
 from lxml import etree
 from statsmodels.stats.inter_rater import cohens_kappa
 
-from livingreview import demo, extraction, records, screening
-from livingreview.pubmed import parse_efetch
-from livingreview.records import normalise_title
+from livingreview import demo
+from livingreview.extraction import stage as extraction
+from livingreview.screening import stage as screening
+from livingreview.search import records
+from livingreview.search.pubmed import parse_efetch
+from livingreview.search.records import normalise_title
 from livingreview.sheets import load_sheet
 
 SIDECAR_FIELDS = {

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from livingreview.errors import InputError
-from livingreview.exports import RecordError, load_export
-from livingreview.interop import prisma2020_csv
-from livingreview.records import build_records
+from livingreview.publish.interop import prisma2020_csv
+from livingreview.search.exports import RecordError, load_export
+from livingreview.search.records import build_records
 
 DATA = Path(__file__).parent / "data" / "exports"
 SHARED = "fixtures/exports/gambling-harms"
@@ -54,7 +54,7 @@ FIRST_AUTHOR = {A[0]: "Asampong", B[0]: "Delea", C[0]: "Fritzell"}
 
 
 def norm(title: str) -> str:
-    """Normalised title, written here independently of livingreview.records."""
+    """Normalised title, written here independently of livingreview.search.records."""
     text = unicodedata.normalize("NFKD", title.replace("’", "'"))
     text = "".join(c for c in text if not unicodedata.combining(c)).lower().replace("'", "")
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from livingreview.extraction_queue import (
+from livingreview.extraction.queue import (
     UNEXTRACTED,
     build_queues,
     citation,

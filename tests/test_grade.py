@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from livingreview import grade
 from livingreview.config_check import check_references
 from livingreview.errors import InputError, InputErrors
+from livingreview.evidence import grade
 
 SCHEMA = (
     Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "grade_adjudication.schema.yaml"
@@ -289,8 +289,8 @@ def test_grade_review_on_strata_files(tmp_path):
 def test_report_shows_summary_of_findings_and_who_decided(tmp_path):
     from results_fixture import CONFIG, make_results
 
-    from livingreview import report
     from livingreview.io import write_csv, write_json
+    from livingreview.publish import report
 
     results = make_results(tmp_path)
     adj = write(tmp_path / "adjudication.csv", "domain,grade_domain,decision,reason,adjudicator\n"

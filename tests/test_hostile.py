@@ -43,9 +43,11 @@ from lxml import etree
 from test_prisma import counts as prisma_counts
 from test_report import _chrome, _chromium
 
-from livingreview import extraction, pubmed, screening
 from livingreview.errors import InputError
+from livingreview.extraction import stage as extraction
 from livingreview.io import FORMULA_PREFIXES
+from livingreview.screening import stage as screening
+from livingreview.search import pubmed
 
 ARTICLE = (
     b"<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article>"
@@ -81,7 +83,7 @@ def test_billion_laughs_is_refused_within_bounded_memory(
         f"""
         import json, resource
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-        from livingreview.pubmed import PubMedXMLError, parse_efetch
+        from livingreview.search.pubmed import PubMedXMLError, parse_efetch
         try:
             list(parse_efetch({str(bomb)!r}))
             out = {{"error": None}}
@@ -394,7 +396,7 @@ def _figure(kind: str, text: str, tmp_path: Path) -> tuple[list[Path], list[str]
     """Draw figure ``kind`` with ``text`` in every place data text goes; (files, strings drawn)."""
     import pandas as pd
 
-    from livingreview import plots, prisma
+    from livingreview.publish import plots, prisma
 
     data, pooled = _stratum_rows([text, "B 2020", "C 2021", "D 2022"])
     title, row = "Title " + text, "Row " + text

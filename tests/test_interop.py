@@ -10,7 +10,7 @@ import pandas as pd
 import rispy
 import yaml
 
-from livingreview import interop
+from livingreview.publish import interop
 
 CFF_SCHEMA = json.loads((Path(__file__).parent / "data" / "cff-1.2.0.schema.json").read_text())
 PRISMA = {
@@ -87,7 +87,7 @@ def test_citation_files_follow_the_schemas():
 def test_metafor_tables_carry_the_published_numbers(tmp_path):
     from results_fixture import make_results
 
-    from livingreview.metafor_export import metafor_tables, write_metafor
+    from livingreview.publish.metafor_export import metafor_tables, write_metafor
 
     results = make_results(tmp_path)
     tables, expected = metafor_tables(results / "strata")

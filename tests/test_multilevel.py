@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livingreview import multilevel_stratum, stats
-from livingreview.analysis import (
+from livingreview import stats
+from livingreview.analysis import multilevel_stratum
+from livingreview.analysis.stratum import (
     AnalysisSettings,
     DependenceSettings,
     StratumSpec,

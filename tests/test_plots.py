@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livingreview import plots
+from livingreview.publish import plots
 
 
 def _stratum(k: int = 12, seed: int = 1) -> tuple[pd.DataFrame, dict]:

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy.stats import hypergeom
 
-from livingreview import prioritise as pr
-from livingreview.prioritise import PrioritiseSettings
+from livingreview.screening import prioritise as pr
+from livingreview.screening.prioritise import PrioritiseSettings
 
 RELEVANT = [
     "WhatsApp messaging for glycemic control in type 2 diabetes: a randomised trial",
@@ -231,7 +231,7 @@ def test_order_queue_on_the_screening_stage_s_own_outputs() -> None:
 
     import yaml
 
-    from livingreview import screening as scr
+    from livingreview.screening import stage as scr
 
     data = Path(__file__).parent / "data" / "screening"
     config = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
@@ -331,7 +331,7 @@ def _texts(n: int, seed: int = 0) -> list[str]:
 def test_vectorise_is_identical_in_chunks_and_processes(
     monkeypatch: pytest.MonkeyPatch, model: str, bits: int
 ) -> None:
-    from livingreview.prioritise import vectorise
+    from livingreview.screening.prioritise import vectorise
 
     texts = _texts(250)
     one = vectorise(texts, PrioritiseSettings(model=model, hash_bits=bits))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from livingreview.prisma import LATEST, WHOLE, prisma_figure, prisma_table, write_prisma
+from livingreview.publish.prisma import LATEST, WHOLE, prisma_figure, prisma_table, write_prisma
 
 matplotlib.use("Agg")
 
@@ -164,7 +164,7 @@ def test_diagram_from_the_screening_stage_output(tmp_path):
     """End to end on the fixture review: the stage writes prisma.json and the diagram agrees."""
     import yaml
 
-    from livingreview import screening
+    from livingreview.screening import stage as screening
 
     config = yaml.safe_load(
         (Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text()

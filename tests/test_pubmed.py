@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from fake_eutils import SMALL_TEMPLATE_FILES, FakeEutils, FakeRecord, make_corpus
 
-import livingreview.pubmed as pm
+import livingreview.search.pubmed as pm
 from livingreview.io import read_json, sha256_file
-from livingreview.pubmed import (
+from livingreview.search.pubmed import (
     Deletion,
     EutilsError,
     FetchFailedError,
@@ -279,7 +279,7 @@ def search(fake, folder, until=None, **kw):
 
 
 def test_first_run_writes_snapshot_and_sidecar(fake, tmp_path: Path, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="livingreview.pubmed")
+    caplog.set_level(logging.INFO, logger="livingreview.search.pubmed")
     path = search(fake, tmp_path)
     assert path == tmp_path / "2022-01-01.xml.gz"
     pmids = snapshot_pmids(path)

@@ -19,10 +19,11 @@ import yaml
 from fake_eutils import SMALL_TEMPLATE_FILES, load_templates
 
 from livingreview import cli
-from livingreview import screening as scr
-from livingreview.extraction import run as run_extraction
-from livingreview.pubmed import write_snapshot
-from livingreview.records import (
+from livingreview.extraction.stage import run as run_extraction
+from livingreview.publish.report import render_index
+from livingreview.screening import stage as scr
+from livingreview.search.pubmed import write_snapshot
+from livingreview.search.records import (
     ALIASES_CSV,
     alias_map,
     build_records,
@@ -31,7 +32,6 @@ from livingreview.records import (
     withdrawal_warnings,
     write_records,
 )
-from livingreview.report import render_index
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

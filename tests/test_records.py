@@ -12,10 +12,10 @@ import pytest
 from lxml import etree
 
 from livingreview.errors import InputError
-from livingreview.exports import read_csv_export, read_medline, read_ris
 from livingreview.io import read_json
-from livingreview.pubmed import write_snapshot
-from livingreview.records import (
+from livingreview.search.exports import read_csv_export, read_medline, read_ris
+from livingreview.search.pubmed import write_snapshot
+from livingreview.search.records import (
     COLUMNS,
     build_records,
     read_records,

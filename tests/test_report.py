@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from results_fixture import CONFIG, EVIL, make_results
 
-from livingreview import report
+from livingreview.publish import report
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_stratum_without_rows_has_no_forest_plot(tmp_path):
 
 def test_importing_the_report_module_does_not_load_matplotlib():
     """The bundle step renders index.html only; loading matplotlib cost it half a second."""
-    code = "import sys, livingreview.bundle; print('matplotlib' in sys.modules)"
+    code = "import sys, livingreview.publish.bundle; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -236,7 +236,7 @@ def test_index_renders_in_headless_chromium(built, tmp_path):
 
 def test_report_settings_read_once_from_params_or_whole_config():
     """The report's params and the published configuration give the same settings."""
-    from livingreview.report_settings import ReportSettings
+    from livingreview.publish.report_settings import ReportSettings
 
     whole = ReportSettings.from_config(CONFIG)
     params = {

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from livingreview.extraction import ARM_DATA_COLUMNS, input_files, run, write_outputs
-from livingreview.revman import (
+from livingreview.extraction.stage import ARM_DATA_COLUMNS, input_files, run, write_outputs
+from livingreview.publish.revman import (
     ARMS_COLUMNS,
     RESULTS_COLUMNS,
     ROB2_COLUMNS,

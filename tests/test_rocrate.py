@@ -7,8 +7,8 @@ import json
 import pytest
 from results_fixture import CONFIG, make_results
 
-from livingreview.bundle import publish, verify
-from livingreview.rocrate import rule_names, workflow_sources
+from livingreview.publish.bundle import publish, verify
+from livingreview.publish.rocrate import rule_names, workflow_sources
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from livingreview import screening as scr
 from livingreview.errors import InputError, InputErrors
+from livingreview.screening import stage as scr
 
 DATA = Path(__file__).parent / "data" / "screening"
 REPO = Path(__file__).resolve().parents[1]
@@ -553,7 +553,7 @@ def test_status_without_records_says_what_to_do(tmp_path):
 
 SNAKEFILE = """
 from livingreview.project import schema_dir
-from livingreview.screening import sheet_paths
+from livingreview.screening.stage import sheet_paths
 
 
 configfile: "config/config.yaml"
@@ -629,7 +629,7 @@ def test_rule_reruns_when_a_sheet_is_added(root, tmp_path):
 def test_settings_parsed_once_and_old_stages_key_rejected() -> None:
     """screening.stages was required but read by nothing (issue 13, defect 4): now it is refused."""
     from livingreview.errors import LivingReviewError
-    from livingreview.screening import Settings
+    from livingreview.screening.stage import Settings
 
     settings = Settings.from_config({"allow_single_reviewer": True, "exclusion_reasons": ["x"]})
     assert settings == Settings(allow_single_reviewer=True, exclusion_reasons=("x",))

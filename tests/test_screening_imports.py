@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from livingreview import screening as scr
 from livingreview.errors import InputError, InputErrors
-from livingreview.screening_imports import RecordIndex, detect_tool, person_key, read_export_file
+from livingreview.screening import stage as scr
+from livingreview.screening.imports import RecordIndex, detect_tool, person_key, read_export_file
 
 DATA = Path(__file__).parent / "data" / "screening_imports"
 STORE = Path(__file__).parent / "data" / "screening"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fake_eutils import SMALL_TEMPLATE_FILES, FakeEutils, make_corpus
 
-import livingreview.pubmed as pm
+import livingreview.search.pubmed as pm
 from livingreview.io import read_json, sha256_file
-from livingreview.pubmed import (
+from livingreview.search.pubmed import (
     FetchFailedError,
     PubMedClient,
     PubMedError,
@@ -20,7 +20,7 @@ from livingreview.pubmed import (
     parse_efetch,
     run_search,
 )
-from livingreview.records import build_records
+from livingreview.search.records import build_records
 
 D = dt.date
 KEY = "SECRET-test-key-7f3a9c"

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from livingreview import contract, strata
-from livingreview.errors import InputError
-from livingreview.io import write_csv
-from livingreview.strata import (
+from livingreview import contract
+from livingreview.analysis import strata
+from livingreview.analysis.strata import (
     DATA_COLUMNS,
     build_strata,
     parse_stratum,
@@ -20,6 +19,8 @@ from livingreview.strata import (
     stratify,
     stratum_name,
 )
+from livingreview.errors import InputError
+from livingreview.io import write_csv
 from livingreview.stratifier import Stratifier
 
 DOMAINS = {

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from fake_eutils import SMALL_TEMPLATE_FILES, load_templates
 
-from livingreview import screening as scr
-from livingreview import watch, whats_new
-from livingreview.grade import GradeSettings
-from livingreview.pubmed import parse_efetch, write_snapshot
-from livingreview.records import build_records, write_records
+from livingreview.evidence.grade import GradeSettings
+from livingreview.publish import whats_new
+from livingreview.screening import stage as scr
+from livingreview.search import watch
+from livingreview.search.pubmed import parse_efetch, write_snapshot
+from livingreview.search.records import build_records, write_records
 
 REASONS = ["not an RCT", "wrong population"]
 RETRACTION = (

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from livingreview import whats_new
-from livingreview.grade import GradeSettings
+from livingreview.evidence.grade import GradeSettings
+from livingreview.publish import whats_new
 
 S = GradeSettings()
 

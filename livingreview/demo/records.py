@@ -8,7 +8,7 @@ import hashlib
 
 from rapidfuzz import fuzz, process
 
-from ..records import normalise_title
+from ..search.records import normalise_title
 from .design import COUNTRY_NAMES, DOI_PREFIX, PLATFORMS, PMID_BASE, Record, Trial, _choice
 
 FORENAMES = [

@@ -20,7 +20,7 @@ from .rma import MetaResult, fit
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..analysis import AnalysisSettings
+    from ..analysis.stratum import AnalysisSettings
 
 __all__ = ["CUMUL_COLUMNS", "by_year", "cumulative", "cumulative_review"]
 
@@ -121,7 +121,7 @@ def by_year(
     Examples
     --------
     >>> import pandas as pd
-    >>> from livingreview.analysis import AnalysisSettings
+    >>> from livingreview.analysis.stratum import AnalysisSettings
     >>> data = pd.DataFrame({"study_id": ["s1", "s2", "s3"], "citation": ["A 2001", "", "C 1999"],
     ...                      "yi": [0.1, 0.3, 0.35], "vi": [0.02, 0.03, 0.01]})
     >>> out = by_year(data, {"s1": 2001, "s2": None, "s3": 1999}, AnalysisSettings())
@@ -172,7 +172,7 @@ def cumulative_review(
     --------
     >>> import json, tempfile
     >>> from pathlib import Path
-    >>> from livingreview.analysis import AnalysisSettings
+    >>> from livingreview.analysis.stratum import AnalysisSettings
     >>> root = Path(tempfile.mkdtemp())
     >>> (root / "d").mkdir()
     >>> _ = (root / "strata.json").write_text(json.dumps({"d": {"kind": "domain", "domain": "glycemic"}}))

@@ -135,7 +135,7 @@ ref$konstantopoulos_REML$profile <- list(
 ref$konstantopoulos_REML$profile_defaults <- list(sigma2_trial = pci(1), sigma2_effect = pci(2))
 
 # Egger-type test for dependent effects: the standard error as moderator, CR2 test of the
-# slope (livingreview.multilevel_stratum.egger_multilevel)
+# slope (livingreview.analysis.multilevel_stratum.egger_multilevel)
 sei <- sqrt(dk$vi)
 ref$konstantopoulos_sei <- c(case(
   "konstantopoulos sei", dk,

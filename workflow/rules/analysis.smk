@@ -1,4 +1,4 @@
-# Strata and analyses (livingreview.strata, livingreview.analysis, livingreview.plots).
+# Strata and analyses (livingreview.analysis.strata, livingreview.analysis.stratum, livingreview.publish.plots).
 # `stratify` is a checkpoint: once it has run, Snakemake re-evaluates the jobs
 # below it and reruns only those whose own data.csv changed (ARCHITECTURE.md).
 

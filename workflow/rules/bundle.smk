@@ -1,5 +1,5 @@
 # Publishing: a new immutable version under results/bundles/<YYYY-MM-DD.N>/ when
-# anything changed since results/bundles/LATEST (livingreview.bundle). Local: it
+# anything changed since results/bundles/LATEST (livingreview.publish.bundle). Local: it
 # writes the shared bundles folder and must never run on a cluster node.
 
 
@@ -22,7 +22,7 @@ rule bundle:
         "results/logs/bundle/bundle.log",
     params:
         config=PUBLISHED_CONFIG,
-        # for one run: --config 'publish={allow_removals: true}' (livingreview.bundle.publish)
+        # for one run: --config 'publish={allow_removals: true}' (livingreview.publish.bundle.publish)
         allow_removals=config.get("publish", {}).get("allow_removals", False),
         inputs_root=config["inputs"]["root"],
     script:

@@ -9,8 +9,8 @@ from snakemake.utils import validate
 from livingreview import contract
 from livingreview.config_check import check_config_files, check_inputs, check_references
 from livingreview.project import schema_dir
-from livingreview.screening import sheet_paths
-from livingreview.moderators import parse_moderators, unknown_moderators
+from livingreview.screening.stage import sheet_paths
+from livingreview.analysis.moderators import parse_moderators, unknown_moderators
 from livingreview.sheets import load_schema
 from livingreview.stratifier import Stratifier, old_keys_message
 
@@ -89,7 +89,7 @@ STRATIFY_DOMAINS = {
     d: only(spec, ("label", "type", "favourable_sign"))
     for d, spec in EXTRACTION["domains"].items()
 }
-# The keys the report renders (livingreview.report): title, search window, labels, and
+# The keys the report renders (livingreview.publish.report): title, search window, labels, and
 # the analysis settings its captions state.
 REPORT_CONFIG = {
     "review": only(config["review"], ("title",)),
@@ -146,7 +146,7 @@ def stratum_param(key):
 def stratum_dependence(wildcards):
     """analysis.dependence for a stratum in which a trial has several effects, else None.
 
-    Only those strata use it (livingreview.analysis.stratum_model), so a change of
+    Only those strata use it (livingreview.analysis.stratum.stratum_model), so a change of
     rho or inference reruns them and leaves the one-effect-per-trial strata alone.
     """
     if contract.several_effects_per_trial(strata_info()[wildcards.stratum]):
@@ -255,7 +255,7 @@ def deliver_alerts():
     """onsuccess: alerts due after a direct Snakemake run (`livingreview update` delivers itself)."""
     import os
 
-    from livingreview.alerts import run_hook
+    from livingreview.publish.alerts import run_hook
 
     if not os.environ.get("LIVINGREVIEW_UPDATE_OF"):
         for line in run_hook(config):

@@ -1,6 +1,6 @@
 # Living evidence. Certainty: a GRADE suggestion per outcome domain with its reasons, the
 # team's adjudication (<root>/grade/adjudication.csv) and the summary-of-findings
-# table (livingreview.grade). Reruns when a domain's pooled result, data or Egger
+# table (livingreview.evidence.grade). Reruns when a domain's pooled result, data or Egger
 # test, the grade settings or the adjudication sheet change. Input functions: common.smk.
 rule grade:
     input:

@@ -1,6 +1,6 @@
 # Extraction: merge the double-extracted sheets, compute effect sizes and select
-# one effect per trial and domain (livingreview.extraction; docs/contracts.md).
-from livingreview.extraction import input_files as extraction_input_files
+# one effect per trial and domain (livingreview.extraction.stage; docs/contracts.md).
+from livingreview.extraction.stage import input_files as extraction_input_files
 
 # What extraction reads of the configuration: everything under `extraction` except
 # the domain labels (shown by stratify and the report only), so relabelling a domain
@@ -46,7 +46,7 @@ rule extraction:
         "../../scripts/extraction.py"
 
 
-# The included trials each extractor has not entered yet (livingreview.extraction_queue);
+# The included trials each extractor has not entered yet (livingreview.extraction.queue);
 # working files for the team, not part of a published version.
 rule extraction_queue:
     input:

@@ -1,4 +1,4 @@
-# Report: figures, tables and index.html under results/report/ (livingreview.report).
+# Report: figures, tables and index.html under results/report/ (livingreview.publish.report).
 # It reads every analysis output, the effects, the RoB table, PRISMA and search counts;
 # "changes since the last version" compares with the newest bundle (results/bundles/LATEST).
 

@@ -3,7 +3,7 @@
 # changing or removing one reruns this rule; its outputs are byte-identical
 # for identical inputs, so downstream rules rerun only on real changes. The input
 # function screening_sheets is in common.smk; it lists other tools' exports dropped
-# into a stage folder too (livingreview.screening_imports).
+# into a stage folder too (livingreview.screening.imports).
 rule screening:
     input:
         records="results/records/records.csv",

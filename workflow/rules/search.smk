@@ -13,8 +13,8 @@
 #   the outputs of a failed job and rewrites them when params change).
 import datetime
 
-from livingreview.pubmed import search_marker
-from livingreview.records import input_files
+from livingreview.search.pubmed import search_marker
+from livingreview.search.records import input_files
 
 SEARCH = config["search"]
 INPUT_ROOT = config["inputs"]["root"]

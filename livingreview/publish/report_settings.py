@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .analysis import AnalysisSettings
-from .stratifier import Stratifier
+from ..analysis.stratum import AnalysisSettings
+from ..stratifier import Stratifier
 
 __all__ = ["DEFAULT_TITLE", "ReportSettings"]
 

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..io import read_json, write_json
 from .bundle import published_versions
-from .io import read_json, write_json
 
 __all__ = ["deliver", "due", "message_text", "run_hook"]
 

@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .formatting import finite
+from ..formatting import finite
 
 KEY_PACKAGES = (
     "livingreview",
@@ -587,7 +587,7 @@ def changes_markdown(
 ) -> str:
     """CHANGES.md of a bundle. Text from sheets is kept on one line per item.
 
-    ``preface``: the "What's new" block (:func:`livingreview.whats_new.markdown`), first.
+    ``preface``: the "What's new" block (:func:`livingreview.publish.whats_new.markdown`), first.
     """
     head = f"# Changes in version {version} ({date})\n\n"
     if changes["first_version"] or previous is None:

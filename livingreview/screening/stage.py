@@ -45,20 +45,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .contract import record_sort_key
-from .errors import InputError, LivingReviewError, raise_collected
-from .io import read_json, write_csv, write_json
-from .project import SCHEMA_DIR  # package data (importlib.resources), one copy
-from .records import alias_map
-from .screening_imports import (
-    EXPORT_SUFFIXES,
-    UNMATCHED_COLUMNS,
-    RecordIndex,
-    read_export_file,
-    tool_export,
-    unmatched_table,
-)
-from .sheets import (
+from ..contract import record_sort_key
+from ..errors import InputError, LivingReviewError, raise_collected
+from ..io import read_json, write_csv, write_json
+from ..project import SCHEMA_DIR  # package data (importlib.resources), one copy
+from ..search.records import alias_map
+from ..sheets import (
     ROW,
     SUPPORTED,
     load_schema,
@@ -66,6 +58,14 @@ from .sheets import (
     read_sheet,
     sheet_files,
     validate_frame,
+)
+from .imports import (
+    EXPORT_SUFFIXES,
+    UNMATCHED_COLUMNS,
+    RecordIndex,
+    read_export_file,
+    tool_export,
+    unmatched_table,
 )
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ QUEUE_COLUMNS = [
     "journal",
     "authors",
     "doi",
-    "rank",  # position in the order of predicted relevance (livingreview.prioritise)
+    "rank",  # position in the order of predicted relevance (livingreview.screening.prioritise)
     "relevance",  # the model's log-odds of inclusion; empty when not ranked
 ]
 QUEUE_FILL_IN = ("decision", "reason", "note", "date")
@@ -155,7 +155,7 @@ class Settings:
     exclusion_reasons: tuple[str, ...] = ()
     xlsx_sheet: str | None = None  # the worksheet to read in .xlsx sheets (None: the active one)
     retracted: str = "exclude"  # a retracted record: "exclude" at full text, or only "flag"
-    prioritise: Mapping[str, Any] = field(default_factory=dict)  # livingreview.prioritise
+    prioritise: Mapping[str, Any] = field(default_factory=dict)  # livingreview.screening.prioritise
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | Settings) -> Settings:
@@ -333,7 +333,7 @@ def read_decisions(
     unknown record ids, reasons, and the same person answering the same
     record twice in different ways (same answer twice is fine: a late file
     may repeat rows). A reviewer's file may be another tool's export
-    (livingreview.screening_imports): its rows are mapped to records through
+    (livingreview.screening.imports): its rows are mapped to records through
     ``index`` (the record store's keys), and the rows that match no record
     are appended to ``unmatched``.
     """
@@ -657,7 +657,7 @@ def merge(
             a = adj.get((stage, rid))
             st, rule, reason, note = decide(stage, answers, a, single)
             if stage == "full_text" and st == "included" and rid in withdrawn:
-                # the retraction watch: PubMed marks it retracted (livingreview.watch)
+                # the retraction watch: PubMed marks it retracted (livingreview.search.watch)
                 st, rule, reason = "excluded", RETRACTION_RULE, RETRACTED_REASON
                 note = "PubMed marks this record retracted; the reviewers included it"
             status[stage][rid] = st
@@ -726,7 +726,7 @@ def _prioritised(
     decisions: pd.DataFrame,
     settings: Settings,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict[str, Any]]:
-    """Every queue ordered by predicted relevance (livingreview.prioritise), one model for all.
+    """Every queue ordered by predicted relevance (livingreview.screening.prioritise), one model for all.
 
     Nothing is hidden: every record stays in its queue, with ``rank`` and
     ``relevance``. Off (``screening.prioritise.enabled: false``) or before
@@ -759,7 +759,7 @@ WATCH_COLUMNS = ["record_id", "title", "stage", "status", "rule", "notice", "not
 def watch_table(records: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
     """Notices (retraction, erratum, expression of concern, update) on every record that
     reached full text, with its latest stage's status: what the extractors must check."""
-    from .watch import notices
+    from ..search.watch import notices
 
     found = notices(records.reset_index(drop=True))
     if not len(found):
@@ -782,7 +782,7 @@ def watch_table(records: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
 
 
 def _retracted_ids(records: pd.DataFrame) -> set[str]:
-    from .watch import retracted
+    from ..search.watch import retracted
 
     types = _column(records, "publication_types")
     corrections = _column(records, "corrections")
@@ -1068,7 +1068,7 @@ def write_outputs(result: ScreeningResult, outdir: str | Path, *, figures: bool 
     )
     write_csv(unmatched, outdir / "unmatched.csv", text_columns=("file", "doi", "title"))
     if figures:
-        from .prisma import write_prisma
+        from ..publish.prisma import write_prisma
 
         write_prisma(result.prisma, outdir / "prisma.svg")
 

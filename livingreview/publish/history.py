@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from .formatting import finite
-from .io import read_json
+from ..formatting import finite
+from ..io import read_json
 
 __all__ = ["HISTORY_COLUMNS", "HISTORY_FILES", "version_history"]
 

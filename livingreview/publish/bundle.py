@@ -5,7 +5,7 @@ results and the config used into ``results/bundles/<YYYY-MM-DD.N>/``, writes
 ``CHANGES.md`` (against the previous version), ``manifest.json`` (software,
 git commit, inputs and the SHA-256 of every file), the workflow definition
 (``workflow/``) and an RO-Crate 1.2 ``ro-crate-metadata.json`` describing the
-run with the Workflow Run Crate profile (``livingreview.rocrate``), zips the folder reproducibly into
+run with the Workflow Run Crate profile (``livingreview.publish.rocrate``), zips the folder reproducibly into
 ``results/bundles/<version>.zip`` and points ``results/bundles/LATEST`` at it.
 
 A version is never modified: it is assembled in a hidden staging folder and
@@ -65,19 +65,19 @@ from typing import Any
 
 import yaml
 
-from . import interop, provenance, report, whats_new
-from .contract import (
+from ..contract import (
     BUNDLE_FILES,
     CUMULATIVE_DIR,
     STRATUM_FILES,
     cumulative_files,
     published_config,
 )
-from .errors import InputError
-from .grade import GradeSettings
+from ..errors import InputError
+from ..evidence.grade import GradeSettings
+from ..io import atomic_write, read_json, sha256_file, write_csv, write_json, write_text
+from . import interop, provenance, report, whats_new
 from .history import HISTORY_FILES, version_history
 from .interop import CITATION_FILES
-from .io import atomic_write, read_json, sha256_file, write_csv, write_json, write_text
 from .metafor_export import write_metafor
 from .report_settings import ReportSettings
 from .revman import write_revman
@@ -89,7 +89,7 @@ LATEST = "LATEST"
 MANIFEST = "manifest.json"
 # Files that differ between versions by construction; left out of the fingerprint.
 # whats_new.json compares with the previous version, so it is per version as CHANGES.md is.
-# The version history (livingreview.history) likewise.
+# The version history (livingreview.publish.history) likewise.
 PER_VERSION = {
     "report/index.html",
     "CHANGES.md",
@@ -99,7 +99,7 @@ PER_VERSION = {
     MANIFEST,
     CRATE,
 }
-# The workflow definition (livingreview.rocrate): like the software versions in the
+# The workflow definition (livingreview.publish.rocrate): like the software versions in the
 # manifest, it says how a version was made, so a new pipeline alone publishes nothing.
 PER_VERSION_DIRS = (f"{WORKFLOW_DIR}/",)
 # Audit trail kept in each version (to explain the next one's changes) but not

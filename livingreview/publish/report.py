@@ -1,7 +1,7 @@
 """The review's report: figures, tables and one self-contained ``index.html``.
 
 ``build_report(results, out, config)`` (the keys it renders, read into a
-:class:`~livingreview.report_settings.ReportSettings`) turns the analysis outputs (see
+:class:`~livingreview.publish.report_settings.ReportSettings`) turns the analysis outputs (see
 docs/contracts.md) into ``results/report/``:
 
 - ``figures/``: domain summary (the review's Figure 2), platform overview
@@ -29,12 +29,12 @@ from typing import Any
 
 import pandas as pd
 
+from ..contract import parse_stratum
+from ..evidence.grade import GRADE_DOMAINS
+from ..formatting import format_number
+from ..io import atomic_write, read_json, write_csv, write_text
+from ..measures import display, is_ratio
 from . import provenance
-from .contract import parse_stratum
-from .formatting import format_number
-from .grade import GRADE_DOMAINS
-from .io import atomic_write, read_json, write_csv, write_text
-from .measures import display, is_ratio
 from .report_settings import ReportSettings
 
 CSP = (
@@ -807,7 +807,7 @@ def _no_pooled_html(
 
 def _agreement_html(agreement: Any) -> str:
     """Cohen's kappa per stage and reviewer pair, or why there is none yet."""
-    from .screening import STAGE_LABELS
+    from ..screening.stage import STAGE_LABELS
 
     stages = (agreement or {}).get("stages") if isinstance(agreement, dict) else None
     rows = [
@@ -908,7 +908,7 @@ def render_index(
                 caption="PubMed search snapshots used",
             )
         )
-    from .records import withdrawal_warnings
+    from ..search.records import withdrawal_warnings
 
     s += [f"<p><strong>Warning:</strong> {e(w)}</p>" for w in withdrawal_warnings(summary)]
     # PRISMA

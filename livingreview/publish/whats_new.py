@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .formatting import finite
-from .grade import GradeSettings, OutcomeSpec, thresholds
-from .io import read_json
-from .measures import display, ratio_name
+from ..evidence.grade import GradeSettings, OutcomeSpec, thresholds
+from ..formatting import finite
+from ..io import read_json
+from ..measures import display, ratio_name
 
 __all__ = ["interval_position", "markdown", "outcome_states", "state_text", "whats_new"]
 
@@ -138,7 +138,7 @@ def whats_new(
 ) -> dict[str, Any]:
     """``whats_new.json`` of a version being published (``stage``) against ``previous``.
 
-    ``changes``: :func:`livingreview.provenance.explain`'s result for the same pair.
+    ``changes``: :func:`livingreview.publish.provenance.explain`'s result for the same pair.
     """
     new = outcome_states(stage, settings)
     old = outcome_states(previous, settings) if previous is not None else None

@@ -19,7 +19,7 @@ Strata (names are a contract, see ARCHITECTURE.md):
   multiplied by -1 (column ``flipped``): positive = favours the intervention.
   A trial may contribute one effect per domain, so these effects are not
   independent: the analysis pools such a stratum with the multilevel model
-  (:func:`livingreview.analysis.stratum_model`, ``analysis.dependence``).
+  (:func:`livingreview.analysis.stratum.stratum_model`, ``analysis.dependence``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .contract import (
+from ..contract import (
     DEMO_MODERATORS,
     STRATUM_FILES,
     STRATUM_RE,
@@ -40,10 +40,10 @@ from .contract import (
     stratum_files,
     stratum_name,
 )
-from .contract import STRATUM_PATTERN as STRATUM_PATTERN  # re-exported: older callers
-from .errors import InputError, raise_collected
-from .io import write_bytes
-from .stratifier import MIXED, Stratifier
+from ..contract import STRATUM_PATTERN as STRATUM_PATTERN  # re-exported: older callers
+from ..errors import InputError, raise_collected
+from ..io import write_bytes
+from ..stratifier import MIXED, Stratifier
 
 if TYPE_CHECKING:
     import numpy as np

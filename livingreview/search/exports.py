@@ -47,7 +47,7 @@ from Bio import Medline
 from lxml import etree
 from rispy.parser import WokParser
 
-from .errors import InputError
+from ..errors import InputError
 from .pubmed import normalise_doi
 
 __all__ = [
@@ -108,7 +108,9 @@ class SourceRecord:
     publication_types: tuple[str, ...] = ()
     mesh_terms: tuple[str, ...] = ()
     language: str = ""
-    corrections: tuple[str, ...] = ()  # PubMed's retraction/erratum/... links (livingreview.watch)
+    corrections: tuple[
+        str, ...
+    ] = ()  # PubMed's retraction/erratum/... links (livingreview.search.watch)
     from_snapshot: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..project import PACKAGE_DIR
+
 __all__ = ["CRATE", "WORKFLOW_DIR", "ro_crate", "rule_names", "workflow_sources"]
 
 CRATE = "ro-crate-metadata.json"
@@ -50,7 +52,7 @@ def workflow_sources(repo: str | Path | None) -> dict[str, Path]:
     workflow that ran), else from the installed package.
     """
     roots = [Path(repo)] if repo is not None else []
-    roots.append(Path(__file__).resolve().parent)
+    roots.append(PACKAGE_DIR)
     for root in roots:
         rules = root / "workflow" / "rules"
         if (root / "Snakefile").is_file() and rules.is_dir():

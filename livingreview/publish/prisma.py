@@ -1,7 +1,7 @@
 """PRISMA 2020 flow diagram of the screening counts, drawn with matplotlib.
 
 Two templates of Page et al. (2021, BMJ 372:n71, Figure 1) are drawn from
-``prisma.json`` (``livingreview.screening.prisma_counts``):
+``prisma.json`` (``livingreview.screening.stage.prisma_counts``):
 
 * a new review: identification via databases, screening, included;
 * an updated review (records exist from before the latest search): a
@@ -13,7 +13,7 @@ the screening sheets do not record retrieval. A living review also has
 records not yet decided; they are shown in a dashed box below the flow so
 that the boxes add up. The figure is drawn in inches at its print size
 (8.3 in wide, A4 width) with 9 pt text, so it is readable when printed.
-Output is deterministic (see ``livingreview.plots.save_figure``).
+Output is deterministic (see ``livingreview.publish.plots.save_figure``).
 """
 
 from __future__ import annotations

@@ -40,10 +40,10 @@ from typing import Any
 
 import pandas as pd
 
-from livingreview.errors import InputError
-from livingreview.pubmed import normalise_doi
-from livingreview.records import normalise_title
-from livingreview.sheets import ROW, read_sheet
+from ..errors import InputError
+from ..search.pubmed import normalise_doi
+from ..search.records import normalise_title
+from ..sheets import ROW, read_sheet
 
 TOOLS = ("rayyan", "covidence", "asreview")
 TOOL_LABELS = {"rayyan": "Rayyan", "covidence": "Covidence", "asreview": "ASReview LAB"}
@@ -139,7 +139,7 @@ class ExportRow:
 
 @dataclass
 class ToolExport:
-    """A tool's export read as our reviewer rows: what :mod:`livingreview.screening` merges."""
+    """A tool's export read as our reviewer rows: what :mod:`livingreview.screening.stage` merges."""
 
     tool: str
     frame: pd.DataFrame  # record_id, decision, reason, note, _row

@@ -17,7 +17,7 @@ every stratum:
 - meta-regression on study-level moderators (metafor ``rma(yi, vi, mods=)``).
 - a stratum in which a trial has several effects (the ``platform-*``
   overview: one effect per domain) is pooled with the multilevel model and
-  cluster-robust inference of :mod:`livingreview.multilevel_stratum`
+  cluster-robust inference of :mod:`livingreview.analysis.multilevel_stratum`
   (``analysis.dependence``), not as if its effects were independent; a
   stratum with one effect per trial keeps the univariate model, its files
   unchanged.
@@ -49,8 +49,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from . import stats as meta  # the statistics engine, livingreview.stats
-from .measures import is_ratio
+from .. import stats as meta  # the statistics engine, livingreview.stats
+from ..measures import is_ratio
 from .moderators import BINARY_YESNO as BINARY_YESNO  # re-exported: older callers
 from .moderators import design_matrix, parse_moderators
 from .strata import parse_stratum, read_stratum
@@ -219,7 +219,7 @@ class DependenceSettings:
     """``analysis.dependence``: how a stratum with several effects per trial is pooled.
 
     ``model``: ``"auto"`` gives such a stratum the multilevel model (effects
-    nested in trials) of :func:`livingreview.multilevel_stratum.analyse_multilevel`;
+    nested in trials) of :func:`livingreview.analysis.multilevel_stratum.analyse_multilevel`;
     ``"univariate"`` pools its effects as if independent (the pre-issue-18
     behaviour, labelled so in ``pooled.json``). ``rho``: the assumed
     correlation of the sampling errors of two effects of one trial (metafor
@@ -371,7 +371,7 @@ def analyse_stratum(
     """Pooled estimate, leave-one-out and influence of one stratum, as the protocol says.
 
     The model is the one the data need (:func:`stratum_model`): with several
-    effects per trial, :func:`livingreview.multilevel_stratum.analyse_multilevel`
+    effects per trial, :func:`livingreview.analysis.multilevel_stratum.analyse_multilevel`
     (``model: "multilevel"``, ``n_trials``, ``n_effects``, ``rho``,
     ``inference`` and the variance components in ``pooled``; leave-one-out
     and influence by trial; min_k counts trials); otherwise the univariate
@@ -500,7 +500,7 @@ def egger(
     Goes through the stratum's fitted ``result`` (fitted here when not given),
     so it uses the fit's method, test and level. A multilevel stratum
     (:func:`stratum_model`) gets the multilevel variant,
-    :func:`livingreview.multilevel_stratum.egger_multilevel` (one point per
+    :func:`livingreview.analysis.multilevel_stratum.egger_multilevel` (one point per
     effect, the slope on the SE tested with CR2).
     """
     if stratum_model(data, settings) == "multilevel":
@@ -533,7 +533,7 @@ def egger(
 def moderator_matrix(data: pd.DataFrame, moderators: Sequence[str]) -> pd.DataFrame:
     """Numeric moderator columns, yes/no as 1/0, categories dummy coded; complete rows only.
 
-    See :func:`livingreview.moderators.design_matrix` (which also says the coding).
+    See :func:`livingreview.analysis.moderators.design_matrix` (which also says the coding).
     """
     return design_matrix(data, moderators)[0]
 
@@ -549,7 +549,7 @@ def meta_regression(data: pd.DataFrame, settings: AnalysisSettings, *, name: str
 
     Rows missing a moderator are dropped (counted in ``k_dropped``). A text
     moderator is dummy coded against its reference level (``coding`` in the
-    result, :mod:`livingreview.moderators`). It is reported when at least
+    result, :mod:`livingreview.analysis.moderators`). It is reported when at least
     ``max(min_k, p + 2)`` effects remain, p = number of design columns, so that
     tau^2 and every coefficient are estimable, and every moderator varies;
     otherwise ``reported`` is false and ``reason`` says why (also when there

@@ -33,9 +33,9 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InputError
-from .io import write_csv
-from .sheets import person_name, read_sheet
+from ..errors import InputError
+from ..io import write_csv
+from ..sheets import person_name, read_sheet
 
 __all__ = ["UNEXTRACTED", "citation", "queue_columns", "study_id", "write_queues"]
 
@@ -100,8 +100,8 @@ def queue_columns(schema: Mapping[str, Any], extraction: Mapping[str, Any]) -> l
     ``extraction`` keys ``stratifier`` and ``study_columns``. The stratifier's column
     stands where the shipped schema has ``platform``.
     """
-    from .extraction import Settings
-    from .stratifier import Stratifier
+    from ..stratifier import Stratifier
+    from .stage import Settings
 
     stratifier = Stratifier.from_config(extraction)
     study_columns = {str(k): str(v) for k, v in (extraction.get("study_columns") or {}).items()}

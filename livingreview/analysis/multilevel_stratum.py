@@ -22,10 +22,10 @@ data need:
 * participants counted once per trial (the largest ``n`` among its rows).
 
 It returns the fields of ``pooled.json`` (names as
-:data:`livingreview.analysis.POOLED_NUMBERS`) plus ``model``, ``n_trials``,
+:data:`livingreview.analysis.stratum.POOLED_NUMBERS`) plus ``model``, ``n_trials``,
 ``n_effects``, ``rho``, ``inference``, ``sigma2_trial``, ``sigma2_effect``,
 the model-based numbers (``model_*``) and the robust ones (``robust_*``).
-:func:`livingreview.analysis.analyse_stratum` calls it for every stratum in
+:func:`livingreview.analysis.stratum.analyse_stratum` calls it for every stratum in
 which a trial has several effects (``analysis.dependence.model: auto``).
 """
 
@@ -37,7 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .analysis import (
+from ..measures import is_ratio
+from ..stats import dist, multilevel, robust
+from .strata import parse_stratum
+from .stratum import (
     DEPENDENCE_INFERENCE,
     LOO_COLUMNS,
     POOLED_NUMBERS,
@@ -45,9 +48,6 @@ from .analysis import (
     round_sig,
     several_effects_per_trial,
 )
-from .measures import is_ratio
-from .stats import dist, multilevel, robust
-from .strata import parse_stratum
 
 __all__ = [
     "INFERENCE",
@@ -153,7 +153,7 @@ def analyse_multilevel(
         The stratum's rows (``read_stratum`` of ``data.csv``): ``study_id``
         (the trial), ``yi``, ``vi``, ``n``.
     stratum, measure, label, favourable_sign
-        As :func:`livingreview.analysis.analyse_stratum`.
+        As :func:`livingreview.analysis.stratum.analyse_stratum`.
     method
         ``"REML"`` or ``"ML"`` for the variance components.
     level

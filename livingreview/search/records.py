@@ -3,12 +3,12 @@
 Inputs (below the input root, see docs/contracts.md):
 
 * ``search/pubmed/<until>.xml.gz`` + ``<until>.json``: completed PubMed
-  snapshots (``livingreview.pubmed``). The sidecar's ``file_sha256`` is checked,
+  snapshots (``livingreview.search.pubmed``). The sidecar's ``file_sha256`` is checked,
   so a snapshot edited after completion stops the run.
 * ``search/exports/<database>/<file>``: exports from other databases; the
   folder name is the source database. RIS, MEDLINE/nbib, Web of Science
   (tagged and tab-delimited), EndNote XML, Cochrane CENTRAL and CSV, the
-  format decided by the content (``livingreview.exports``). The date the
+  format decided by the content (``livingreview.search.exports``). The date the
   export was made is the first ``YYYY-MM-DD`` in its file name (e.g.
   ``scopus/2024-05-01.csv``), else the file's modification date.
 
@@ -55,16 +55,10 @@ from typing import Any
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from .contract import record_sort_key
-from .errors import InputError
-from .exports import (
-    CSV_COLUMNS,  # noqa: F401 - its documented home until the stage move
-    SourceRecord,
-    export_date,
-    export_files,
-    load_export,
-)
-from .io import read_json, sha256_file, write_csv, write_json
+from ..contract import record_sort_key
+from ..errors import InputError
+from ..io import read_json, sha256_file, write_csv, write_json
+from .exports import SourceRecord, export_date, export_files, load_export
 from .pubmed import (
     Deletion,
     PubMedRecord,

@@ -39,10 +39,10 @@ from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.markers import MarkerStyle  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 
-from .formatting import p_value  # noqa: E402
-from .io import atomic_write  # noqa: E402
-from .measures import display, is_ratio
-from .stats import dist  # noqa: E402
+from ..formatting import p_value  # noqa: E402
+from ..io import atomic_write  # noqa: E402
+from ..measures import display, is_ratio
+from ..stats import dist  # noqa: E402
 
 RC = {
     "svg.hashsalt": "livingreview",

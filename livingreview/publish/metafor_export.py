@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .formatting import finite
+from ..formatting import finite
 
 __all__ = ["EXPECTED_COLUMNS", "R_SCRIPT", "metafor_tables"]
 

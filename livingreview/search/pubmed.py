@@ -60,9 +60,9 @@ from typing import IO, Any
 import requests
 from lxml import etree
 
-from . import __version__
-from .errors import LivingReviewError
-from .io import atomic_write, read_json, sha256_file, write_json
+from .. import __version__
+from ..errors import LivingReviewError
+from ..io import atomic_write, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class PubMedRecord:
     vernacular_title: str = ""
     kind: str = "article"  # "article" (PubmedArticle) or "book" (PubmedBookArticle)
     # notices linked to this citation ("RetractionIn 12345", "ErratumIn 23456", ...):
-    # the retraction and correction watch (livingreview.watch)
+    # the retraction and correction watch (livingreview.search.watch)
     corrections: tuple[str, ...] = ()
 
 

@@ -32,12 +32,12 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from .errors import InputError, raise_collected
-from .formatting import p_value
-from .io import read_json
-from .measures import is_ratio, ratio_name
-from .sheets import ROW, load_sheet
-from .stats import dist
+from ..errors import InputError, raise_collected
+from ..formatting import p_value
+from ..io import read_json
+from ..measures import is_ratio, ratio_name
+from ..sheets import ROW, load_sheet
+from ..stats import dist
 
 __all__ = [
     "CERTAINTY",

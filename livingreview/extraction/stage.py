@@ -76,10 +76,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .contract import DEMO_MODERATORS
-from .errors import InputError, InputErrors, raise_collected
-from .io import write_csv
-from .sheets import (
+from ..contract import DEMO_MODERATORS
+from ..errors import InputError, InputErrors, raise_collected
+from ..io import write_csv
+from ..sheets import (
     FILE,
     ROW,
     check_value,
@@ -90,7 +90,7 @@ from .sheets import (
     read_rows,
     sheet_files,
 )
-from .stratifier import MIXED, Stratifier
+from ..stratifier import MIXED, Stratifier
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ EFFECT_COLUMNS = (
     "beat",
 )
 # The merged numbers behind each selected effect (results/effects/arm_data.csv), so the
-# bundle can hand them to RevMan's calculator (livingreview.revman). Arm 1 is the
+# bundle can hand them to RevMan's calculator (livingreview.publish.revman). Arm 1 is the
 # intervention, arm 2 the control, as in the outcome sheets.
 ARM_NUMBERS = ("m1", "sd1", "se1", "n1", "m2", "sd2", "se2", "n2", "md", "ci_low", "ci_high",
                "se", "p", "events1", "events2")  # fmt: skip
@@ -1037,7 +1037,7 @@ class Effect:
 
 
 def _arm_sd(m: Merged, form: str, arm: int) -> float | None:
-    from .stats import escalc as effects
+    from ..stats import escalc as effects
 
     primary, other = _arm_sd_columns(form, arm)
     n = m.get(f"n{arm}")
@@ -1049,7 +1049,7 @@ def _arm_sd(m: Merged, form: str, arm: int) -> float | None:
 
 
 def _md_se(m: Merged, md: float, n1: float, n2: float) -> float | None:
-    from .stats import escalc as effects
+    from ..stats import escalc as effects
 
     df = n1 + n2 - 2
     lo, hi = m.get("ci_low"), m.get("ci_high")
@@ -1068,7 +1068,7 @@ def compute(m: Merged, study: Merged, domain: Domain) -> tuple[str, float, float
     Raises :class:`Unresolved` when a needed field is unresolved and
     ``effects.EffectInputError`` when the numbers cannot give an effect.
     """
-    from .stats import escalc as effects
+    from ..stats import escalc as effects
 
     form = m.get("form")
     n1, n2 = m.get("n1"), m.get("n2")
@@ -1166,7 +1166,7 @@ def _evaluate(
 
 def _compute_one(e: Effect) -> None:
     """Fill ``e`` from :func:`compute`, or set status and why when it cannot be computed."""
-    from .stats import escalc as effects
+    from ..stats import escalc as effects
 
     try:
         e.measure, e.yi, e.vi, e.n, e.design_effect = compute(e.merged, e.study, e.domain)
@@ -1267,7 +1267,7 @@ def _compute_all(todo: Sequence[Effect]) -> None:
 
 def _call(func: Callable[..., Any], rows: np.ndarray, *args: Any, **kwargs: Any) -> Any:
     """``func(*args)`` on the batch positions ``rows``; a rejected row raises :class:`_BadRow`."""
-    from .stats import escalc as effects
+    from ..stats import escalc as effects
 
     try:
         return func(*args, **kwargs)
@@ -1279,7 +1279,7 @@ def _batch(
     plans: Sequence[Mapping[str, Any]], signs: Sequence[int]
 ) -> tuple[list[str], list[float], list[float], list[float], list[float]]:
     """(measure, yi, vi, n, design effect) per plan, step by step as :func:`compute`."""
-    from .stats import escalc as effects
+    from ..stats import escalc as effects
 
     def col(name: str) -> np.ndarray:
         return np.array([p.get(name, math.nan) for p in plans], dtype=float)
@@ -1465,7 +1465,7 @@ def run(
 
     xlsx_sheet = config.get("xlsx_sheet")
     study_rows = _load(study_files, schemas["studies"], xlsx_sheet)
-    from .records import read_aliases  # here: the Snakefile imports this module at start-up
+    from ..search.records import read_aliases  # here: the Snakefile imports this module at start-up
 
     earlier = read_aliases(aliases)
     for r in study_rows:
