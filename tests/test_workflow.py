@@ -115,6 +115,40 @@ def _job_counts(out: str) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M)}
 
 
+def _r_with_metafor() -> bool:
+    """R with metafor and clubSandwich (installed for reference values, never at runtime)."""
+    if shutil.which("Rscript") is None:
+        return False
+    probe = "quit(status = !all(sapply(c('metafor', 'clubSandwich'), requireNamespace)))"
+    return subprocess.run(["Rscript", "-e", probe], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _r_with_metafor(), reason="needs R with metafor and clubSandwich")
+def test_bundle_r_script_reproduces_the_pooled_numbers(project: Path, tmp_path: Path) -> None:
+    """Issue 20: metafor/reproduce.R, run by R on the published demo version, agrees to 1e-8.
+
+    Differences are relative when |published| > 1, else absolute (the script's rule),
+    over estimate, SE, CI bounds, tau^2 and the CR2 test's Satterthwaite df.
+    """
+
+    bundles = project / "results/bundles"
+    bundle = bundles / (bundles / "LATEST").read_text().strip()
+    out = tmp_path / "check.csv"
+    proc = subprocess.run(
+        ["Rscript", str(bundle / "metafor" / "reproduce.R"), str(bundle), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    check = pd.read_csv(out)
+    expected = pd.read_csv(bundle / "metafor" / "expected.csv")
+    assert set(check["stratum"]) == set(expected["stratum"])
+    assert {"univariate", "multilevel"} <= set(check["model"])
+    worst = check.groupby("model")["difference"].max()
+    assert (worst <= 1e-8).all(), worst.to_dict()
+
+
 def test_grade_settings_and_adjudication_rerun_only_grade_report_bundle(project: Path) -> None:
     config = project / "config/config.yaml"
     text = config.read_text()
