@@ -586,6 +586,31 @@ def verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def rezip(args: argparse.Namespace) -> int:
+    """``livingreview zip <bundle>``: rebuild an older version's zip from its folder."""
+    from .publish import bundle
+
+    folder = Path(args.bundle)
+    if not (folder / "manifest.json").is_file():
+        return _fail("zip", f"{folder}: not a published version folder (no manifest.json)")
+    problems = bundle.verify(folder)
+    if problems:
+        print(f"{folder}: {len(problems)} problem(s); no zip made", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    target, same = bundle.rebuild_zip(folder)
+    if not same:
+        print(
+            f"{target}: rebuilt, but its sha256 differs from {target.name}.sha256 (the folder "
+            "verifies; this zlib compresses differently from the one that published it)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(f"{target}: the published zip, byte for byte ({target.name}.sha256 matches)")
+    return EXIT_OK
+
+
 def _load_config(path: Path) -> dict[str, Any]:
     """The project's config as a mapping; a LivingReviewError naming the file otherwise."""
     from .errors import InputError
@@ -727,6 +752,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ver.add_argument("-d", "--directory", default=".", help="project folder for --all (default: .)")
     ver.set_defaults(func=verify)
+    rz = sub.add_parser(
+        "zip", help="rebuild an older version's zip from its folder (only the newest keeps one)"
+    )
+    rz.add_argument("bundle", help="a version folder under results/bundles/")
+    rz.set_defaults(func=rezip)
     st = sub.add_parser("status", help="screening workload per reviewer, conflicts, unscreened")
     st.add_argument("-d", "--directory", default=".", help="project folder (default: .)")
     st.add_argument("--configfile", default=DEFAULT_CONFIG)

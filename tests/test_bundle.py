@@ -241,7 +241,9 @@ def test_verify_fails_without_the_checksum_file_or_the_zip(project):
         f"{res.version}.zip.sha256: missing (the zip's checksum cannot be checked)"
     ]
     (results / "bundles" / f"{res.version}.zip").unlink()
-    assert bundle.verify(res.path) == [f"{res.version}.zip: missing"]
+    assert bundle.verify(res.path) == [
+        f"{res.version}.zip: missing (the newest version keeps its zip)"
+    ]
 
 
 def _edit_manifest(b, change):
@@ -310,10 +312,10 @@ def test_versions_are_chained_and_verify_all_checks_the_chain(project):
     assert (
         f"{bundle.sha256_file(first.path / 'manifest.json')}  2026-11-21.1/manifest.json" in sidecar
     )
-    # a consistent forgery of version 1 (manifest, zip and checksum file rewritten together)
+    # a consistent forgery of version 1 (manifest and checksum file rewritten together;
+    # an older version keeps no zip to rewrite)
+    assert not (bundles / "2026-11-21.1.zip").exists()
     _edit_manifest(first.path, lambda m: m.update(title="Rewritten history"))
-    forged = (first.path / "manifest.json").read_bytes()
-    _rezip(bundles / "2026-11-21.1.zip", lambda e: e.update({"2026-11-21.1/manifest.json": forged}))
     text = (bundles / "2026-11-21.1.zip.sha256").read_text().splitlines()
     text[1] = f"{bundle.sha256_file(first.path / 'manifest.json')}  2026-11-21.1/manifest.json"
     (bundles / "2026-11-21.1.zip.sha256").write_text("\n".join(text) + "\n")
@@ -403,9 +405,12 @@ def test_shared_versions_equal_copied_ones_byte_for_byte(template, tmp_path, mon
             made.append(_publish(root, results, date=date))
         nlinks = [p.stat().st_nlink for p in made[1].path.rglob("*") if p.is_file()]
         assert (max(nlinks) == 2) if links else (max(nlinks) == 1)
+        assert not (results / "bundles" / f"{made[0].version}.zip").exists()  # newest keeps one
+        assert bundle.verify_all(results / "bundles") == []
+        rebuilt, same = bundle.rebuild_zip(made[0].path)  # the older one, byte for byte
+        assert same
         zips = {r.version: (results / "bundles" / f"{r.version}.zip").read_bytes() for r in made}
         outs.append(([_tree(r.path) for r in made], zips))
-        assert bundle.verify_all(results / "bundles") == []
         monkeypatch.undo()
     assert outs[0] == outs[1]
 
@@ -424,3 +429,27 @@ def test_an_edited_earlier_version_is_not_shared(project):
     assert (second.path / "config.yaml").stat().st_ino != target.stat().st_ino
     assert bundle.verify(second.path) == []
     assert "config.yaml: sha256 " in " ".join(bundle.verify(first.path))
+
+
+def test_only_the_newest_version_keeps_its_zip_and_an_older_one_is_rebuilt_exactly(project, capsys):
+    """Issue 20: a zip is a full copy, so disk would grow by a version a week with every zip."""
+    from livingreview import cli
+
+    root, results = project
+    first, second, third = _three_versions(root, results)
+    bundles = results / "bundles"
+    assert sorted(p.name for p in bundles.glob("*.zip")) == [f"{third.version}.zip"]
+    assert all((bundles / f"{v.version}.zip.sha256").is_file() for v in (first, second, third))
+    assert bundle.verify_all(bundles) == []
+    assert cli.main(["zip", str(first.path)]) == cli.EXIT_OK
+    assert "byte for byte" in capsys.readouterr().out
+    sums = (bundles / f"{first.version}.zip.sha256").read_text()
+    assert bundle.sha256_file(bundles / f"{first.version}.zip") in sums
+    assert bundle.verify(first.path) == []  # a rebuilt zip is checked like the newest one
+    # a version whose folder no longer verifies gets no zip
+    edited = second.path / "effects.csv"
+    edited.unlink()  # a new file, not the one shared with the other versions
+    edited.write_text("edited\n")
+    assert cli.main(["zip", str(second.path)]) == cli.EXIT_FAILED
+    assert not (bundles / f"{second.version}.zip").exists()
+    assert "no zip made" in capsys.readouterr().err

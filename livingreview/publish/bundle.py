@@ -28,8 +28,13 @@ decisions or extraction were lost (a sheet removed, double extraction lost),
 unless ``publish.allow_removals`` is true for that run (then ``CHANGES.md``
 lists them under "Held back").
 
+Only the newest version keeps its zip (a zip is a full copy; the folders share
+unchanged files): an older one is rebuilt byte for byte from its folder on
+demand (``rebuild_zip``, ``livingreview zip <bundle>``), and its
+``<version>.zip.sha256`` stays.
+
 ``verify(bundle)`` recomputes every checksum of a published version and
-compares it with its zip; ``verify_all(bundles)`` also checks the chain of
+compares it with its zip (the newest version's, or any rebuilt one); ``verify_all(bundles)`` also checks the chain of
 versions. Each manifest records the SHA-256 of the previous version's
 manifest, and ``<version>.zip.sha256`` (``sha256sum -c`` format) records the
 zip's and the manifest's own checksum, so an edited manifest is found too.
@@ -328,6 +333,43 @@ def _announce(bundles: Path, version: str, date: str, folder: Path) -> None:
         os.replace(zip_stage, target)
     write_text(bundles / f"{version}.zip.sha256", _sidecar_text(bundles, version))
     write_text(bundles / LATEST, version + "\n")
+    _drop_older_zips(bundles, version)
+
+
+def _drop_older_zips(bundles: Path, version: str) -> None:
+    """Keep the newest version's zip only; older ones are rebuilt on demand (:func:`rebuild_zip`).
+
+    A zip is a full copy of its version (the folders share unchanged files, a zip
+    cannot), so keeping every one would grow the disk by a whole version a week.
+    A zip is reproducible from its folder, and each ``<version>.zip.sha256`` stays:
+    it records the zip's checksum and the manifest's, which ``verify`` still checks.
+    """
+    newest = _version_key(version)
+    for p in bundles.glob("*.zip"):
+        name = p.name.removesuffix(".zip")
+        if VERSION_RE.match(name) and _version_key(name) < newest and (bundles / name).is_dir():
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+
+def rebuild_zip(bundle: str | Path) -> tuple[Path, bool]:
+    """Rebuild ``<version>.zip`` beside a published version folder from its files.
+
+    Returns the zip and whether its SHA-256 is the one recorded when the version
+    was published (``<version>.zip.sha256``). The zip is reproducible (sorted
+    entries, fixed dates and modes), so it is the published zip byte for byte
+    wherever zlib compresses as it did then.
+    """
+    bundle = Path(bundle)
+    bundles, version = bundle.parent, bundle.name
+    date = str(read_json(bundle / MANIFEST)["date"])
+    target = bundles / f"{version}.zip"
+    if not target.is_file():
+        zip_stage = bundles / f".{version}.zip.staging"
+        _zip_from(bundle, zip_stage, version, date)
+        os.replace(zip_stage, target)
+    sums = _sidecar_sums(bundles / f"{version}.zip.sha256")
+    return target, sums.get(target.name) == sha256_file(target)
 
 
 def _sidecar_text(bundles: Path, version: str) -> str:
@@ -665,6 +707,18 @@ def _inside(bundle: Path, rel: str) -> bool:
     return (bundle / rel).resolve().is_relative_to(root)
 
 
+def _sidecar_sums(path: Path) -> dict[str, str]:
+    """``<version>.zip.sha256`` as name -> SHA-256 (empty when the file is missing)."""
+    if not path.is_file():
+        return {}
+    sums: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split(maxsplit=1)
+        if len(parts) == 2:
+            sums[parts[1].lstrip("*")] = parts[0]
+    return sums
+
+
 def _zip_problems(bundle: Path, folder: Mapping[str, str]) -> list[str]:
     """The zip beside ``bundle``: its checksum file, its own checksum, and its entries.
 
@@ -674,24 +728,23 @@ def _zip_problems(bundle: Path, folder: Mapping[str, str]) -> list[str]:
     version = bundle.name
     zip_path = bundle.parent / f"{version}.zip"
     sha_path = bundle.parent / f"{version}.zip.sha256"
-    if not zip_path.is_file():
-        return [f"{zip_path.name}: missing"]
+    kept = zip_path.is_file()
+    if not kept and latest(bundle.parent) == version:
+        return [f"{zip_path.name}: missing (the newest version keeps its zip)"]
     problems = []
-    sums: dict[str, str] = {}
     if not sha_path.is_file():
         problems.append(f"{sha_path.name}: missing (the zip's checksum cannot be checked)")
     else:
-        for line in sha_path.read_text(encoding="utf-8").splitlines():
-            parts = line.split(maxsplit=1)
-            if len(parts) == 2:
-                sums[parts[1].lstrip("*")] = parts[0]
-        if sums.get(zip_path.name) != sha256_file(zip_path):
+        sums = _sidecar_sums(sha_path)
+        if kept and sums.get(zip_path.name) != sha256_file(zip_path):
             problems.append(f"{zip_path.name}: sha256 does not match {sha_path.name}")
         manifest_sha = sums.get(f"{version}/{MANIFEST}")
         if manifest_sha is None:
             problems.append(f"{sha_path.name}: records no checksum of {MANIFEST}")
         elif manifest_sha != folder.get(MANIFEST):
             problems.append(f"{MANIFEST}: sha256 does not match {sha_path.name} (edited?)")
+    if not kept:  # an older version: its zip is rebuilt on demand (rebuild_zip)
+        return problems
     prefix = f"{version}/"
     entries: dict[str, str] = {}
     try:
@@ -725,9 +778,11 @@ def verify(bundle: str | Path) -> list[str]:
     Checks each file listed in ``manifest.json`` (missing or different; a
     listed path that is absolute or leaves the bundle is a problem and is not
     read), files present but not listed, the fingerprint, and the zip beside
-    the folder: ``<version>.zip`` and ``<version>.zip.sha256`` must exist, the
-    zip's and the manifest's checksums must match that file, and the zip must
-    hold exactly the folder's files with the same content.
+    the folder: ``<version>.zip.sha256`` must exist and record the manifest's
+    checksum; the newest version's ``<version>.zip`` must exist, match that file
+    and hold exactly the folder's files with the same content. An older version
+    keeps no zip (it is rebuilt on demand, :func:`rebuild_zip`); one that is
+    there is checked the same way.
     """
     bundle = Path(bundle)
     problems: list[str] = []
