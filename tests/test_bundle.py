@@ -453,3 +453,15 @@ def test_only_the_newest_version_keeps_its_zip_and_an_older_one_is_rebuilt_exact
     assert cli.main(["zip", str(second.path)]) == cli.EXIT_FAILED
     assert not (bundles / f"{second.version}.zip").exists()
     assert "no zip made" in capsys.readouterr().err
+
+
+def test_older_zips_a_killed_publication_left_are_dropped_by_the_next_run(project):
+    """Killed after LATEST was written, before the older zips were removed: the next run,
+    with nothing to publish, removes them (as a clean run would have none)."""
+    root, results = project
+    first, _second, third = _three_versions(root, results)
+    bundles = results / "bundles"
+    shutil.copy2(bundles / f"{third.version}.zip", bundles / f"{first.version}.zip")  # left over
+    again = _publish(root, results, date="2026-11-24")
+    assert not again.changed
+    assert sorted(p.name for p in bundles.glob("*.zip")) == [f"{third.version}.zip"]

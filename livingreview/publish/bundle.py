@@ -464,6 +464,8 @@ def publish(
     bundles.mkdir(parents=True, exist_ok=True)
     date = date or dt.date.today().isoformat()
     _remove_leftovers(bundles)
+    if (announced := latest(bundles)) is not None:  # a run killed before it dropped them
+        _drop_older_zips(bundles, announced)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles))
     try:
         _assemble(results, stage, config, repo)
