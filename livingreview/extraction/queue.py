@@ -19,8 +19,9 @@ record, else one made from the first author's surname and the year
 citation as ``Smith et al. (2024)``. The extractor fills in the rest and
 saves it over (or beside) their study sheet. The queue never changes an input
 and is not part of a published version. Study sheets are read leniently here
-(only ``study_id`` and ``record_id``): a sheet the extraction stage rejects
-still gets its queue, and the extraction log names the problem.
+(only ``study_id`` and ``record_id`` are used): a sheet whose cells the
+extraction stage rejects still gets its queue, and the extraction log names
+the problem.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError
 from ..io import write_csv
 from ..sheets import person_name, read_sheet
+from .stage import full_text_status
 
 __all__ = ["UNEXTRACTED", "citation", "queue_columns", "study_id", "write_queues"]
 
@@ -133,15 +134,6 @@ def _entered(paths: Sequence[str | Path]) -> tuple[dict[str, set[str]], dict[str
     return by_extractor, given
 
 
-def _included(decisions: str | Path) -> list[str]:
-    frame = pd.read_csv(decisions, dtype=str, keep_default_na=False)
-    for column in ("record_id", "stage", "status"):
-        if column not in frame.columns:
-            raise InputError(decisions, "this column in the header", row=1, column=column)
-    done = frame[(frame["stage"] == "full_text") & (frame["status"] == "included")]
-    return list(dict.fromkeys(done["record_id"]))
-
-
 def build_queues(
     decisions: str | Path,
     records: str | Path,
@@ -149,7 +141,8 @@ def build_queues(
     columns: Sequence[str],
 ) -> dict[str, pd.DataFrame]:
     """Queue name -> rows (see the module docstring)."""
-    included = _included(decisions)
+    status = full_text_status(decisions)  # the extraction stage's reading of decisions.csv
+    included = [record for record, st in status.items() if st == "included"]
     store = pd.read_csv(
         records, dtype=str, keep_default_na=False, usecols=lambda c: c in PREFILLED_SOURCES
     ).set_index("record_id")

@@ -1111,7 +1111,7 @@ _EFFECT_FIELDS = {
 }
 
 
-def _included(decisions: str | Path) -> dict[str, str]:
+def full_text_status(decisions: str | Path) -> dict[str, str]:
     """record_id -> screening status at stage full_text."""
     names, data, _ = read_rows(decisions)
     for col in ("record_id", "stage", "status"):
@@ -1506,7 +1506,7 @@ def run(
     limits = plausibility(config)
     raise_collected(_check_plausible(outcomes, studies, limits))
 
-    screening = _included(decisions)
+    screening = full_text_status(decisions)
     screening = {**{o: screening[n] for o, n in earlier.items() if n in screening}, **screening}
     evaluated = _evaluate(outcomes, studies, settings, screening, Path(decisions).name)
     raise_collected(_check_effect_sizes(evaluated, limits))
