@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from livingreview.adapter import logged
-from livingreview.publish.report import draw_rob_figures
+from livingreview.publish.report_figures import draw_rob_figures
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 

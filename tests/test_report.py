@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from results_fixture import CONFIG, EVIL, make_results
 
-from livingreview.publish import report
+from livingreview.publish import html as page_html
+from livingreview.publish import report, report_data, report_sections
 
 
 @pytest.fixture(scope="module")
@@ -319,20 +320,55 @@ def test_platform_overview_caption_says_how_rows_were_pooled():
              "method": "REML"}  # fmt: skip
     naive = {"kind": "platform", "stratum": "platform-line", "reported": True, "k": 8,
              "n_trials": 3, "model": "univariate"}  # fmt: skip
-    caption = report._platform_caption({"platform-wechat": multi})
+    caption = report_sections.platform_caption({"platform-wechat": multi})
     assert "Multilevel model (REML): effects nested in trials, \u03c1 = 0.6" in caption
     assert "CR2 cluster-robust CI (Satterthwaite df)" in caption
     assert "as if independent" not in caption
-    caption = report._platform_caption({"platform-line": naive})
+    caption = report_sections.platform_caption({"platform-line": naive})
     assert "platform-line: several effects per trial pooled as if independent" in caption
     assert "Multilevel" not in caption
-    table = report.strata_table({"platform-wechat": multi, "platform-line": naive})
+    table = report_data.strata_table({"platform-wechat": multi, "platform-line": naive})
     assert table[["model", "n_trials"]].values.tolist() == [["multilevel", 8], ["univariate", 3]]
-    assert "23 effects nested in 8 trials" in report._forest_caption(multi, "platform-wechat")
+    assert "23 effects nested in 8 trials" in report_sections.forest_caption(
+        multi, "platform-wechat"
+    )
 
 
 def test_tables_for_people_no_zero_p_values_and_no_negative_zero():
     df = pd.DataFrame({"stratum": ["a", "b"], "estimate": [-0.0001, -0.5], "pval": [2e-12, 0.0412]})
-    html = report.html_table(df)
+    html = page_html.html_table(df)
     assert "<td>&lt; 0.001</td>" in html and "<td>0.041</td>" in html
     assert "<td>0.000</td>" in html and "-0.000" not in html and "<td>-0.500</td>" in html
+
+
+def test_the_page_is_rendered_once_and_a_version_fills_its_slots(tmp_path):
+    """Issue 16: the working copy carries each slot once; filling them leaves no marker."""
+    results = make_results(tmp_path, n_studies=4)
+    page = report.build_report(results, results / "report", CONFIG).read_text(encoding="utf-8")
+    for name in page_html.SLOTS:
+        assert page.count(f"<!-- slot:{name} -->") == 1, name
+    assert "Working copy (not yet published)" in page
+    filled = page_html.fill_slots(
+        page, {"version": "<p><strong>Version 2027-01-01.1</strong></p>", "news": ""}
+    )
+    assert "<!-- slot:" not in filled and "<!-- /slot:" not in filled
+    assert "Version 2027-01-01.1" in filled and "Working copy" not in filled
+    # what a version does not fill keeps the working copy's text
+    assert page_html.fill_slots(page, {}).count("Software and data provenance") == 1
+    with pytest.raises(ValueError, match="0 slots named 'version', not 1"):
+        page_html.fill_slots(filled, {})
+    with pytest.raises(ValueError, match="unknown report slot 'footer'"):
+        page_html.slot("footer", "x")
+
+
+def test_report_and_bundle_do_not_import_each_other():
+    """Issue 16: the bundle fills slots (publish.html) instead of calling the report."""
+    for module, other in (("bundle", "report"), ("report", "bundle")):
+        code = (
+            f"import sys, livingreview.publish.{module}; "
+            f"print('livingreview.publish.{other}' in sys.modules)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "False", module

@@ -80,13 +80,15 @@ from ..contract import (
 from ..errors import InputError
 from ..evidence.grade import GradeSettings
 from ..io import atomic_write, read_json, sha256_file, write_csv, write_json, write_text
-from . import interop, provenance, report, whats_new
+from . import interop, provenance, whats_new
 from .history import HISTORY_FILES, version_history
+from .html import fill_slots
 from .interop import CITATION_FILES
 from .metafor_export import write_metafor
 from .report_settings import ReportSettings
 from .revman import write_revman
 from .rocrate import CRATE, WORKFLOW_DIR, ro_crate, workflow_sources
+from .version_sections import version_fragments
 
 WHATS_NEW = "whats_new.json"
 VERSION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
@@ -528,23 +530,18 @@ def publish(
             "inputs": inputs,
             "fingerprint": fp,
         }
-        if (stage / "report").is_dir():
-            figures, tables = report.report_parts(stage / "report")
-            html = report.render_index(
-                results,
-                stage / "report",
-                shown,
-                strata=report.read_strata(results),
-                figures=figures,
-                tables=tables,
+        index = stage / "report" / "index.html"
+        if index.is_file():  # the report rule's page; this version fills its slots
+            fragments = version_fragments(
                 version=version,
                 date=date,
+                news=news,
+                history=stage / "history" / "history.csv",
                 changes=changes,
                 previous=prev,
-                provenance_info=manifest,
-                news=news,
+                manifest=manifest,
             )
-            write_text(stage / "report" / "index.html", html)
+            write_text(index, fill_slots(index.read_text(encoding="utf-8"), fragments))
         title = shown.title
         files = _rehash(
             stage,
