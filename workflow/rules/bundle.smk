@@ -23,7 +23,7 @@ rule bundle:
     params:
         config=PUBLISHED_CONFIG,
         # for one run: --config 'publish={allow_removals: true}' (livingreview.publish.bundle.publish)
-        allow_removals=config.get("publish", {}).get("allow_removals", False),
+        allow_removals=config["publish"]["allow_removals"],  # schema default: false
         inputs_root=config["inputs"]["root"],
     script:
         "../../scripts/bundle.py"
