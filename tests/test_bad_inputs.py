@@ -34,6 +34,7 @@ from fake_eutils import SMALL_TEMPLATE_FILES, FakeEutils, make_corpus
 
 from livingreview.errors import InputError, InputErrors, LivingReviewError
 from livingreview.extraction import stage as extraction
+from livingreview.extraction.files import input_files as extraction_input_files
 from livingreview.publish import bundle
 from livingreview.screening import stage as screening
 from livingreview.search import pubmed, records
@@ -108,7 +109,7 @@ def run_screening(cfg: dict[str, Any], case: dict[str, Any]) -> None:
 
 
 def run_extraction(cfg: dict[str, Any], case: dict[str, Any]) -> None:
-    files = extraction.input_files(ROOT)
+    files = extraction_input_files(ROOT)
     result = extraction.run(
         study_files=files["studies"],
         outcome_files=files["outcomes"],

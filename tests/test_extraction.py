@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from livingreview.errors import InputError, InputErrors
-from livingreview.extraction.stage import input_files, run, write_outputs
+from livingreview.extraction.files import input_files
+from livingreview.extraction.stage import run, write_outputs
 from livingreview.io import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -659,7 +660,7 @@ def test_snakemake_start_up_imports_no_scipy_or_jsonschema():
     # in every Snakemake run: effects (scipy.special, ~0.2 s) and jsonschema load only
     # when the extraction job computes effects or reports a bad cell.
     code = (
-        "import sys, livingreview.extraction.stage, livingreview.analysis.strata;"
+        "import sys, livingreview.extraction.files, livingreview.analysis.strata;"
         "print(sorted(m for m in ('scipy', 'jsonschema', 'livingreview.stats.escalc') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

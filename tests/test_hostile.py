@@ -44,7 +44,7 @@ from test_prisma import counts as prisma_counts
 from test_report import _chrome, _chromium
 
 from livingreview.errors import InputError
-from livingreview.extraction import stage as extraction
+from livingreview.extraction.files import extractor_name
 from livingreview.io import FORMULA_PREFIXES
 from livingreview.screening import stage as screening
 from livingreview.search import pubmed
@@ -189,7 +189,7 @@ UNSAFE_NAMES = [
 def test_unsafe_sheet_names_are_rejected(name: str) -> None:
     for check, who in (
         (screening.reviewer_name, "reviewer"),
-        (extraction.extractor_name, "extractor"),
+        (extractor_name, "extractor"),
     ):
         with pytest.raises(InputError) as info:
             check(Path("resources/demo/screening/title_abstract") / name)
@@ -204,7 +204,7 @@ def test_safe_sheet_names_give_the_person() -> None:
         ("Bob-batch2.xlsx", "bob"),
         ("carol_2026.csv", "carol"),
     ):
-        assert screening.reviewer_name(Path(name)) == who == extraction.extractor_name(Path(name))
+        assert screening.reviewer_name(Path(name)) == who == extractor_name(Path(name))
 
 
 # --------------------------------------------------------------------------- secrets (unit)
