@@ -37,6 +37,7 @@ from livingreview.extraction import stage as extraction
 from livingreview.extraction.files import input_files as extraction_input_files
 from livingreview.publish import bundle
 from livingreview.screening import stage as screening
+from livingreview.screening.files import sheet_paths
 from livingreview.search import pubmed, records
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def run_screening(cfg: dict[str, Any], case: dict[str, Any]) -> None:
         ROOT,
         cfg["screening"],
         "results/screening",
-        sheets=[str(p) for p in screening.sheet_paths(ROOT)],
+        sheets=[str(p) for p in sheet_paths(ROOT)],
         schema_dir="workflow/schemas",
     )
 

@@ -46,7 +46,7 @@ from test_report import _chrome, _chromium
 from livingreview.errors import InputError
 from livingreview.extraction.files import extractor_name
 from livingreview.io import FORMULA_PREFIXES
-from livingreview.screening import stage as screening
+from livingreview.screening.files import reviewer_name
 from livingreview.search import pubmed
 
 ARTICLE = (
@@ -188,7 +188,7 @@ UNSAFE_NAMES = [
 @pytest.mark.parametrize("name", UNSAFE_NAMES)
 def test_unsafe_sheet_names_are_rejected(name: str) -> None:
     for check, who in (
-        (screening.reviewer_name, "reviewer"),
+        (reviewer_name, "reviewer"),
         (extractor_name, "extractor"),
     ):
         with pytest.raises(InputError) as info:
@@ -204,7 +204,7 @@ def test_safe_sheet_names_give_the_person() -> None:
         ("Bob-batch2.xlsx", "bob"),
         ("carol_2026.csv", "carol"),
     ):
-        assert screening.reviewer_name(Path(name)) == who == extractor_name(Path(name))
+        assert reviewer_name(Path(name)) == who == extractor_name(Path(name))
 
 
 # --------------------------------------------------------------------------- secrets (unit)

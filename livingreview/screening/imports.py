@@ -139,7 +139,7 @@ class ExportRow:
 
 @dataclass
 class ToolExport:
-    """A tool's export read as our reviewer rows: what :mod:`livingreview.screening.stage` merges."""
+    """A tool's export read as our reviewer rows: what :mod:`livingreview.screening.merging` merges."""
 
     tool: str
     frame: pd.DataFrame  # record_id, decision, reason, note, _row
