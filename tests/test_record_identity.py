@@ -24,7 +24,6 @@ from livingreview.io import read_json
 from livingreview.publish.report import render_index
 from livingreview.screening import stage as scr
 from livingreview.screening.merging import ScreeningResult
-from livingreview.search.pubmed import write_snapshot
 from livingreview.search.records import (
     ALIASES_CSV,
     alias_map,
@@ -34,6 +33,7 @@ from livingreview.search.records import (
     withdrawal_warnings,
     write_records,
 )
+from livingreview.search.snapshots import write_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

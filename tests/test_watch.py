@@ -13,8 +13,9 @@ from livingreview.screening import stage as scr
 from livingreview.screening.merging import ScreeningResult
 from livingreview.screening.status import format_status, status_of
 from livingreview.search import watch
-from livingreview.search.pubmed import parse_efetch, write_snapshot
+from livingreview.search.pubmed_xml import parse_efetch
 from livingreview.search.records import build_records, write_records
+from livingreview.search.snapshots import write_snapshot
 
 REASONS = ["not an RCT", "wrong population"]
 RETRACTION = (

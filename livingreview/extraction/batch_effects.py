@@ -30,7 +30,7 @@ class _BadRow(Exception):
 
 
 def _plan(e: Effect) -> dict[str, Any] | None:
-    """The fields :func:`compute` reads for ``e`` and which branches it takes.
+    """The fields :func:`~livingreview.extraction.effects.compute` reads for ``e`` and which branches it takes.
 
     Reads (at least) every field ``compute`` reads, so an unresolved one shows
     here; returns None then, or when a needed number is missing, leaving the
@@ -77,7 +77,7 @@ def _plan(e: Effect) -> dict[str, Any] | None:
 
 
 def _compute_all(todo: Sequence[Effect]) -> None:
-    """Compute every effect in ``todo`` as :func:`compute` would, in batches."""
+    """Compute every effect in ``todo`` as :func:`~livingreview.extraction.effects.compute` would, in batches."""
     plans: list[tuple[Effect, dict[str, Any]]] = []
     for e in todo:
         plan = _plan(e)
@@ -111,7 +111,7 @@ def _call(func: Callable[..., Any], rows: np.ndarray, *args: Any, **kwargs: Any)
 def _batch(
     plans: Sequence[Mapping[str, Any]], signs: Sequence[int]
 ) -> tuple[list[str], list[float], list[float], list[float], list[float]]:
-    """(measure, yi, vi, n, design effect) per plan, step by step as :func:`compute`."""
+    """(measure, yi, vi, n, design effect) per plan, step by step as :func:`~livingreview.extraction.effects.compute`."""
     from ..stats import escalc as effects
 
     def col(name: str) -> np.ndarray:

@@ -90,7 +90,7 @@ def _md_se(m: Merged, md: float, n1: float, n2: float) -> float | None:
 def compute(m: Merged, study: Merged, domain: Domain) -> tuple[str, float, float, float, float]:
     """(measure, yi, vi, n, design effect) of a merged outcome row, aligned per domain.
 
-    Raises :class:`Unresolved` when a needed field is unresolved and
+    Raises :class:`~livingreview.extraction.merging.Unresolved` when a needed field is unresolved and
     ``effects.EffectInputError`` when the numbers cannot give an effect.
     """
     from ..stats import escalc as effects

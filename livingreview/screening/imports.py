@@ -41,7 +41,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from ..search.pubmed import normalise_doi
+from ..search.pubmed_xml import normalise_doi
 from ..search.records import normalise_title
 from ..sheets import ROW, read_sheet
 
