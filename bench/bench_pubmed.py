@@ -28,7 +28,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from fake_eutils import FakeEutils, make_corpus  # noqa: E402
 
-from livingreview.search.pubmed import PubMedClient, parse_efetch, run_search  # noqa: E402
+from livingreview.search.pubmed import PubMedClient  # noqa: E402
+from livingreview.search.pubmed_xml import parse_efetch  # noqa: E402
+from livingreview.search.snapshots import run_search  # noqa: E402
 
 
 def serve(n: int, conn) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from livingreview.extraction.stage import input_files, run, write_outputs
+from livingreview.extraction.files import input_files
+from livingreview.extraction.stage import run, write_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 OUTCOMES = [

@@ -637,8 +637,8 @@ def _load_config(path: Path) -> dict[str, Any]:
 
 def status(args: argparse.Namespace) -> int:
     from .errors import LivingReviewError
-    from .screening.stage import format_status
-    from .screening.stage import status as screening_status
+    from .screening.status import format_status
+    from .screening.status import status as screening_status
 
     project = Path(args.directory)
     configfile = project / args.configfile

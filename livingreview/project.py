@@ -174,7 +174,7 @@ def template_columns(sheet: str) -> list[str]:
     The screening template leaves out the columns only a queue file carries
     (accepted when a filled-in queue is dropped in, never typed by hand).
     """
-    from .screening.stage import QUEUE_COLUMNS, QUEUE_FILL_IN
+    from .screening.columns import QUEUE_COLUMNS, QUEUE_FILL_IN
     from .sheets import load_schema
 
     columns = list(load_schema(SCHEMA_DIR / f"{sheet}.schema.yaml")["properties"])

@@ -17,14 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import yaml
 
 from .errors import InputError, raise_collected
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas and numpy cost ~0.6 s: Snakemake imports this module at every start
     import jsonschema
+    import pandas as pd
 
 ROW = "_row"  # spreadsheet row number of each data row (header = row 1)
 FILE = "_file"  # path of the file each row came from
@@ -88,6 +87,8 @@ def read_sheet(path: str | Path, *, sheet: str | None = None) -> pd.DataFrame:
     holding the spreadsheet row number and a ``_file`` column. Blank lines are
     skipped. A UTF-8 byte-order mark (Excel's "CSV UTF-8") is accepted.
     """
+    import pandas as pd
+
     names, data, numbers = read_rows(path, sheet=sheet)
     frame = pd.DataFrame(data, columns=names, dtype=object)
     frame[ROW] = numbers
@@ -272,6 +273,8 @@ def _xlsx_cell(value: Any) -> str:
     if isinstance(value, float):
         if value.is_integer():
             return str(int(value))
+        import numpy as np
+
         # plain decimal notation (str() gives '1e-05'), the grammar of parse_number
         return np.format_float_positional(value, trim="-")
     if hasattr(value, "isoformat"):
@@ -386,6 +389,8 @@ def _renames(names: list[str], props: dict[str, Any]) -> dict[str, str]:
 
 
 def _to_typed_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(columns, columns=list(columns))
 
 

@@ -3,7 +3,8 @@
 import datetime as dt
 
 from livingreview.adapter import logged
-from livingreview.search.pubmed import PubMedClient, run_search, write_search_marker
+from livingreview.search.pubmed import PubMedClient
+from livingreview.search.snapshots import run_search, write_search_marker
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(sm.log[0], "search"):

@@ -562,7 +562,7 @@ def _article(pmid: str, title: str, year: int) -> bytes:
 
 def edit_snapshot(rng: random.Random, project: Path) -> Edit | None:
     """A new PubMed search snapshot (the package's writer) with a few new records."""
-    from livingreview.search.pubmed import write_snapshot
+    from livingreview.search.snapshots import write_snapshot
 
     folder = project / ROOT / "search" / "pubmed"
     dates = sorted(dt.date.fromisoformat(p.stem) for p in folder.glob("*.json"))

@@ -7,7 +7,7 @@ already built from the demo up to screening and one published bundle) and
 row and column, and a fragment of what was expected (see
 tests/bad_inputs/README.md). Each case runs through the package function the
 stage's Snakemake script calls (``records.build_records``, ``screening.run``,
-``extraction.run`` + ``write_outputs``, ``pubmed.run_search`` against the fake
+``extraction.run`` + ``write_outputs``, ``snapshots.run_search`` against the fake
 E-utilities server), or through the real workflow (``snakemake``) for config
 cases, and must:
 
@@ -34,9 +34,12 @@ from fake_eutils import SMALL_TEMPLATE_FILES, FakeEutils, make_corpus
 
 from livingreview.errors import InputError, InputErrors, LivingReviewError
 from livingreview.extraction import stage as extraction
+from livingreview.extraction.files import input_files as extraction_input_files
 from livingreview.publish import bundle
 from livingreview.screening import stage as screening
-from livingreview.search import pubmed, records
+from livingreview.screening.files import sheet_paths
+from livingreview.search import records, snapshots
+from livingreview.search.pubmed import PubMedClient
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
@@ -102,13 +105,13 @@ def run_screening(cfg: dict[str, Any], case: dict[str, Any]) -> None:
         ROOT,
         cfg["screening"],
         "results/screening",
-        sheets=[str(p) for p in screening.sheet_paths(ROOT)],
+        sheets=[str(p) for p in sheet_paths(ROOT)],
         schema_dir="workflow/schemas",
     )
 
 
 def run_extraction(cfg: dict[str, Any], case: dict[str, Any]) -> None:
-    files = extraction.input_files(ROOT)
+    files = extraction_input_files(ROOT)
     result = extraction.run(
         study_files=files["studies"],
         outcome_files=files["outcomes"],
@@ -138,7 +141,7 @@ def run_search(cfg: dict[str, Any], case: dict[str, Any]) -> None:
     fake.fault(kind, endpoint, times=times, **fault)
     search = cfg["search"]
     with fake:
-        client = pubmed.PubMedClient(
+        client = PubMedClient(
             fake.base_url,
             email=search["email"],
             tool=search["tool"],
@@ -147,7 +150,7 @@ def run_search(cfg: dict[str, Any], case: dict[str, Any]) -> None:
             rate=0,
             sleep=lambda _s: None,
         )
-        pubmed.run_search(
+        snapshots.run_search(
             client,
             f"{ROOT}/search/pubmed",
             " ".join(search["query"].split()),

@@ -283,7 +283,7 @@ def test_bad_input_exits_2_with_the_file_row_column_lines_last(tmp_path, quiet):
 def test_other_pipeline_errors_exit_1_with_their_message_last(tmp_path):
     (tmp_path / "Snakefile").write_text(FAILING_JOB)
     (tmp_path / "job.py").write_text(
-        "from livingreview.search.pubmed import FetchFailedError\n"
+        "from livingreview.search.errors import FetchFailedError\n"
         "raise FetchFailedError('efetch failed 3 times: HTTP 500')\n"
     )
     run = _update(tmp_path)

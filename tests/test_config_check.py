@@ -12,7 +12,7 @@ import yaml
 
 from livingreview.config_check import check_inputs, load_strict, recently_modified
 from livingreview.errors import InputError
-from livingreview.extraction import stage as extraction
+from livingreview.extraction.plausibility import PLAUSIBILITY
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -157,6 +157,6 @@ def test_schema_defaults_match_the_package() -> None:
     schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
     props = schema["properties"]
     plaus = props["extraction"]["properties"]["plausibility"]
-    assert plaus["default"] == extraction.PLAUSIBILITY
-    assert {k: v["default"] for k, v in plaus["properties"].items()} == extraction.PLAUSIBILITY
+    assert plaus["default"] == PLAUSIBILITY
+    assert {k: v["default"] for k, v in plaus["properties"].items()} == PLAUSIBILITY
     assert props["inputs"]["properties"]["quiet_period_s"]["default"] > 0

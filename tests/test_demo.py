@@ -27,7 +27,7 @@ from livingreview import demo
 from livingreview.extraction import stage as extraction
 from livingreview.screening import stage as screening
 from livingreview.search import records
-from livingreview.search.pubmed import parse_efetch
+from livingreview.search.pubmed_xml import parse_efetch
 from livingreview.search.records import normalise_title
 from livingreview.sheets import load_sheet
 

@@ -9,6 +9,7 @@ pooled = SE / sqrt(1/n1 + 1/n2)) and lets escalc do the Hedges' g.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,8 @@ import pytest
 import yaml
 
 from livingreview.errors import InputError, InputErrors
-from livingreview.extraction.stage import input_files, run, write_outputs
+from livingreview.extraction.files import input_files
+from livingreview.extraction.stage import run, write_outputs
 from livingreview.io import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -655,12 +657,32 @@ def test_snakemake_rule_runs_and_reruns_nothing(tmp_path):
 
 
 def test_snakemake_start_up_imports_no_scipy_or_jsonschema():
-    # extraction.smk imports this module (input_files) and common.smk imports strata,
+    # extraction.smk imports livingreview.extraction.files (input_files), and strata,
     # in every Snakemake run: effects (scipy.special, ~0.2 s) and jsonschema load only
     # when the extraction job computes effects or reports a bad cell.
     code = (
-        "import sys, livingreview.extraction.stage, livingreview.analysis.strata;"
+        "import sys, livingreview.extraction.files, livingreview.analysis.strata;"
         "print(sorted(m for m in ('scipy', 'jsonschema', 'livingreview.stats.escalc') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_rule_files_import_no_pandas_numpy_or_requests():
+    # Issue 15: Snakemake parses the rule files at every start, so what they import at
+    # the top (input functions, checks) must not pull pandas (~0.6 s), numpy or requests.
+    rules = Path(__file__).parents[1] / "workflow" / "rules"
+    modules = sorted(
+        {
+            m
+            for f in rules.glob("*.smk")
+            for m in re.findall(r"^from (livingreview\S*) import", f.read_text(), re.M)
+        }
+    )
+    assert "livingreview.extraction.files" in modules and "livingreview.screening.files" in modules
+    code = (
+        f"import sys, {', '.join(modules)};"
+        "print(sorted(m for m in ('pandas', 'numpy', 'scipy', 'requests') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -9,6 +9,7 @@ shared with test_crash.py): they check what the real workflow wrote.
 from __future__ import annotations
 
 import csv
+import datetime
 import html
 import http.server
 import json
@@ -44,10 +45,12 @@ from test_prisma import counts as prisma_counts
 from test_report import _chrome, _chromium
 
 from livingreview.errors import InputError
-from livingreview.extraction import stage as extraction
+from livingreview.extraction.files import extractor_name
 from livingreview.io import FORMULA_PREFIXES
-from livingreview.screening import stage as screening
-from livingreview.search import pubmed
+from livingreview.screening.files import reviewer_name
+from livingreview.search.errors import EutilsError, FetchFailedError, PubMedXMLError
+from livingreview.search.pubmed import PubMedClient
+from livingreview.search.pubmed_xml import parse_efetch
 
 ARTICLE = (
     b"<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article>"
@@ -83,7 +86,8 @@ def test_billion_laughs_is_refused_within_bounded_memory(
         f"""
         import json, resource
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-        from livingreview.search.pubmed import PubMedXMLError, parse_efetch
+        from livingreview.search.errors import PubMedXMLError
+        from livingreview.search.pubmed_xml import parse_efetch
         try:
             list(parse_efetch({str(bomb)!r}))
             out = {{"error": None}}
@@ -141,33 +145,29 @@ def test_external_entities_are_neither_fetched_nor_read(http_hits, tmp_path: Pat
         % port,
     }
     for name, doctype in refused.items():
-        with pytest.raises(pubmed.PubMedXMLError) as info:
-            list(pubmed.parse_efetch(head + doctype + ARTICLE % b"&xxe;"))
+        with pytest.raises(PubMedXMLError) as info:
+            list(parse_efetch(head + doctype + ARTICLE % b"&xxe;"))
         assert "refusing XML that declares entities" in str(info.value), name
         assert "TOP-SECRET" not in str(info.value)
     # An external DTD (real PubMed responses name one) and XInclude are simply not loaded.
     dtd = b'<!DOCTYPE PubmedArticleSet SYSTEM "http://127.0.0.1:%d/pubmed.dtd">' % port
-    (rec,) = pubmed.parse_efetch(head + dtd + ARTICLE % b"Plain title")
+    (rec,) = parse_efetch(head + dtd + ARTICLE % b"Plain title")
     assert rec.title == "Plain title"
     xinclude = (
         b'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="%s" parse="text"/>'
         % secret.as_uri().encode()
     )
-    (rec,) = pubmed.parse_efetch(head + ARTICLE % xinclude)
+    (rec,) = parse_efetch(head + ARTICLE % xinclude)
     assert "TOP-SECRET" not in rec.title
     assert hits == []
 
 
 def test_error_response_and_html_title_are_text(tmp_path: Path) -> None:
     """An <ERROR> is an error, and markup in a title is kept as inert text (escaped later)."""
-    with pytest.raises(pubmed.EutilsError, match="E-utilities returned an error: Unable"):
-        list(
-            pubmed.parse_efetch(
-                b"<eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>"
-            )
-        )
+    with pytest.raises(EutilsError, match="E-utilities returned an error: Unable"):
+        list(parse_efetch(b"<eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>"))
     escaped = html.escape(TITLES[0]).encode()
-    (rec,) = pubmed.parse_efetch(ARTICLE % escaped)
+    (rec,) = parse_efetch(ARTICLE % escaped)
     assert rec.title == TITLES[0]
 
 
@@ -188,8 +188,8 @@ UNSAFE_NAMES = [
 @pytest.mark.parametrize("name", UNSAFE_NAMES)
 def test_unsafe_sheet_names_are_rejected(name: str) -> None:
     for check, who in (
-        (screening.reviewer_name, "reviewer"),
-        (extraction.extractor_name, "extractor"),
+        (reviewer_name, "reviewer"),
+        (extractor_name, "extractor"),
     ):
         with pytest.raises(InputError) as info:
             check(Path("resources/demo/screening/title_abstract") / name)
@@ -204,7 +204,7 @@ def test_safe_sheet_names_give_the_person() -> None:
         ("Bob-batch2.xlsx", "bob"),
         ("carol_2026.csv", "carol"),
     ):
-        assert screening.reviewer_name(Path(name)) == who == extraction.extractor_name(Path(name))
+        assert reviewer_name(Path(name)) == who == extractor_name(Path(name))
 
 
 # --------------------------------------------------------------------------- secrets (unit)
@@ -222,19 +222,17 @@ class _EchoKey(FakeEutils):
 def test_api_key_scrubbed_from_errors_and_logs(monkeypatch, caplog) -> None:
     monkeypatch.setenv("NCBI_API_KEY", SECRET)
     caplog.set_level(logging.DEBUG)
-    corpus = make_corpus(3, pubmed.dt.date(2026, 1, 1), pubmed.dt.date(2026, 1, 2))
+    corpus = make_corpus(3, datetime.date(2026, 1, 1), datetime.date(2026, 1, 2))
     with _EchoKey(FIXTURES, corpus, template_files=SMALL_TEMPLATE_FILES) as fake:
-        client = pubmed.PubMedClient.from_env(fake.base_url, max_retries=0, rate=0)
-        with pytest.raises(pubmed.EutilsError) as info:
+        client = PubMedClient.from_env(fake.base_url, max_retries=0, rate=0)
+        with pytest.raises(EutilsError) as info:
             client.esearch("diabetes")
         assert fake.requests[0][1].get("api_key") == SECRET  # the key was really sent
     assert "bad request" in str(info.value) and SECRET not in str(info.value)
     with FakeEutils(FIXTURES, corpus, template_files=SMALL_TEMPLATE_FILES) as fake:
         fake.fault("500", "esearch", times=5)
-        client = pubmed.PubMedClient.from_env(
-            fake.base_url, max_retries=2, rate=0, sleep=lambda _s: None
-        )
-        with pytest.raises(pubmed.FetchFailedError) as info:
+        client = PubMedClient.from_env(fake.base_url, max_retries=2, rate=0, sleep=lambda _s: None)
+        with pytest.raises(FetchFailedError) as info:
             client.esearch("diabetes")
     assert SECRET not in str(info.value) and SECRET not in repr(client)
     assert "api_key=<set>" in repr(client)

@@ -231,15 +231,18 @@ def test_order_queue_on_the_screening_stage_s_own_outputs() -> None:
 
     import yaml
 
-    from livingreview.screening import stage as scr
+    from livingreview.screening.columns import UNSCREENED
+    from livingreview.screening.files import sheet_paths
+    from livingreview.screening.merging import merge
+    from livingreview.screening.store import read_records
 
     data = Path(__file__).parent / "data" / "screening"
     config = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
-    records = scr.read_records(data / "records.csv")
+    records = read_records(data / "records.csv")
     off = {**config["screening"], "prioritise": {"enabled": False}}
-    result = scr.merge(
+    result = merge(
         records,
-        scr.sheet_paths(data / "review"),
+        sheet_paths(data / "review"),
         data / "review" / "screening",
         off,
         json.loads((data / "summary.json").read_text()),
@@ -264,16 +267,16 @@ def test_order_queue_on_the_screening_stage_s_own_outputs() -> None:
             assert part["relevance"].is_monotonic_decreasing
     # the screening stage itself orders every queue (one model) when prioritise is on
     on = {**config["screening"], "prioritise": settings}
-    ranked = scr.merge(
+    ranked = merge(
         records,
-        scr.sheet_paths(data / "review"),
+        sheet_paths(data / "review"),
         data / "review" / "screening",
         on,
         json.loads((data / "summary.json").read_text()),
     )
     assert ranked.ranking["prioritised"] is True
     expected = pr.order_queues(
-        {**result.queues, scr.UNSCREENED: result.unscreened}, records.reset_index(drop=True),
+        {**result.queues, UNSCREENED: result.unscreened}, records.reset_index(drop=True),
         result.decisions, settings,
     )  # fmt: skip
     for reviewer, queue in ranked.queues.items():

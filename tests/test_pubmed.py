@@ -12,17 +12,16 @@ from pathlib import Path
 import pytest
 from fake_eutils import SMALL_TEMPLATE_FILES, FakeEutils, FakeRecord, make_corpus
 
-import livingreview.search.pubmed as pm
 from livingreview.io import read_json, sha256_file
-from livingreview.search.pubmed import (
+from livingreview.search.errors import EutilsError, FetchFailedError, PubMedXMLError
+from livingreview.search.pubmed import PubMedClient, _retry_after
+from livingreview.search.pubmed_xml import (
     Deletion,
-    EutilsError,
-    FetchFailedError,
-    PubMedClient,
-    PubMedXMLError,
+    _parse_esearch,
+    iter_efetch_elements,
     parse_efetch,
-    run_search,
 )
+from livingreview.search.snapshots import SNAPSHOT_FOOTER, SNAPSHOT_HEADER, run_search
 
 ENTREZ = "fixtures/pubmed/biopython/Tests/Entrez"
 METAPUB = "fixtures/pubmed/metapub/tests"
@@ -166,7 +165,7 @@ def test_error_responses_raise_clear_exceptions(shared: Path) -> None:
             b"<?xml version='1.0'?><eFetchResult><ERROR>Unable to obtain query #1</ERROR></eFetchResult>"
         )
     with pytest.raises(EutilsError, match="Invalid db name specified: fleegle"):
-        pm._parse_esearch(
+        _parse_esearch(
             (
                 shared / "fixtures/pubmed/klortho_eutils_json/samples/esearch.baderror.xml"
             ).read_bytes()
@@ -188,9 +187,9 @@ def test_truncated_response(shared: Path) -> None:
 
 
 def test_esearch_zero_hits_and_history(shared: Path) -> None:
-    zero = pm._parse_esearch((shared / ENTREZ / "esearch8.xml").read_bytes())
+    zero = _parse_esearch((shared / ENTREZ / "esearch8.xml").read_bytes())
     assert zero.count == 0 and zero.ids == ()
-    hist = pm._parse_esearch((shared / ENTREZ / "esearch2.xml").read_bytes())
+    hist = _parse_esearch((shared / ENTREZ / "esearch2.xml").read_bytes())
     assert (hist.count, hist.query_key, hist.webenv) == (
         42249,
         "1",
@@ -234,13 +233,9 @@ def test_streaming_keeps_one_record_in_memory(shared: Path) -> None:
     fake = FakeEutils(
         shared / "fixtures" / "pubmed", make_corpus(300, D(2020, 1, 1), D(2020, 2, 1))
     )
-    body = (
-        pm.SNAPSHOT_HEADER
-        + b"".join(fake.article_xml(r) for r in fake.records)
-        + pm.SNAPSHOT_FOOTER
-    )
-    sizes = [len(el.getparent()) for el in pm.iter_efetch_elements(io.BytesIO(body))]
-    earlier = [el.getprevious() is not None for el in pm.iter_efetch_elements(io.BytesIO(body))]
+    body = SNAPSHOT_HEADER + b"".join(fake.article_xml(r) for r in fake.records) + SNAPSHOT_FOOTER
+    sizes = [len(el.getparent()) for el in iter_efetch_elements(io.BytesIO(body))]
+    earlier = [el.getprevious() is not None for el in iter_efetch_elements(io.BytesIO(body))]
     assert len(sizes) == 300 and not any(earlier)  # earlier records were freed
     assert max(sizes) < 20  # only lxml's read-ahead is held, never the whole set
 
@@ -279,7 +274,7 @@ def search(fake, folder, until=None, **kw):
 
 
 def test_first_run_writes_snapshot_and_sidecar(fake, tmp_path: Path, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="livingreview.search.pubmed")
+    caplog.set_level(logging.INFO, logger="livingreview.search.snapshots")
     path = search(fake, tmp_path)
     assert path == tmp_path / "2022-01-01.xml.gz"
     pmids = snapshot_pmids(path)
@@ -484,8 +479,8 @@ def test_429_honours_retry_after(fake, tmp_path: Path) -> None:
 def test_retry_after_http_date() -> None:
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     value = later.strftime("%a, %d %b %Y %H:%M:%S GMT")
-    assert 25 <= pm._retry_after(value) <= 31
-    assert pm._retry_after("12") == 12.0 and pm._retry_after(None) is None
+    assert 25 <= _retry_after(value) <= 31
+    assert _retry_after("12") == 12.0 and _retry_after(None) is None
 
 
 def test_backoff_is_exponential_with_jitter(fake) -> None:

@@ -20,9 +20,10 @@ from fake_eutils import SMALL_TEMPLATE_FILES, load_templates
 
 from livingreview import cli
 from livingreview.extraction.stage import run as run_extraction
+from livingreview.io import read_json
 from livingreview.publish.report import render_index
 from livingreview.screening import stage as scr
-from livingreview.search.pubmed import write_snapshot
+from livingreview.screening.merging import ScreeningResult
 from livingreview.search.records import (
     ALIASES_CSV,
     alias_map,
@@ -32,6 +33,7 @@ from livingreview.search.records import (
     withdrawal_warnings,
     write_records,
 )
+from livingreview.search.snapshots import write_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -74,7 +76,7 @@ def sheet(root: Path, stage: str, reviewer: str, rows: list[tuple[str, str]]) ->
     (folder / f"{reviewer}.csv").write_text("\n".join(lines) + "\n")
 
 
-def screen(root: Path, out: Path) -> scr.ScreeningResult:
+def screen(root: Path, out: Path) -> ScreeningResult:
     return scr.run(
         out / "records.csv",
         out / "summary.json",
@@ -154,7 +156,7 @@ def test_withdrawn_record_stays_flagged_and_warns(
     result = screen(review, out)  # the reviewers' rows about it are not errors
     ta = result.decisions[result.decisions["stage"] == "title_abstract"].set_index("record_id")
     assert ta.loc["39000002", "status"] == "excluded"
-    summary = scr.read_json(out / "summary.json")
+    summary = read_json(out / "summary.json")
     assert summary["deleted_pmids"] == ["39000002"]
     assert withdrawal_warnings(summary) == [
         "record 39000002 was withdrawn from PubMed on 2024-03-01 (DeleteCitation); it stays "

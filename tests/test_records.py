@@ -14,13 +14,13 @@ from lxml import etree
 from livingreview.errors import InputError
 from livingreview.io import read_json
 from livingreview.search.exports import read_csv_export, read_medline, read_ris
-from livingreview.search.pubmed import write_snapshot
 from livingreview.search.records import (
     COLUMNS,
     build_records,
     read_records,
     write_records,
 )
+from livingreview.search.snapshots import write_snapshot
 
 DATA = Path(__file__).parent / "data" / "search"
 PUBMED = "fixtures/pubmed"

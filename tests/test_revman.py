@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from livingreview.extraction.stage import ARM_DATA_COLUMNS, input_files, run, write_outputs
+from livingreview.extraction.columns import ARM_DATA_COLUMNS
+from livingreview.extraction.files import input_files
+from livingreview.extraction.stage import run, write_outputs
 from livingreview.publish.revman import (
     ARMS_COLUMNS,
     RESULTS_COLUMNS,

@@ -19,8 +19,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from livingreview.errors import InputError, InputErrors
+from livingreview.errors import InputError, InputErrors, LivingReviewError
+from livingreview.screening import merging
 from livingreview.screening import stage as scr
+from livingreview.screening.agreement import kappa
+from livingreview.screening.columns import QUEUE_COLUMNS, UNSCREENED
+from livingreview.screening.files import reviewer_name, sheet_paths
+from livingreview.screening.merging import ScreeningResult
+from livingreview.screening.status import format_status, status, status_of
+from livingreview.screening.store import new_record_flags, read_records
 
 DATA = Path(__file__).parent / "data" / "screening"
 REPO = Path(__file__).resolve().parents[1]
@@ -38,13 +45,13 @@ def root(tmp_path: Path) -> Path:
     return target
 
 
-def merge(root: Path, config=CONFIG) -> scr.ScreeningResult:
-    records = scr.read_records(DATA / "records.csv")
+def merge(root: Path, config=CONFIG) -> ScreeningResult:
+    records = read_records(DATA / "records.csv")
     summary = json.loads((DATA / "summary.json").read_text())
-    return scr.merge(records, scr.sheet_paths(root), root / "screening", config, summary)
+    return merging.merge(records, sheet_paths(root), root / "screening", config, summary)
 
 
-def table(result: scr.ScreeningResult, stage: str) -> dict[str, tuple[str, str]]:
+def table(result: ScreeningResult, stage: str) -> dict[str, tuple[str, str]]:
     d = result.decisions[result.decisions["stage"] == stage]
     return {r: (s, rule) for r, s, rule in zip(d["record_id"], d["status"], d["rule"], strict=True)}
 
@@ -204,7 +211,7 @@ def test_full_text_kappa_uses_three_categories_and_clips_ci(root):
 
 
 def test_kappa_undefined_without_variation():
-    entry = scr.kappa(["include"] * 3, ["include"] * 3, ["include", "exclude"])
+    entry = kappa(["include"] * 3, ["include"] * 3, ["include", "exclude"])
     assert entry["kappa"] is None and entry["percent_agreement"] == 1.0 and entry["n"] == 3
 
 
@@ -268,17 +275,17 @@ def test_header_only_sheet_gets_a_queue_of_every_waiting_record(root, tmp_path):
     # nobody's records: only the unscreened ones, in the same columns as a queue
     unscreened = decisions[decisions["status"] == "unscreened"]
     assert sorted(result.unscreened["record_id"]) == sorted(unscreened["record_id"])
-    assert list(result.unscreened.columns) == scr.QUEUE_COLUMNS
+    assert list(result.unscreened.columns) == QUEUE_COLUMNS
     scr.write_outputs(result, tmp_path / "out", figures=False)
-    written = pd.read_csv(tmp_path / "out" / "queue" / f"{scr.UNSCREENED}.csv", dtype=str)
+    written = pd.read_csv(tmp_path / "out" / "queue" / f"{UNSCREENED}.csv", dtype=str)
     assert sorted(written["record_id"]) == sorted(unscreened["record_id"])
     assert (tmp_path / "out" / "queue" / "erin.csv").is_file()
 
 
 def test_status_names_the_queue_and_conflict_files(root, tmp_path):
-    text = scr.format_status(scr.status_of(merge(root)), tmp_path / "results" / "screening")
+    text = format_status(status_of(merge(root)), tmp_path / "results" / "screening")
     assert f"{tmp_path / 'results' / 'screening' / 'queue'}/<reviewer>.csv" in text
-    assert f"queue/{scr.UNSCREENED}.csv" in text
+    assert f"queue/{UNSCREENED}.csv" in text
     assert str(tmp_path / "results" / "screening" / "conflicts.csv") in text
 
 
@@ -295,7 +302,7 @@ def test_queue_is_empty_but_written_when_nothing_waits(root, tmp_path):
     result = merge(root)
     scr.write_outputs(result, tmp_path / "out", figures=False)
     lines = (tmp_path / "out" / "queue" / "bob.csv").read_text().splitlines()
-    assert lines == [",".join(scr.QUEUE_COLUMNS)]
+    assert lines == [",".join(QUEUE_COLUMNS)]
     assert result.prisma["unscreened"] == {"title_abstract": 0, "full_text": 0}
 
 
@@ -480,14 +487,14 @@ def test_all_problems_reported_together(root):
 
 
 def test_reviewer_names():
-    assert scr.reviewer_name("x/Alice-batch2.xlsx") == "alice"
-    assert scr.reviewer_name("x/bob_late.csv") == "bob"
-    assert scr.reviewer_name("x/r2.csv") == "r2"
+    assert reviewer_name("x/Alice-batch2.xlsx") == "alice"
+    assert reviewer_name("x/bob_late.csv") == "bob"
+    assert reviewer_name("x/r2.csv") == "r2"
     for bad in ("x/al ice.csv", "x/-alice.csv", "x/élise.csv", "x/a.b.csv"):
         with pytest.raises(
             InputError, match="expected a file name starting with the reviewer's name"
         ):
-            scr.reviewer_name(bad)
+            reviewer_name(bad)
 
 
 def test_lock_and_hidden_files_are_not_sheets(root):
@@ -495,7 +502,7 @@ def test_lock_and_hidden_files_are_not_sheets(root):
     (folder / "~$bob.xlsx").write_bytes(b"lock")
     (folder / ".alice.csv.swp").write_bytes(b"swap")
     (folder / "README.md").write_text("notes")
-    assert [p.name for p in scr.sheet_paths(root) if p.parent == folder] == [
+    assert [p.name for p in sheet_paths(root) if p.parent == folder] == [
         "alice-batch1.csv",
         "alice-batch2.csv",
         "alice_late.csv",
@@ -522,13 +529,13 @@ def test_status_reports_waiting_work(root, tmp_path):
     shutil.copy(DATA / "records.csv", results / "records.csv")
     shutil.copy(DATA / "summary.json", results / "summary.json")
     config = {"inputs": {"root": "review"}, "screening": CONFIG}
-    st = scr.status(config, workdir=tmp_path)
+    st = status(config, workdir=tmp_path)
     assert st.waiting == {
         "alice": {"title_abstract": 2, "full_text": 0},
         "bob": {"title_abstract": 6, "full_text": 1},
     }
     assert st.conflicts == {"title_abstract": 1, "full_text": 1}
-    assert scr.format_status(st) == (
+    assert format_status(st) == (
         "Screening: 21 records (latest search 2026-11-01), 4 included at full text\n"
         "\n"
         "reviewer  title/abstract       full text\n"
@@ -544,8 +551,8 @@ def test_status_reports_waiting_work(root, tmp_path):
 
 
 def test_status_without_records_says_what_to_do(tmp_path):
-    with pytest.raises(scr.LivingReviewError, match="records.csv not found: run the workflow"):
-        scr.status({"inputs": {"root": "review"}, "screening": CONFIG}, workdir=tmp_path)
+    with pytest.raises(LivingReviewError, match="records.csv not found: run the workflow"):
+        status({"inputs": {"root": "review"}, "screening": CONFIG}, workdir=tmp_path)
 
 
 # --------------------------------------------------------------------------- workflow
@@ -553,7 +560,7 @@ def test_status_without_records_says_what_to_do(tmp_path):
 
 SNAKEFILE = """
 from livingreview.project import schema_dir
-from livingreview.screening.stage import sheet_paths
+from livingreview.screening.files import sheet_paths
 
 
 configfile: "config/config.yaml"
@@ -628,8 +635,7 @@ def test_rule_reruns_when_a_sheet_is_added(root, tmp_path):
 
 def test_settings_parsed_once_and_old_stages_key_rejected() -> None:
     """screening.stages was required but read by nothing (issue 13, defect 4): now it is refused."""
-    from livingreview.errors import LivingReviewError
-    from livingreview.screening.stage import Settings
+    from livingreview.screening.settings import Settings
 
     settings = Settings.from_config({"allow_single_reviewer": True, "exclusion_reasons": ["x"]})
     assert settings == Settings(allow_single_reviewer=True, exclusion_reasons=("x",))
@@ -645,10 +651,10 @@ def test_search_rounds_come_from_the_review_history_not_file_dates() -> None:
         index=["exp-1", "1", "2", "exp-2", "3"],
     )
     one = {"latest_search": "2024-02-01", "snapshots": [{"until": "2024-02-01"}]}
-    new, latest = scr.new_record_flags(records, one)
+    new, latest = new_record_flags(records, one)
     assert new.all() and latest == "2024-02-01"  # a new review: no "previous version" boxes
     two = {**one, "latest_search": "2024-06-01",
            "snapshots": [{"until": "2024-02-01"}, {"until": "2024-06-01"}]}  # fmt: skip
-    new, _ = scr.new_record_flags(records, two)
+    new, _ = new_record_flags(records, two)
     # the update round: everything first seen after the previous search, exports included
     assert new.tolist() == [False, False, False, True, True]

@@ -20,8 +20,14 @@ import pytest
 import yaml
 
 from livingreview.errors import InputError, InputErrors
+from livingreview.screening import merging
 from livingreview.screening import stage as scr
+from livingreview.screening.files import sheet_paths
 from livingreview.screening.imports import RecordIndex, detect_tool, person_key, read_export_file
+from livingreview.screening.merging import ScreeningResult
+from livingreview.screening.reading import read_decisions
+from livingreview.screening.status import format_status, status_of
+from livingreview.screening.store import read_records
 
 DATA = Path(__file__).parent / "data" / "screening_imports"
 STORE = Path(__file__).parent / "data" / "screening"
@@ -48,13 +54,13 @@ def review(tmp_path: Path, files: dict[str, Path | str]) -> Path:
     return root
 
 
-def merge(root: Path, config=CONFIG) -> scr.ScreeningResult:
-    records = scr.read_records(STORE / "records.csv")
+def merge(root: Path, config=CONFIG) -> ScreeningResult:
+    records = read_records(STORE / "records.csv")
     summary = json.loads((STORE / "summary.json").read_text())
-    return scr.merge(records, scr.sheet_paths(root), root / "screening", config, summary)
+    return merging.merge(records, sheet_paths(root), root / "screening", config, summary)
 
 
-def statuses(result: scr.ScreeningResult, stage: str) -> dict[str, tuple[str, str, str]]:
+def statuses(result: ScreeningResult, stage: str) -> dict[str, tuple[str, str, str]]:
     d = result.decisions[result.decisions["stage"] == stage]
     return {
         r: (s, dec, reason)
@@ -71,7 +77,7 @@ def sheet(rows: list[tuple]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def kappa_of(result: scr.ScreeningResult, stage: str) -> dict:
+def kappa_of(result: ScreeningResult, stage: str) -> dict:
     (pair,) = result.agreement["stages"][stage].values()
     return pair
 
@@ -195,11 +201,11 @@ def test_rayyan_row_matching_no_record_is_listed_not_dropped(tmp_path):
     assert written[["file", "row", "pmid"]].values.tolist() == [
         ["title_abstract/alice.csv", "11", "39999999"]
     ]
-    st = scr.status_of(result)
+    st = status_of(result)
     assert st.unmatched == 1
     assert (
         "Rows of tool exports (Rayyan, Covidence, ASReview) that match no record: 1 "
-        f"(listed in {out / 'unmatched.csv'})" in scr.format_status(st, out)
+        f"(listed in {out / 'unmatched.csv'})" in format_status(st, out)
     )
 
 
@@ -208,9 +214,9 @@ def test_rayyan_user_notes_of_the_reviewer_become_the_note(tmp_path):
     result = merge(root, {**CONFIG, "allow_single_reviewer": True})
     queue_notes = result.decisions.set_index(["stage", "record_id"])
     assert queue_notes.loc[("title_abstract", rid(3)), "status"] == "included"
-    records = scr.read_records(STORE / "records.csv")
-    rows, _, errors = scr.read_decisions(
-        scr.sheet_paths(root),
+    records = read_records(STORE / "records.csv")
+    rows, _, errors = read_decisions(
+        sheet_paths(root),
         root / "screening",
         set(records["record_id"]),
         CONFIG["exclusion_reasons"],
@@ -334,9 +340,7 @@ def test_a_title_shared_by_two_records_is_ambiguous(tmp_path):
     root = review(tmp_path, {"title_abstract/alice.csv": DATA / "rayyan/articles.csv"})
     summary = json.loads((STORE / "summary.json").read_text())
     with pytest.raises(InputError) as err:
-        scr.merge(
-            scr.read_records(store), scr.sheet_paths(root), root / "screening", CONFIG, summary
-        )
+        merging.merge(read_records(store), sheet_paths(root), root / "screening", CONFIG, summary)
     assert (err.value.row, err.value.column) == (9, "title")
     assert f"matches records {rid(8)}, scopus-0badf00d" in str(err.value)
 
@@ -535,9 +539,9 @@ def test_asreview_note_is_kept(src, tmp_path):
     root = review(
         tmp_path, {f"title_abstract/dave{src.suffix}": src, "title_abstract/bob.csv": BOB_TA}
     )
-    records = scr.read_records(STORE / "records.csv")
-    rows, _, errors = scr.read_decisions(
-        scr.sheet_paths(root),
+    records = read_records(STORE / "records.csv")
+    rows, _, errors = read_decisions(
+        sheet_paths(root),
         root / "screening",
         set(records["record_id"]),
         CONFIG["exclusion_reasons"],
@@ -600,7 +604,7 @@ def test_an_export_in_a_stage_folder_is_an_input_of_the_rule(tmp_path):
             "title_abstract/bob.csv": BOB_TA,
         },
     )
-    assert [p.name for p in scr.sheet_paths(root)] == ["alice.ris", "bob.csv"]
+    assert [p.name for p in sheet_paths(root)] == ["alice.ris", "bob.csv"]
 
 
 def test_run_writes_unmatched_csv_and_is_byte_identical(tmp_path):

@@ -9,18 +9,13 @@ from pathlib import Path
 import pytest
 from fake_eutils import SMALL_TEMPLATE_FILES, FakeEutils, make_corpus
 
-import livingreview.search.pubmed as pm
 from livingreview.io import read_json, sha256_file
-from livingreview.search.pubmed import (
-    FetchFailedError,
-    PubMedClient,
-    PubMedError,
-    completed_snapshots,
-    orphan_snapshots,
-    parse_efetch,
-    run_search,
-)
+from livingreview.search.errors import EutilsError, FetchFailedError, PubMedError
+from livingreview.search.files import completed_snapshots, orphan_snapshots
+from livingreview.search.pubmed import DEFAULT_MAX_RETRY_AFTER, PubMedClient
+from livingreview.search.pubmed_xml import Deletion, parse_efetch
 from livingreview.search.records import build_records
+from livingreview.search.snapshots import REFETCH_ROUNDS, run_search
 
 D = dt.date
 KEY = "SECRET-test-key-7f3a9c"
@@ -77,7 +72,7 @@ def test_short_efetch_page_is_refetched_not_published(fake, tmp_path: Path) -> N
 
 def test_records_that_never_come_fail_naming_them_and_no_snapshot(fake, tmp_path: Path) -> None:
     fake.fault("short", "efetch", keep=5)
-    fake.fault("short", "efetch", keep=0, times=pm.REFETCH_ROUNDS)
+    fake.fault("short", "efetch", keep=0, times=REFETCH_ROUNDS)
     with pytest.raises(PubMedError) as info:
         search(fake, tmp_path)
     asked = sorted((str(r.pmid) for r in fake.records), key=int, reverse=True)
@@ -96,7 +91,7 @@ def test_records_that_never_come_fail_naming_them_and_no_snapshot(fake, tmp_path
 def test_short_page_on_resume_is_completed_per_slice(fake, tmp_path: Path) -> None:
     """A batch file a previous run kept short (per-batch check on resume)."""
     fake.fault("short", "efetch", keep=3)
-    fake.fault("short", "efetch", keep=0, times=pm.REFETCH_ROUNDS)
+    fake.fault("short", "efetch", keep=0, times=REFETCH_ROUNDS)
     with pytest.raises(PubMedError):
         search(fake, tmp_path, batch_size=6)
     path = search(fake, tmp_path, batch_size=6)
@@ -146,7 +141,7 @@ def test_deleted_record_counts_as_answered(fake, tmp_path: Path) -> None:
     fake.deleted.add(gone)
     path = search(fake, tmp_path)
     items = list(parse_efetch(path))
-    assert [i.pmid for i in items if isinstance(i, pm.Deletion)] == [str(gone)]
+    assert [i.pmid for i in items if isinstance(i, Deletion)] == [str(gone)]
     assert len(items) == 12
 
 
@@ -161,7 +156,7 @@ def test_snapshot_and_sidecar_become_visible_together(fake, tmp_path: Path, monk
         real_replace(src, dst)
         seen.append((completed_snapshots(tmp_path), orphan_snapshots(tmp_path)))
 
-    monkeypatch.setattr(pm.os, "replace", watching)
+    monkeypatch.setattr(os, "replace", watching)
     search(fake, tmp_path)
     for completed, orphans in seen:
         assert orphans == []  # a reader never saw a gz without its sidecar
@@ -186,7 +181,7 @@ def test_commit_killed_between_renames_is_invisible_then_completed(
                 raise Killed
         real_replace(src, dst)
 
-    monkeypatch.setattr(pm.os, "replace", dying)
+    monkeypatch.setattr(os, "replace", dying)
     monkeypatch.setattr("livingreview.io.os.replace", dying)
     with pytest.raises(Killed):
         search(fake, tmp_path)
@@ -215,7 +210,7 @@ def test_api_key_never_follows_a_redirect(shared: Path, fake, tmp_path: Path) ->
             fake.fault(
                 "redirect", "esearch", location=other.base_url + "esearch.fcgi", status=status
             )
-            with pytest.raises(pm.EutilsError) as info:
+            with pytest.raises(EutilsError) as info:
                 client(fake, api_key=KEY).esearch("q")
             msg = str(info.value)
             assert f"HTTP {status} redirect to {other.base_url}esearch.fcgi not followed" in msg
@@ -253,4 +248,4 @@ def test_retry_after_beyond_the_cap_fails_at_once(fake, tmp_path: Path) -> None:
 
 
 def test_default_retry_after_cap() -> None:
-    assert PubMedClient().max_retry_after == pm.DEFAULT_MAX_RETRY_AFTER == 600
+    assert PubMedClient().max_retry_after == DEFAULT_MAX_RETRY_AFTER == 600

@@ -18,8 +18,10 @@ import pytest
 from fake_eutils import SMALL_TEMPLATE_FILES, FakeEutils, make_corpus
 
 from livingreview.io import read_json
-from livingreview.search.pubmed import PubMedClient, run_search, search_marker
+from livingreview.search.files import search_marker
+from livingreview.search.pubmed import PubMedClient
 from livingreview.search.records import read_records
+from livingreview.search.snapshots import run_search
 
 TODAY = dt.date.today()
 EARLIER = TODAY - dt.timedelta(days=5)

@@ -10,9 +10,12 @@ from fake_eutils import SMALL_TEMPLATE_FILES, load_templates
 from livingreview.evidence.grade import GradeSettings
 from livingreview.publish import whats_new
 from livingreview.screening import stage as scr
+from livingreview.screening.merging import ScreeningResult
+from livingreview.screening.status import format_status, status_of
 from livingreview.search import watch
-from livingreview.search.pubmed import parse_efetch, write_snapshot
+from livingreview.search.pubmed_xml import parse_efetch
 from livingreview.search.records import build_records, write_records
+from livingreview.search.snapshots import write_snapshot
 
 REASONS = ["not an RCT", "wrong population"]
 RETRACTION = (
@@ -51,7 +54,7 @@ def sheets(root: Path, ids: list[str]) -> None:
             (folder / f"{reviewer}.csv").write_text("record_id,decision,reason,note,date\n" + rows)
 
 
-def run(root: Path, out: Path, retracted: str = "exclude") -> scr.ScreeningResult:
+def run(root: Path, out: Path, retracted: str = "exclude") -> ScreeningResult:
     write_records(*build_records(root), out / "records.csv", out / "summary.json")
     config = {"allow_single_reviewer": False, "exclusion_reasons": REASONS, "retracted": retracted}
     return scr.run(out / "records.csv", out / "summary.json", root, config, out / "screening")
@@ -89,7 +92,7 @@ def test_retracted_included_study_is_excluded_and_errata_flagged(
     )
     assert notices.loc["111", "notice"] == "erratum" and notices.loc["111", "status"] == "included"
     assert (out / "screening" / "watch.csv").read_text().count("\n") == 3
-    text = scr.format_status(scr.status_of(result))
+    text = format_status(status_of(result))
     assert "record 222 (excluded at full text): retracted (PMID 999)" in text
     # the team may keep it (and decide by hand): flag only
     kept = run(root, out, retracted="flag")

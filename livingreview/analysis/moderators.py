@@ -11,9 +11,10 @@ first in sorted order. The reference is stated in ``metareg/<name>.json``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs ~0.6 s: common.smk imports this module at every start
+    import pandas as pd
 
 __all__ = ["BINARY_YESNO", "DERIVED", "design_matrix", "parse_moderators", "unknown_moderators"]
 
@@ -65,6 +66,8 @@ def design_matrix(
     naming a moderator that is not a column of ``data``, or a reference
     level that no complete row has.
     """
+    import pandas as pd
+
     references = dict(references or {})
     missing = [n for n in names if n not in data.columns]
     if missing:

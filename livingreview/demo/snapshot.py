@@ -1,5 +1,5 @@
 """PubMed search snapshots of the simulated records: ``<until>.xml.gz`` and its sidecar,
-laid out as :func:`livingreview.search.pubmed.write_snapshot` writes them.
+laid out as :func:`livingreview.search.snapshots.write_snapshot` writes them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from lxml import etree
 
 from ..io import write_bytes, write_json
-from ..search.pubmed import SNAPSHOT_FOOTER, SNAPSHOT_HEADER, _sha_lines
+from ..search.snapshots import SNAPSHOT_FOOTER, SNAPSHOT_HEADER, _sha_lines
 from .design import Record
 
 SOFTWARE = {"livingreview": "0.1.0", "python": "3.11.7"}  # fixed: regeneration is byte-identical

@@ -36,7 +36,7 @@ import pandas as pd
 
 from ..io import write_csv
 from ..sheets import person_name, read_sheet
-from .stage import full_text_status
+from .selection import full_text_status
 
 __all__ = ["UNEXTRACTED", "citation", "queue_columns", "study_id", "write_queues"]
 
@@ -102,7 +102,7 @@ def queue_columns(schema: Mapping[str, Any], extraction: Mapping[str, Any]) -> l
     stands where the shipped schema has ``platform``.
     """
     from ..stratifier import Stratifier
-    from .stage import Settings
+    from .settings import Settings
 
     stratifier = Stratifier.from_config(extraction)
     study_columns = {str(k): str(v) for k, v in (extraction.get("study_columns") or {}).items()}

@@ -1,7 +1,7 @@
 """PRISMA 2020 flow diagram of the screening counts, drawn with matplotlib.
 
 Two templates of Page et al. (2021, BMJ 372:n71, Figure 1) are drawn from
-``prisma.json`` (``livingreview.screening.stage.prisma_counts``):
+``prisma.json`` (``livingreview.screening.prisma.prisma_counts``):
 
 * a new review: identification via databases, screening, included;
 * an updated review (records exist from before the latest search): a

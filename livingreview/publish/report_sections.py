@@ -245,7 +245,7 @@ def no_pooled_html(
 
 def agreement_html(agreement: Any) -> str:
     """Cohen's kappa per stage and reviewer pair, or why there is none yet."""
-    from ..screening.stage import STAGE_LABELS
+    from ..screening.files import STAGE_LABELS
 
     stages = (agreement or {}).get("stages") if isinstance(agreement, dict) else None
     rows = [

@@ -41,7 +41,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from ..search.pubmed import normalise_doi
+from ..search.pubmed_xml import normalise_doi
 from ..search.records import normalise_title
 from ..sheets import ROW, read_sheet
 
@@ -139,7 +139,7 @@ class ExportRow:
 
 @dataclass
 class ToolExport:
-    """A tool's export read as our reviewer rows: what :mod:`livingreview.screening.stage` merges."""
+    """A tool's export read as our reviewer rows: what :mod:`livingreview.screening.merging` merges."""
 
     tool: str
     frame: pd.DataFrame  # record_id, decision, reason, note, _row

@@ -48,11 +48,10 @@ from lxml import etree
 from rispy.parser import WokParser
 
 from ..errors import InputError
-from .pubmed import normalise_doi
+from .pubmed_xml import normalise_doi
 
 __all__ = [
     "CSV_COLUMNS",
-    "EXPORT_SUFFIXES",
     "FORMATS",
     "ExportFile",
     "RecordError",
@@ -60,17 +59,13 @@ __all__ = [
     "decode",
     "detect_format",
     "export_date",
-    "export_files",
     "load_export",
 ]
 
 log = logging.getLogger(__name__)
 
-#: File name endings accepted below ``search/exports/`` (the content decides the format).
-EXPORT_SUFFIXES = (".ris", ".nbib", ".txt", ".ciw", ".csv", ".tsv", ".tab", ".xml")
 #: Format names, as in ``summary.json`` ``exports[].format``.
 FORMATS = ("ris", "medline", "wos", "wos-tab", "endnote-xml", "cochrane", "csv")
-_SOURCE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _DOI = re.compile(r"^10\.\d{4,9}/\S+$")
 
 #: CSV export columns (matched case-insensitively, first alias present wins).
@@ -179,35 +174,6 @@ def export_date(path: Path) -> str:
         except ValueError:
             pass
     return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date().isoformat()
-
-
-def export_files(root: Path) -> list[tuple[str, Path]]:
-    """``(database, file)`` for every export under ``<root>/search/exports/``."""
-    base = root / "search" / "exports"
-    out = []
-    if not base.is_dir():
-        return out
-    for path in sorted(base.rglob("*")):
-        if not path.is_file() or any(p.startswith(".") for p in path.relative_to(base).parts):
-            continue
-        if path.name.lower().startswith("readme"):
-            continue
-        parts = path.relative_to(base).parts
-        if len(parts) < 2:
-            raise InputError(
-                path, "exports inside a folder named after the database, e.g. exports/scopus/"
-            )
-        source = parts[0].lower()
-        if not _SOURCE.match(source):
-            raise InputError(path, "a database folder name of a-z, 0-9 and '-'", got=parts[0])
-        if path.suffix.lower() not in EXPORT_SUFFIXES:
-            raise InputError(
-                path,
-                "a database export named " + ", ".join(EXPORT_SUFFIXES) + " (RIS, MEDLINE/nbib, "
-                "Web of Science, Cochrane, EndNote XML or CSV; the content decides the format)",
-            )
-        out.append((source, path))
-    return out
 
 
 def decode(raw: bytes) -> tuple[str, str]:

@@ -3,7 +3,7 @@
 Inputs (below the input root, see docs/contracts.md):
 
 * ``search/pubmed/<until>.xml.gz`` + ``<until>.json``: completed PubMed
-  snapshots (``livingreview.search.pubmed``). The sidecar's ``file_sha256`` is checked,
+  snapshots (``livingreview.search.snapshots``). The sidecar's ``file_sha256`` is checked,
   so a snapshot edited after completion stops the run.
 * ``search/exports/<database>/<file>``: exports from other databases; the
   folder name is the source database. RIS, MEDLINE/nbib, Web of Science
@@ -58,16 +58,10 @@ from rapidfuzz import fuzz, process
 from ..contract import record_sort_key
 from ..errors import InputError
 from ..io import read_json, sha256_file, write_csv, write_json
-from .exports import SourceRecord, export_date, export_files, load_export
-from .pubmed import (
-    Deletion,
-    PubMedRecord,
-    PubMedXMLError,
-    completed_snapshots,
-    orphan_snapshots,
-    parse_efetch,
-    search_marker,
-)
+from .errors import PubMedXMLError
+from .exports import SourceRecord, export_date, load_export
+from .files import completed_snapshots, export_files, orphan_snapshots
+from .pubmed_xml import Deletion, PubMedRecord, parse_efetch
 
 log = logging.getLogger(__name__)
 
@@ -171,26 +165,6 @@ def read_snapshot(
             gz, f"a well-formed PubmedArticleSet in this completed snapshot ({exc})"
         ) from None
     return records, deleted
-
-
-def input_files(root: str | Path, live_until: str | None = None) -> list[str]:
-    """Every file ``build_records`` reads, sorted (the Snakemake rule's input).
-
-    In live mode (``live_until``: today) the search job's marker under
-    ``results/`` stands for today's snapshot, which the job adds to the store
-    itself: the marker makes the search run first, and leaving today's files
-    out keeps the input set the same before and after the search (else a
-    same-day rerun would rebuild the records). A snapshot still being
-    committed is left out; an orphan ``.xml.gz`` is listed (and refused).
-    """
-    root = Path(root)
-    folder = root / "search" / "pubmed"
-    files = {str(p) for snap in completed_snapshots(folder) for p in snap[1:]}
-    files |= {str(gz) for gz in orphan_snapshots(folder)}
-    if live_until:
-        files -= {str(folder / f"{live_until}.xml.gz"), str(folder / f"{live_until}.json")}
-        files.add(search_marker(live_until))
-    return sorted(files | {str(p) for _, p in export_files(root)})
 
 
 # --------------------------------------------------------------------------- de-duplication

@@ -9,7 +9,7 @@ from snakemake.utils import validate
 from livingreview import contract
 from livingreview.config_check import check_config_files, check_inputs, check_references
 from livingreview.project import schema_dir
-from livingreview.screening.stage import sheet_paths
+from livingreview.screening.files import sheet_paths
 from livingreview.analysis.moderators import parse_moderators, unknown_moderators
 from livingreview.sheets import load_schema
 from livingreview.stratifier import Stratifier, old_keys_message

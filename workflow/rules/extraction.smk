@@ -1,6 +1,6 @@
 # Extraction: merge the double-extracted sheets, compute effect sizes and select
 # one effect per trial and domain (livingreview.extraction.stage; docs/contracts.md).
-from livingreview.extraction.stage import input_files as extraction_input_files
+from livingreview.extraction.files import input_files as extraction_input_files
 
 # What extraction reads of the configuration: everything under `extraction` except
 # the domain labels (shown by stratify and the report only), so relabelling a domain

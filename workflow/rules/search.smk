@@ -13,8 +13,7 @@
 #   the outputs of a failed job and rewrites them when params change).
 import datetime
 
-from livingreview.search.pubmed import search_marker
-from livingreview.search.records import input_files
+from livingreview.search.files import input_files, search_marker
 
 SEARCH = config["search"]
 INPUT_ROOT = config["inputs"]["root"]
