@@ -434,6 +434,56 @@ def test_balance_rounds_weighs_the_newest_update_s_decisions_up() -> None:
                                   [1, 1, 1, 1, 1, 1, 3, 3])  # fmt: skip
 
 
+def test_batch_model_averages_an_in_batch_model_with_the_all_rounds_model() -> None:
+    """The in-batch model learns "WeChat" from the newest update alone; it needs both classes."""
+    recs = pd.DataFrame(
+        {
+            "record_id": ["a1", "a2", "a3", "a4", "b1", "b2", "n1", "n2", "q1", "q2"],
+            "title": [
+                "whatsapp trial diabetes",
+                "whatsapp trial hba1c",
+                "wechat survey diabetes",
+                "wechat survey hba1c",
+                "bird song",
+                "bird flight",
+                "wechat trial diabetes",
+                "whatsapp survey diabetes",
+                "wechat trial hba1c",
+                "whatsapp survey hba1c",
+            ],
+            "first_seen": ["2024-01-01"] * 6 + ["2025-01-01"] * 4,
+        }
+    )
+    labelled = {"a1": 1, "a2": 1, "a3": 0, "a4": 0, "b1": 0, "b2": 0, "n1": 1, "n2": 0}
+    small = {"min_includes": 1, "min_excludes": 1}
+    plain = pr.rank(recs, labelled, ["q1", "q2"], small)
+    both = pr.rank(recs, labelled, ["q1", "q2"], {**small, "batch_model": True})
+    assert both["record_id"].tolist() == ["q1", "q2"]
+    assert both.attrs["provenance"]["n_newest_round"] == 2
+    assert both.attrs["provenance"]["settings"]["batch_model"] is True
+    # the combined score is the log-odds of the mean of the two models' probabilities
+    X = pr.vectorise(pr.record_text(recs).tolist(), PrioritiseSettings())
+    y = np.array(list(labelled.values()))
+    s = PrioritiseSettings()
+    full = pr.relevance_scores(X, np.arange(8), y, s)
+    batch = pr.relevance_scores(X, np.array([6, 7]), y[6:], s)
+    expected = pr.combined_log_odds(full, batch)[8:]
+    np.testing.assert_allclose(both.set_index("record_id").loc[["q1", "q2"], "score"], expected)
+    assert not np.allclose(expected, full[8:])
+    # the newest update with one class only, or no first_seen: the all-rounds model alone
+    one_class = {**labelled, "n2": 1}
+    for r, lab in ((recs, one_class), (recs.drop(columns="first_seen"), labelled)):
+        alone = pr.rank(r, lab, ["q1", "q2"], small)
+        with_batch = pr.rank(r, lab, ["q1", "q2"], {**small, "batch_model": True})
+        np.testing.assert_array_equal(with_batch["score"].to_numpy(), alone["score"].to_numpy())
+    # every decision of one round (the first update): nothing to combine
+    first = recs.assign(first_seen="2024-01-01")
+    np.testing.assert_array_equal(
+        pr.rank(first, labelled, ["q1", "q2"], {**small, "batch_model": True})["score"],
+        plain["score"],
+    )
+
+
 def test_svm_features_at_64_bits_are_asreview_s_tfidf_exactly() -> None:
     """model svm + hash_bits 64: ELAS u4's TfidfVectorizer(1-2 grams, sublinear, max_df 0.95).
 

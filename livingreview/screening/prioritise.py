@@ -10,7 +10,9 @@ the predicted log-odds of inclusion; only the order matters. ``model: svm``
 adopts ASReview LAB's published default (ELAS u4) instead, and reproduces its
 features exactly with ``hash_bits: 64``; ``ensemble`` adds both models'
 standardised scores. ``balance_rounds`` weighs the newest update's decisions as
-much as all earlier ones (bench/RESULTS.md has the replays on real reviews).
+much as all earlier ones; ``batch_model`` averages the model with one trained on
+the newest update's decisions alone (bench/RESULTS.md has the replays on real
+reviews).
 
 Labels are the final title/abstract decisions of ``results/screening/decisions.csv``
 (``stage == "title_abstract"``): ``status`` ``included`` -> 1, ``excluded`` -> 0;
@@ -52,6 +54,7 @@ __all__ = [
     "order_queues",
     "provenance",
     "rank",
+    "combined_log_odds",
     "ranking_summary",
     "record_text",
     "relevance_scores",
@@ -116,6 +119,13 @@ class PrioritiseSettings:
         Decisions on records of the newest update (``first_seen`` the newest
         date in the store) weigh as much, in total, as all earlier decisions
         together (see :func:`round_weights`); off: every decision weighs the same.
+    batch_model : bool
+        Also train an in-batch model on the newest update's decisions alone
+        (what a new ASReview project on the batch would learn) and average
+        its predicted probability of inclusion with the all-rounds model's
+        (:func:`combined_log_odds`), once the newest update has at least one
+        include and one exclude; before that, and when every decision is of
+        one round, the all-rounds model alone ranks.
     n_jobs : int
         Processes that vectorise the records (chunks of 4,000 records; the
         matrix is identical for any value).
@@ -142,6 +152,7 @@ class PrioritiseSettings:
     level: float = 0.95
     model: str = "logistic"
     balance_rounds: bool = False
+    batch_model: bool = False
     n_jobs: int = 1
 
     def __post_init__(self) -> None:
@@ -184,7 +195,7 @@ class PrioritiseSettings:
         for name in ("C", "target_recall", "level"):
             if name in kwargs:
                 kwargs[name] = float(kwargs[name])
-        for name in ("enabled", "balance_rounds"):
+        for name in ("enabled", "balance_rounds", "batch_model"):
             if name in kwargs:
                 kwargs[name] = bool(kwargs[name])
         return cls(**kwargs)
@@ -456,7 +467,9 @@ def relevance_scores(
     settings : PrioritiseSettings
     current : array of bool, optional
         Which training decisions are of the newest round; used when
-        ``settings.balance_rounds`` (:func:`round_weights`).
+        ``settings.balance_rounds`` (:func:`round_weights`) or
+        ``settings.batch_model`` (an in-batch model on these rows alone, its
+        probability averaged with the all-rounds model's: :func:`combined_log_odds`).
 
     Examples
     --------
@@ -466,9 +479,6 @@ def relevance_scores(
     >>> bool(score[4] > 0)
     True
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.svm import LinearSVC
-
     labels = np.asarray(labels, dtype=int)
     if len(np.unique(labels)) < 2:
         raise ValueError("relevance_scores needs both included and excluded records")
@@ -476,6 +486,26 @@ def relevance_scores(
     weight = None
     if settings.balance_rounds and current is not None:
         weight = round_weights(current)
+    score = _model_scores(features, train, labels, settings, weight)
+    if settings.batch_model and current is not None:
+        current = np.asarray(current, dtype=bool)
+        if 0 < current.sum() < len(current) and len(np.unique(labels[current])) == 2:
+            batch = _model_scores(features, train[current], labels[current], settings, None)
+            score = combined_log_odds(score, batch)
+    return score
+
+
+def _model_scores(
+    features: Any,
+    train: np.ndarray,
+    labels: np.ndarray,
+    settings: PrioritiseSettings,
+    weight: np.ndarray | None,
+) -> np.ndarray:
+    """The decision values of ``settings.model`` fit on rows ``train``, for every row."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
     X = features[train]
     dual = len(train) < features.shape[1]  # the faster form when features outnumber records
     out = []
@@ -500,6 +530,28 @@ def relevance_scores(
     if len(out) == 1:
         return out[0]
     return sum(s / (float(np.std(s[train])) or 1.0) for s in out)
+
+
+def combined_log_odds(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Log-odds of the mean of two models' probabilities (the logistic of their scores).
+
+    ``batch_model``: the all-rounds model and the in-batch model vote with
+    equal weight on the probability scale, so neither model's scale (a model
+    fit on a handful of decisions can be far more confident) decides alone
+    which records come first; above 0 still means "predicted included".
+    For ``svm`` and ``ensemble`` the logistic of the decision value is not a
+    calibrated probability, only a monotone squashing of it.
+
+    Examples
+    --------
+    >>> bool(abs(combined_log_odds(np.array([2.0]), np.array([-2.0]))[0]) < 1e-12)
+    True
+    >>> combined_log_odds(np.array([-30.0, 3.0]), np.array([1.0, 1.0])).round(3).tolist()
+    [-0.551, 1.672]
+    """
+    from scipy.special import expit, logit
+
+    return logit((expit(np.asarray(a, dtype=float)) + expit(np.asarray(b, dtype=float))) / 2)
 
 
 def labels_from_decisions(decisions: pd.DataFrame) -> pd.Series:
@@ -591,7 +643,8 @@ def rank(
     train_ids = list(labels.index)
     X = vectorise(text.loc[train_ids + unl].tolist(), settings)
     n = len(train_ids)
-    current = _newest_round(records, train_ids) if settings.balance_rounds else None
+    by_round = settings.balance_rounds or settings.batch_model
+    current = _newest_round(records, train_ids) if by_round else None
     score = relevance_scores(X, np.arange(n), labels.to_numpy(), settings, current)[n:]
     order = np.lexsort((np.arange(len(unl)), -score))  # score descending, then current order
     out = pd.DataFrame(
