@@ -344,6 +344,47 @@ def test_vectorise_is_identical_in_chunks_and_processes(
         np.testing.assert_array_equal(other.data, one.data)  # bit for bit, not approximately
 
 
+@pytest.mark.parametrize(("model", "bits"), [("logistic", 20), ("svm", 64)])
+def test_rank_s_text_gives_record_text_s_matrix(model: str, bits: int) -> None:
+    """rank() reads only the records it needs and skips record_text's tidying: same matrix."""
+    texts = _texts(60, seed=3)
+    odd = [
+        "a;b;;c",
+        "x\u2028y\x85z  é\u3000ü",
+        "tab\tnew\nline\x0bvt\x1cfs",
+        " ; ",
+        "Ωmega;naïve\u2029end",
+    ]
+    recs = pd.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(len(texts) + len(odd))],
+            "title": [*texts, *odd],
+            "abstract": [None, 3.5, *odd, *texts][: len(texts) + len(odd)],
+            "keywords": ["k1; k2", *[float("nan")] * (len(texts) + len(odd) - 1)],
+        }
+    )
+    ids = list(recs["record_id"])[::-1][:50] + ["r1"]
+    s = PrioritiseSettings(model=model, hash_bits=bits)
+    ref = pr.vectorise(pr.record_text(recs).loc[ids].tolist(), s)
+    got = pr.vectorise(pr._model_text(recs, ids), s)
+    assert got.shape == ref.shape and (got != ref).nnz == 0
+    np.testing.assert_array_equal(got.data, ref.data)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    with pytest.raises(KeyError, match="nope"):
+        pr._model_text(recs, ["r1", "nope"])
+
+
+def test_tfidf_is_scikit_learn_s_bit_for_bit() -> None:
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    counts = pr._hashed_counts(_texts(300, seed=4), 2, 2**12)
+    ref = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    got = pr._tfidf(counts.copy(), np.bincount(counts.indices, minlength=counts.shape[1]))
+    np.testing.assert_array_equal(got.indptr, ref.indptr)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    np.testing.assert_array_equal(got.data, ref.data)  # bit for bit
+
+
 def test_word_columns_are_scikit_learn_s_hashing_vectorizer() -> None:
     """Words: the same columns and counts as HashingVectorizer with sklearn's default tokens."""
     import re
