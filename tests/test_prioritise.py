@@ -374,6 +374,24 @@ def test_rank_s_text_gives_record_text_s_matrix(model: str, bits: int) -> None:
         pr._model_text(recs, ["r1", "nope"])
 
 
+@pytest.mark.parametrize(("n_rows", "bits"), [(4000, 20), (5000, 20), (4000, 24), (3, 10), (0, 20)])
+def test_csr_counts_are_scipy_s_coo_to_csr_with_duplicates_summed(n_rows: int, bits: int) -> None:
+    """32-bit keys (4000 rows << 20 bits) and 64-bit keys (5000 rows, 24 bits); empty."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(n_rows + bits)
+    row = np.sort(rng.integers(0, n_rows, 30_000)) if n_rows else np.zeros(0, dtype=np.int64)
+    col = rng.integers(0, 2**bits, len(row))
+    col[: len(col) // 2] %= 50  # many duplicates
+    ref = sparse.csr_matrix((np.ones(len(row)), (row, col)), shape=(n_rows, 2**bits))
+    ref.sum_duplicates()
+    got = pr._csr_counts(row, col, n_rows, 2**bits)
+    assert got.has_canonical_format and got.indices.dtype == np.int32
+    np.testing.assert_array_equal(got.indptr, ref.indptr)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    np.testing.assert_array_equal(got.data, ref.data)
+
+
 def test_tfidf_is_scikit_learn_s_bit_for_bit() -> None:
     from sklearn.feature_extraction.text import TfidfTransformer
 

@@ -395,7 +395,9 @@ def _csr_counts(row: np.ndarray, col: np.ndarray, n_rows: int, n_features: int) 
     first = np.ones(len(key), dtype=bool)  # the first of each run of equal keys
     first[1:] = key[1:] != key[:-1]
     start = np.flatnonzero(first)
-    data = np.diff(np.append(start, len(key))).astype(np.float64)
+    data = np.empty(len(start), dtype=np.float64)  # the length of each run
+    np.subtract(start[1:], start[:-1], out=data[:-1], casting="unsafe")
+    data[-1:] = len(key) - start[-1:]
     key = key[start]
     indices = (key & unsigned((1 << bits) - 1)).astype(np.int32)
     rows = (key >> shift).astype(np.int64)
