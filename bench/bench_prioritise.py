@@ -69,6 +69,13 @@ SHARES = (0.1, 0.2, 0.3)
 CHECKPOINTS = (0.2, 0.3, 0.5)
 SETTINGS = pr.PrioritiseSettings(min_includes=1, min_excludes=1)
 MODELS_RUN: tuple[str, ...] = tuple(pr.MODELS)
+#: Living scenario, re-ranked after each decision: row key -> settings.
+LIVING_VARIANTS = {
+    "equal_weights": {},
+    "balanced_rounds": {"balance_rounds": True},
+    "batch_model": {"batch_model": True},
+}
+LIVING_ROWS: tuple[str, ...] = ("static", *LIVING_VARIANTS)
 
 
 def load(name: str) -> pd.DataFrame:
@@ -295,21 +302,23 @@ def living(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
     for m in MODELS_RUN:
         X = features(d, m)
         r = res.setdefault(f"ours-{m}", {})
-        # Static: rank() trained on every earlier decision, as the pipeline ranks a queue.
-        ranked = pr.rank(
-            d,
-            pd.Series(labels[early], index=d["record_id"].iloc[early]),
-            d["record_id"].iloc[batch].tolist(),
-            variant(m),
-        )
-        r["static_wss95"] = wss_at([pos[x] for x in ranked["record_id"]], yb)
-        for balance in (False, True):
-            s = variant(m, balance_rounds=balance)
-            key = "balanced_rounds" if balance else "equal_weights"
+        if "static" in LIVING_ROWS:
+            # Static: rank() trained on every earlier decision, as the pipeline ranks a queue.
+            ranked = pr.rank(
+                d,
+                pd.Series(labels[early], index=d["record_id"].iloc[early]),
+                d["record_id"].iloc[batch].tolist(),
+                variant(m),
+            )
+            r["static_wss95"] = wss_at([pos[x] for x in ranked["record_id"]], yb)
+        for key, kw in LIVING_VARIANTS.items():
+            if key not in LIVING_ROWS:
+                continue
+            s = variant(m, **kw)
             # Re-ranked after each decision within the batch, from the earlier decisions alone.
             order = replay_ours(X, labels, list(early), rows=batch, settings=s)
             r[f"active_{key}_wss95"] = wss_at([pos[d["record_id"].iloc[i]] for i in order], yb)
-            if not balance:
+            if key == "equal_weights":
                 continue
             # The same, plus the very 1 + 1 batch prior that ASReview's new project gets.
             with_prior = []
@@ -447,6 +456,11 @@ def markdown(report: dict) -> str:
                 "active_balanced_rounds_batch_prior_wss95",
                 "re-ranked each decision, balance_rounds, + ASReview's 1+1 batch prior",
             ),
+            ("active_batch_model_wss95", "re-ranked each decision, batch_model"),
+            (
+                "active_batch_model_batch_prior_wss95",
+                "re-ranked each decision, batch_model, + ASReview's 1+1 batch prior",
+            ),
         ):
             rows.append((f"{tool}: {label}", [living[n][tool].get(key) for n in names]))
     for key, label in (
@@ -481,7 +495,7 @@ def markdown(report: dict) -> str:
 
 
 def main() -> None:
-    global SETTINGS, MODELS_RUN
+    global SETTINGS, MODELS_RUN, LIVING_ROWS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--datasets", nargs="*", default=list(DATASETS))
@@ -499,6 +513,13 @@ def main() -> None:
     ap.add_argument(
         "--model", default=SETTINGS.model, choices=list(pr.MODELS), help="stopping + timing"
     )
+    ap.add_argument(
+        "--living-rows",
+        nargs="*",
+        default=list(LIVING_ROWS),
+        choices=list(LIVING_ROWS),
+        help="which of our living-scenario rows to run (static = ranked once)",
+    )
     ap.add_argument("--markdown", type=Path, help="print the tables of a results JSON and exit")
     ap.add_argument("--out", type=Path, default=Path("bench/prioritise-results.json"))
     args = ap.parse_args()
@@ -509,6 +530,7 @@ def main() -> None:
         min_includes=1, min_excludes=1, ngram_max=args.ngram_max, C=args.C, model=args.model
     )
     MODELS_RUN = tuple(args.models)
+    LIVING_ROWS = tuple(args.living_rows)
     exe = None if args.no_asreview else ensure_asreview(args.asreview_venv)
     report: dict = {
         "load_start": load_avg(),

@@ -347,6 +347,65 @@ def test_vectorise_is_identical_in_chunks_and_processes(
         np.testing.assert_array_equal(other.data, one.data)  # bit for bit, not approximately
 
 
+@pytest.mark.parametrize(("model", "bits"), [("logistic", 20), ("svm", 64)])
+def test_rank_s_text_gives_record_text_s_matrix(model: str, bits: int) -> None:
+    """rank() reads only the records it needs and skips record_text's tidying: same matrix."""
+    texts = _texts(60, seed=3)
+    odd = [
+        "a;b;;c",
+        "x\u2028y\x85z  é\u3000ü",
+        "tab\tnew\nline\x0bvt\x1cfs",
+        " ; ",
+        "Ωmega;naïve\u2029end",
+    ]
+    recs = pd.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(len(texts) + len(odd))],
+            "title": [*texts, *odd],
+            "abstract": [None, 3.5, *odd, *texts][: len(texts) + len(odd)],
+            "keywords": ["k1; k2", *[float("nan")] * (len(texts) + len(odd) - 1)],
+        }
+    )
+    ids = list(recs["record_id"])[::-1][:50] + ["r1"]
+    s = PrioritiseSettings(model=model, hash_bits=bits)
+    ref = pr.vectorise(pr.record_text(recs).loc[ids].tolist(), s)
+    got = pr.vectorise(pr._model_text(recs, ids), s)
+    assert got.shape == ref.shape and (got != ref).nnz == 0
+    np.testing.assert_array_equal(got.data, ref.data)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    with pytest.raises(KeyError, match="nope"):
+        pr._model_text(recs, ["r1", "nope"])
+
+
+@pytest.mark.parametrize(("n_rows", "bits"), [(4000, 20), (5000, 20), (4000, 24), (3, 10), (0, 20)])
+def test_csr_counts_are_scipy_s_coo_to_csr_with_duplicates_summed(n_rows: int, bits: int) -> None:
+    """32-bit keys (4000 rows << 20 bits) and 64-bit keys (5000 rows, 24 bits); empty."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(n_rows + bits)
+    row = np.sort(rng.integers(0, n_rows, 30_000)) if n_rows else np.zeros(0, dtype=np.int64)
+    col = rng.integers(0, 2**bits, len(row))
+    col[: len(col) // 2] %= 50  # many duplicates
+    ref = sparse.csr_matrix((np.ones(len(row)), (row, col)), shape=(n_rows, 2**bits))
+    ref.sum_duplicates()
+    got = pr._csr_counts(row, col, n_rows, 2**bits)
+    assert got.has_canonical_format and got.indices.dtype == np.int32
+    np.testing.assert_array_equal(got.indptr, ref.indptr)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    np.testing.assert_array_equal(got.data, ref.data)
+
+
+def test_tfidf_is_scikit_learn_s_bit_for_bit() -> None:
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    counts = pr._hashed_counts(_texts(300, seed=4), 2, 2**12)
+    ref = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    got = pr._tfidf(counts.copy(), np.bincount(counts.indices, minlength=counts.shape[1]))
+    np.testing.assert_array_equal(got.indptr, ref.indptr)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    np.testing.assert_array_equal(got.data, ref.data)  # bit for bit
+
+
 def test_word_columns_are_scikit_learn_s_hashing_vectorizer() -> None:
     """Words: the same columns and counts as HashingVectorizer with sklearn's default tokens."""
     import re
@@ -435,6 +494,56 @@ def test_balance_rounds_weighs_the_newest_update_s_decisions_up() -> None:
     np.testing.assert_array_equal(same["score"].to_numpy(), plain["score"].to_numpy())
     np.testing.assert_array_equal(pr.round_weights(np.array([0, 0, 0, 0, 0, 0, 1, 1], dtype=bool)),
                                   [1, 1, 1, 1, 1, 1, 3, 3])  # fmt: skip
+
+
+def test_batch_model_averages_an_in_batch_model_with_the_all_rounds_model() -> None:
+    """The in-batch model learns "WeChat" from the newest update alone; it needs both classes."""
+    recs = pd.DataFrame(
+        {
+            "record_id": ["a1", "a2", "a3", "a4", "b1", "b2", "n1", "n2", "q1", "q2"],
+            "title": [
+                "whatsapp trial diabetes",
+                "whatsapp trial hba1c",
+                "wechat survey diabetes",
+                "wechat survey hba1c",
+                "bird song",
+                "bird flight",
+                "wechat trial diabetes",
+                "whatsapp survey diabetes",
+                "wechat trial hba1c",
+                "whatsapp survey hba1c",
+            ],
+            "first_seen": ["2024-01-01"] * 6 + ["2025-01-01"] * 4,
+        }
+    )
+    labelled = {"a1": 1, "a2": 1, "a3": 0, "a4": 0, "b1": 0, "b2": 0, "n1": 1, "n2": 0}
+    small = {"min_includes": 1, "min_excludes": 1}
+    plain = pr.rank(recs, labelled, ["q1", "q2"], small)
+    both = pr.rank(recs, labelled, ["q1", "q2"], {**small, "batch_model": True})
+    assert both["record_id"].tolist() == ["q1", "q2"]
+    assert both.attrs["provenance"]["n_newest_round"] == 2
+    assert both.attrs["provenance"]["settings"]["batch_model"] is True
+    # the combined score is the log-odds of the mean of the two models' probabilities
+    X = pr.vectorise(pr.record_text(recs).tolist(), PrioritiseSettings())
+    y = np.array(list(labelled.values()))
+    s = PrioritiseSettings()
+    full = pr.relevance_scores(X, np.arange(8), y, s)
+    batch = pr.relevance_scores(X, np.array([6, 7]), y[6:], s)
+    expected = pr.combined_log_odds(full, batch)[8:]
+    np.testing.assert_allclose(both.set_index("record_id").loc[["q1", "q2"], "score"], expected)
+    assert not np.allclose(expected, full[8:])
+    # the newest update with one class only, or no first_seen: the all-rounds model alone
+    one_class = {**labelled, "n2": 1}
+    for r, lab in ((recs, one_class), (recs.drop(columns="first_seen"), labelled)):
+        alone = pr.rank(r, lab, ["q1", "q2"], small)
+        with_batch = pr.rank(r, lab, ["q1", "q2"], {**small, "batch_model": True})
+        np.testing.assert_array_equal(with_batch["score"].to_numpy(), alone["score"].to_numpy())
+    # every decision of one round (the first update): nothing to combine
+    first = recs.assign(first_seen="2024-01-01")
+    np.testing.assert_array_equal(
+        pr.rank(first, labelled, ["q1", "q2"], {**small, "batch_model": True})["score"],
+        plain["score"],
+    )
 
 
 def test_svm_features_at_64_bits_are_asreview_s_tfidf_exactly() -> None:

@@ -10,7 +10,9 @@ the predicted log-odds of inclusion; only the order matters. ``model: svm``
 adopts ASReview LAB's published default (ELAS u4) instead, and reproduces its
 features exactly with ``hash_bits: 64``; ``ensemble`` adds both models'
 standardised scores. ``balance_rounds`` weighs the newest update's decisions as
-much as all earlier ones (bench/RESULTS.md has the replays on real reviews).
+much as all earlier ones; ``batch_model`` averages the model with one trained on
+the newest update's decisions alone (bench/RESULTS.md has the replays on real
+reviews).
 
 Labels are the final title/abstract decisions of ``results/screening/decisions.csv``
 (``stage == "title_abstract"``): ``status`` ``included`` -> 1, ``excluded`` -> 0;
@@ -52,6 +54,7 @@ __all__ = [
     "order_queues",
     "provenance",
     "rank",
+    "combined_log_odds",
     "ranking_summary",
     "record_text",
     "relevance_scores",
@@ -116,6 +119,13 @@ class PrioritiseSettings:
         Decisions on records of the newest update (``first_seen`` the newest
         date in the store) weigh as much, in total, as all earlier decisions
         together (see :func:`round_weights`); off: every decision weighs the same.
+    batch_model : bool
+        Also train an in-batch model on the newest update's decisions alone
+        (what a new ASReview project on the batch would learn) and average
+        its predicted probability of inclusion with the all-rounds model's
+        (:func:`combined_log_odds`), once the newest update has at least one
+        include and one exclude; before that, and when every decision is of
+        one round, the all-rounds model alone ranks.
     n_jobs : int
         Processes that vectorise the records (chunks of 4,000 records; the
         matrix is identical for any value).
@@ -142,6 +152,7 @@ class PrioritiseSettings:
     level: float = 0.95
     model: str = "logistic"
     balance_rounds: bool = False
+    batch_model: bool = False
     n_jobs: int = 1
 
     def __post_init__(self) -> None:
@@ -184,7 +195,7 @@ class PrioritiseSettings:
         for name in ("C", "target_recall", "level"):
             if name in kwargs:
                 kwargs[name] = float(kwargs[name])
-        for name in ("enabled", "balance_rounds"):
+        for name in ("enabled", "balance_rounds", "batch_model"):
             if name in kwargs:
                 kwargs[name] = bool(kwargs[name])
         return cls(**kwargs)
@@ -211,19 +222,43 @@ def record_text(records: pd.DataFrame) -> pd.Series:
     >>> record_text(recs).tolist()
     ['Trial Diabetes']
     """
-    parts = [
-        records[c].fillna("").astype(str).str.replace(";", " ", regex=False)
-        for c in TEXT_FIELDS
-        if c in records.columns
-    ]
-    if parts:
-        text = parts[0].to_numpy(dtype=object)
-        for p in parts[1:]:
-            text = text + " " + p.to_numpy(dtype=object)
-    else:
-        text = np.full(len(records), "", dtype=object)
-    out = pd.Series([" ".join(str(t).split()) for t in text], index=_ids(records), dtype=object)
-    return out
+    text = _joined_text(records, ";")
+    return pd.Series([" ".join(t.split()) for t in text], index=_ids(records), dtype=object)
+
+
+def _joined_text(records: pd.DataFrame, replace: str | None = None) -> np.ndarray:
+    """The text fields of each record joined by spaces (``replace`` characters made spaces)."""
+    parts = []
+    for c in TEXT_FIELDS:
+        if c in records.columns:
+            part = records[c].fillna("").astype(str)
+            if replace:
+                part = part.str.replace(replace, " ", regex=False)
+            parts.append(part.to_numpy(dtype=object))
+    if not parts:
+        return np.full(len(records), "", dtype=object)
+    text = parts[0]
+    for p in parts[1:]:
+        text = text + " " + p
+    return text
+
+
+def _model_text(records: pd.DataFrame, ids: Sequence[str]) -> list[str]:
+    """What :func:`vectorise` reads of the records ``ids``, in that order, read once.
+
+    The same matrix as ``vectorise(record_text(records).loc[ids])``, without
+    :func:`record_text`'s pass over every record of the store to tidy its
+    spacing and semicolons: the tokeniser treats them as :func:`_prepared`
+    says (ASCII spacing and ``;`` separate words anyway; other text has its
+    spacing tidied there). A unit test holds the two to the same matrix.
+    """
+    all_ids = _ids(records)
+    need = all_ids.isin(ids)
+    text = pd.Series(_joined_text(records[need]), index=all_ids[need], dtype=object)
+    missing = [r for r in ids if r not in text.index]
+    if missing:
+        raise KeyError(f"record_id {missing[0]!r} is not in the record store")
+    return text.loc[list(ids)].tolist()
 
 
 _WORD = b"abcdefghijklmnopqrstuvwxyz0123456789_\x01"
@@ -240,8 +275,9 @@ def _prepared(text: str, strip_accents: bool) -> str:
     by the split), as ``TfidfVectorizer``'s defaults tokenise it.
     """
     text = text.replace("\x01", " ")
-    if text.isascii():
+    if text.isascii():  # every ASCII space and punctuation byte separates words in the split
         return text
+    text = " ".join(text.split())  # other spacing (NEL, U+2028, ...) as record_text tidies it
     if strip_accents:
         return _ascii(text)
     return " ".join(_TOKEN.findall(text.lower()))
@@ -302,7 +338,7 @@ def _hashed_counts(
     codes, unique = pd.factorize(np.asarray(words, dtype=object))
     del words
     is_sep = np.zeros(len(unique), dtype=bool)
-    long_enough = np.fromiter((len(u) > 1 for u in unique), dtype=bool, count=len(unique))
+    long_enough = np.fromiter(map(len, unique), dtype=np.int64, count=len(unique)) > 1
     sep = np.flatnonzero(unique == b"\x01")
     is_sep[sep] = True
     row = np.cumsum(is_sep[codes])  # record of each word
@@ -332,11 +368,42 @@ def _hashed_counts(
             cols.append((_mix(a, b) % np.uint64(n_features)).astype(np.int64))
         rows.append(row[:-1][pair])
     r, c = np.concatenate(rows), np.concatenate(cols)
-    counts = sparse.csr_matrix(
-        (np.ones(len(r), dtype=np.float64), (r, c)), shape=(len(texts), n_features)
-    )
-    counts.sum_duplicates()
-    return counts
+    if n_features == _EXACT:
+        counts = sparse.csr_matrix(
+            (np.ones(len(r), dtype=np.float64), (r, c)), shape=(len(texts), n_features)
+        )
+        counts.sum_duplicates()
+        return counts
+    return _csr_counts(r, c, len(texts), n_features)
+
+
+def _csr_counts(row: np.ndarray, col: np.ndarray, n_rows: int, n_features: int) -> Any:
+    """Canonical CSR counts of the (row, col) pairs: one sort of ``row * n_features + col``.
+
+    The same matrix as scipy's COO -> CSR + ``sum_duplicates`` (sorted
+    indices, duplicates summed), in a third of its time: the packed keys
+    (32-bit when they fit) are sorted at once (numpy's vectorised sort)
+    instead of row by row, and runs of equal keys are counted.
+    """
+    from scipy import sparse
+
+    bits = int(n_features - 1).bit_length()
+    unsigned = np.uint64 if n_rows << bits > 2**32 else np.uint32
+    shift = unsigned(bits)
+    key = (row.astype(unsigned) << shift) | col.astype(unsigned)
+    key.sort()
+    first = np.ones(len(key), dtype=bool)  # the first of each run of equal keys
+    first[1:] = key[1:] != key[:-1]
+    start = np.flatnonzero(first)
+    data = np.empty(len(start), dtype=np.float64)  # the length of each run
+    np.subtract(start[1:], start[:-1], out=data[:-1], casting="unsafe")
+    data[-1:] = len(key) - start[-1:]
+    key = key[start]
+    indices = (key & unsigned((1 << bits) - 1)).astype(np.int32)
+    rows = (key >> shift).astype(np.int64)
+    indptr = np.zeros(n_rows + 1, dtype=np.int32 if len(key) < 2**31 else np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return sparse.csr_matrix((data, indices, indptr), shape=(n_rows, n_features))
 
 
 def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
@@ -355,7 +422,6 @@ def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
     undecided record is known, its label is not.
     """
     from scipy import sparse
-    from sklearn.feature_extraction.text import TfidfTransformer
 
     texts = list(texts)
     chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)] or [[]]
@@ -369,31 +435,62 @@ def vectorise(texts: Sequence[str], settings: PrioritiseSettings) -> Any:
         )
     else:
         parts = [_hashed_counts(c, settings.ngram_max, n_features, strip) for c in chunks]
-    counts = sparse.vstack(parts, format="csr") if len(parts) > 1 else parts[0]
+    # Stack the chunks by hand (sparse.vstack checks and copies more), indices
+    # kept int32 where they fit: every later step, liblinear's included, is a
+    # pass over these arrays.
+    n_rows = sum(p.shape[0] for p in parts)
+    nnz = np.cumsum([0] + [p.nnz for p in parts])
+    index = np.int32 if n_features < 2**31 and nnz[-1] < 2**31 else np.int64
+    data = np.concatenate([p.data for p in parts])
+    indices = np.concatenate([p.indices for p in parts]).astype(index, copy=False)
+    indptr = np.concatenate(
+        [np.zeros(1, dtype=index)]
+        + [(p.indptr[1:] + off).astype(index) for p, off in zip(parts, nnz[:-1], strict=True)]
+    )
     # Keep only the columns some record uses (for svm/ensemble, as ELAS u4, not
     # those in more than 95% of the records): a monotone relabelling of the
     # column indices, O(non-zeros) (fancy column indexing would copy far more).
-    data, indices, indptr = counts.data, counts.indices, counts.indptr
     if n_features == _EXACT:  # the keys used, in key order
         _, column = np.unique(indices, return_inverse=True)
+        column = column.astype(index, copy=False)
     else:
         present = np.zeros(n_features, dtype=bool)
         present[indices] = True
-        column = (np.cumsum(present, dtype=np.int64) - 1)[indices]
+        column = (np.cumsum(present, dtype=index) - 1).take(indices)
     df = np.bincount(column)  # records per column (a record's columns are distinct)
     used = np.ones(len(df), dtype=bool)
     if settings.model != "logistic":  # ELAS u4's max_df = 0.95: drop terms in > 95% of records
-        used &= df <= SVM_MAX_DF * counts.shape[0]
-    relabel = np.cumsum(used, dtype=np.int64) - 1
+        used &= df <= SVM_MAX_DF * n_rows
     keep = used[column]
     if not keep.all():
-        row = np.repeat(np.arange(counts.shape[0]), np.diff(indptr))[keep]
-        data, column = data[keep], column[keep]
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=counts.shape[0]))])
-    counts = sparse.csr_matrix(
-        (data, relabel[column], indptr), shape=(counts.shape[0], int(used.sum()))
-    )
-    return TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+        relabel = (np.cumsum(used, dtype=index) - 1).astype(index)
+        row = np.repeat(np.arange(n_rows), np.diff(indptr))[keep]
+        data, column, df = data[keep], relabel[column[keep]], df[used]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n_rows))])
+        indptr = indptr.astype(index)
+    return _tfidf(sparse.csr_matrix((data, column, indptr), shape=(n_rows, len(df))), df)
+
+
+def _tfidf(counts: Any, df: np.ndarray) -> Any:
+    """``TfidfTransformer(sublinear_tf=True).fit_transform(counts)``, in place, bit for bit.
+
+    The same operations in the same order as scikit-learn's (smoothed IDF
+    ``log((n + 1) / (df + 1)) + 1``, ``1 + log(tf)``, rows L2-normalised by
+    its ``normalize``), without its copies and checks of the large matrix;
+    ``df`` is the records per column, already counted. A unit test holds it to
+    scikit-learn's.
+    """
+    from sklearn.preprocessing import normalize
+
+    idf = np.full(len(df), counts.shape[0] + 1, dtype=np.float64)
+    idf /= df.astype(np.float64) + 1.0
+    np.log(idf, out=idf)
+    idf += 1.0
+    data = counts.data
+    np.log(data, out=data)
+    data += 1.0
+    data *= idf[counts.indices]
+    return normalize(counts, norm="l2", copy=False)
 
 
 def round_weights(current: np.ndarray) -> np.ndarray:
@@ -456,7 +553,9 @@ def relevance_scores(
     settings : PrioritiseSettings
     current : array of bool, optional
         Which training decisions are of the newest round; used when
-        ``settings.balance_rounds`` (:func:`round_weights`).
+        ``settings.balance_rounds`` (:func:`round_weights`) or
+        ``settings.batch_model`` (an in-batch model on these rows alone, its
+        probability averaged with the all-rounds model's: :func:`combined_log_odds`).
 
     Examples
     --------
@@ -466,9 +565,6 @@ def relevance_scores(
     >>> bool(score[4] > 0)
     True
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.svm import LinearSVC
-
     labels = np.asarray(labels, dtype=int)
     if len(np.unique(labels)) < 2:
         raise ValueError("relevance_scores needs both included and excluded records")
@@ -476,6 +572,26 @@ def relevance_scores(
     weight = None
     if settings.balance_rounds and current is not None:
         weight = round_weights(current)
+    score = _model_scores(features, train, labels, settings, weight)
+    if settings.batch_model and current is not None:
+        current = np.asarray(current, dtype=bool)
+        if 0 < current.sum() < len(current) and len(np.unique(labels[current])) == 2:
+            batch = _model_scores(features, train[current], labels[current], settings, None)
+            score = combined_log_odds(score, batch)
+    return score
+
+
+def _model_scores(
+    features: Any,
+    train: np.ndarray,
+    labels: np.ndarray,
+    settings: PrioritiseSettings,
+    weight: np.ndarray | None,
+) -> np.ndarray:
+    """The decision values of ``settings.model`` fit on rows ``train``, for every row."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
     X = features[train]
     dual = len(train) < features.shape[1]  # the faster form when features outnumber records
     out = []
@@ -500,6 +616,28 @@ def relevance_scores(
     if len(out) == 1:
         return out[0]
     return sum(s / (float(np.std(s[train])) or 1.0) for s in out)
+
+
+def combined_log_odds(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Log-odds of the mean of two models' probabilities (the logistic of their scores).
+
+    ``batch_model``: the all-rounds model and the in-batch model vote with
+    equal weight on the probability scale, so neither model's scale (a model
+    fit on a handful of decisions can be far more confident) decides alone
+    which records come first; above 0 still means "predicted included".
+    For ``svm`` and ``ensemble`` the logistic of the decision value is not a
+    calibrated probability, only a monotone squashing of it.
+
+    Examples
+    --------
+    >>> bool(abs(combined_log_odds(np.array([2.0]), np.array([-2.0]))[0]) < 1e-12)
+    True
+    >>> combined_log_odds(np.array([-30.0, 3.0]), np.array([1.0, 1.0])).round(3).tolist()
+    [-0.551, 1.672]
+    """
+    from scipy.special import expit, logit
+
+    return logit((expit(np.asarray(a, dtype=float)) + expit(np.asarray(b, dtype=float))) / 2)
 
 
 def labels_from_decisions(decisions: pd.DataFrame) -> pd.Series:
@@ -583,15 +721,12 @@ def rank(
             f"not ranked yet: {n_inc} includes and {n_exc} excludes so far; the model "
             f"needs at least {settings.min_includes} and {settings.min_excludes}",
         )
-    text = record_text(records)
     unl = [str(r) for r in unlabelled]
-    missing = [r for r in [*labels.index, *unl] if r not in text.index]
-    if missing:
-        raise KeyError(f"record_id {missing[0]!r} is not in the record store")
     train_ids = list(labels.index)
-    X = vectorise(text.loc[train_ids + unl].tolist(), settings)
+    X = vectorise(_model_text(records, train_ids + unl), settings)
     n = len(train_ids)
-    current = _newest_round(records, train_ids) if settings.balance_rounds else None
+    by_round = settings.balance_rounds or settings.batch_model
+    current = _newest_round(records, train_ids) if by_round else None
     score = relevance_scores(X, np.arange(n), labels.to_numpy(), settings, current)[n:]
     order = np.lexsort((np.arange(len(unl)), -score))  # score descending, then current order
     out = pd.DataFrame(
