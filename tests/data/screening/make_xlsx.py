@@ -29,18 +29,25 @@ ROWS = [
     ("embase-3f2a9c1e", INC, "", ""),
 ]
 
-book = openpyxl.Workbook()
-sheet = book.active
-sheet.title = "decisions"
-sheet.append(["Record_ID", "Decision", "Reason", "Note", "Date"])
-for i, (record, decision, reason, note) in enumerate(ROWS):
-    sheet.append(
-        [
-            record,
-            decision.capitalize(),
-            reason or None,
-            note or None,
-            dt.datetime(2026, 5, 12 + i // 8),
-        ]
-    )
-book.save(HERE / "review" / "screening" / "title_abstract" / "bob.xlsx")
+
+def main() -> None:
+    """Write bob.xlsx (only when run: pytest's doctest collection imports this file)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "decisions"
+    sheet.append(["Record_ID", "Decision", "Reason", "Note", "Date"])
+    for i, (record, decision, reason, note) in enumerate(ROWS):
+        sheet.append(
+            [
+                record,
+                decision.capitalize(),
+                reason or None,
+                note or None,
+                dt.datetime(2026, 5, 12 + i // 8),
+            ]
+        )
+    book.save(HERE / "review" / "screening" / "title_abstract" / "bob.xlsx")
+
+
+if __name__ == "__main__":
+    main()
