@@ -1,18 +1,15 @@
 """PubMed search snapshots of the simulated records: ``<until>.xml.gz`` and its sidecar,
-laid out as :func:`livingreview.search.snapshots.write_snapshot` writes them.
+written by :func:`livingreview.search.snapshots.write_snapshot` itself.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
+import datetime as dt
 from pathlib import Path
 
 from lxml import etree
 
-from ..io import write_bytes, write_json
-from ..search.snapshots import SNAPSHOT_FOOTER, SNAPSHOT_HEADER, _sha_lines
+from ..search.snapshots import write_snapshot
 from .design import Record
 
 SOFTWARE = {"livingreview": "0.1.0", "python": "3.11.7"}  # fixed: regeneration is byte-identical
@@ -121,42 +118,30 @@ def _article_xml(rec: Record) -> etree._Element:
     return art
 
 
-def _snapshot_bytes(records: list[Record]) -> bytes:
-    """The gzip of a PubmedArticleSet laid out as ``pubmed.run_search`` writes it.
-
-    gzip with ``mtime=0`` and no file name, so regeneration is byte-identical.
-    """
-    parts = [SNAPSHOT_HEADER]
-    for rec in records:
-        parts.append(etree.tostring(_article_xml(rec), encoding="utf-8") + b"\n")
-    parts.append(SNAPSHOT_FOOTER)
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
-        gz.write(b"".join(parts))
-    return buf.getvalue()
-
-
 def _write_snapshot(
     root: Path, until: str, mindate: str, records: list[Record], reported: int
 ) -> None:
+    """Write one snapshot with the search stage's own writer, fixed times and versions.
+
+    A regeneration replaces the pair it wrote before (the writer itself never
+    rewrites a completed snapshot).
+    """
     folder = root / "search" / "pubmed"
-    gz = _snapshot_bytes(records)
-    name = f"{until}.xml.gz"
-    write_bytes(folder / name, gz)
+    for old in (folder / f"{until}.xml.gz", folder / f"{until}.json"):
+        old.unlink(missing_ok=True)
     minutes = 1 + len(records) // 1000
-    sidecar = {
-        "query": QUERY,
-        "mindate": mindate,
-        "maxdate": until,
-        "datetype": "edat",
-        "mdat": True,
-        "count_reported": reported,
-        "count_fetched": len(records),
-        "pmids_sha256": _sha_lines(sorted((r.pmid for r in records), key=int)),
-        "started": f"{until}T06:00:00+00:00",
-        "completed": f"{until}T06:{minutes:02d}:17+00:00",
-        "software": SOFTWARE,
-        "file": name,
-        "file_sha256": hashlib.sha256(gz).hexdigest(),
-    }
-    write_json(folder / f"{until}.json", sidecar)
+    articles = (
+        (r.pmid, etree.tostring(_article_xml(r), encoding="utf-8") + b"\n") for r in records
+    )
+    write_snapshot(
+        folder,
+        dt.date.fromisoformat(until),
+        articles,
+        query=QUERY,
+        mindate=dt.date.fromisoformat(mindate),
+        mdat=True,
+        count_reported=reported,
+        started=f"{until}T06:00:00+00:00",
+        completed=f"{until}T06:{minutes:02d}:17+00:00",
+        software=SOFTWARE,
+    )

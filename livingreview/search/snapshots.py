@@ -32,7 +32,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -397,6 +397,8 @@ def write_snapshot(
     mdat: bool = False,
     count_reported: int | None = None,
     started: str | None = None,
+    completed: str | None = None,
+    software: Mapping[str, str] | None = None,
     deleted: Iterable[str] = (),
 ) -> Path:
     """Write a completed snapshot: ``<until>.xml.gz`` and its ``<until>.json`` sidecar.
@@ -405,7 +407,9 @@ def write_snapshot(
     ``deleted`` PMIDs are written as one ``DeleteCitation`` after the articles
     (it is consumed after ``articles``, so a generator may fill it). The gzip
     header has no name or time, so equal content gives equal bytes. Refuses to
-    overwrite a completed snapshot.
+    overwrite a completed snapshot. ``started``, ``completed`` and ``software``
+    default to now and this run's versions; the demo simulator passes fixed
+    values so that regenerating it is byte-identical.
 
     The pair becomes visible together: both are written under hidden names,
     the sidecar as ``.<until>.json.pending``; the gz is renamed into place,
@@ -445,8 +449,10 @@ def write_snapshot(
         "count_fetched": len(pmids),
         "pmids_sha256": _sha_lines(sorted(pmids, key=int)),
         "started": started,
-        "completed": _now(),
-        "software": {"livingreview": __version__, "python": sys.version.split()[0]},
+        "completed": completed or _now(),
+        "software": dict(
+            software or {"livingreview": __version__, "python": sys.version.split()[0]}
+        ),
         "file": final.name,
         "file_sha256": sha256_file(hidden),
     }
