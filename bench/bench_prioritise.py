@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from livingreview.screening import prioritise as pr
+from livingreview.screening import stopping as st
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "fixtures" / "screening" / "synergy"
@@ -166,9 +167,9 @@ def stopping_check(order: list[int], labels: np.ndarray, seed: int) -> list[dict
         rest = sorted(set(range(n)) - set(screened))
         found = int(labels[screened].sum())
         size = min(len(rest), math.ceil(0.1 * n))
-        sample = [int(s) for s in pr.stopping_sample(rest, size, seed=seed)]
+        sample = [int(s) for s in st.stopping_sample(rest, size, seed=seed)]
         k = int(labels[sample].sum())
-        est = pr.stopping_estimate(found, len(rest), size, k, SETTINGS)
+        est = st.stopping_estimate(found, len(rest), size, k, SETTINGS)
         truth = int(labels[rest].sum()) - k
         out.append(
             {

@@ -11,6 +11,9 @@ import pytest
 from scipy.stats import hypergeom
 
 from livingreview.screening import prioritise as pr
+from livingreview.screening import relevance as rel
+from livingreview.screening import stopping as st
+from livingreview.screening import vectorise as vz
 from livingreview.screening.prioritise import PrioritiseSettings
 
 RELEVANT = [
@@ -180,7 +183,7 @@ def test_settings_reject_bad_values(params: dict, message: str) -> None:
 
 
 def test_stopping_interval_matches_hypergeometric_inversion() -> None:
-    e = pr.stopping_estimate(found=30, n_unscreened=500, sample_size=100, sample_relevant=3)
+    e = st.stopping_estimate(found=30, n_unscreened=500, sample_size=100, sample_relevant=3)
     assert e.remaining == pytest.approx(3 * 400 / 100)
     # The interval holds exactly the K whose two one-sided tail probabilities exceed 2.5%.
     for K in range(3, 500 - 97 + 1):
@@ -192,8 +195,8 @@ def test_stopping_interval_matches_hypergeometric_inversion() -> None:
 
 
 def test_stopping_test_rejects_only_with_a_large_clean_sample() -> None:
-    small = pr.stopping_estimate(found=40, n_unscreened=1000, sample_size=100, sample_relevant=0)
-    large = pr.stopping_estimate(found=40, n_unscreened=1000, sample_size=900, sample_relevant=0)
+    small = st.stopping_estimate(found=40, n_unscreened=1000, sample_size=100, sample_relevant=0)
+    large = st.stopping_estimate(found=40, n_unscreened=1000, sample_size=900, sample_relevant=0)
     assert not small.can_stop and large.can_stop
     k_tar = math.floor(40 / 0.95 - 40) + 1
     assert large.p_value == pytest.approx(hypergeom.cdf(0, 1000, k_tar, 900))
@@ -208,20 +211,22 @@ def test_stopping_interval_covers_the_truth_in_simulation() -> None:
     hits = 0
     for _ in range(400):
         k = int(rng.permutation(population)[:n].sum())
-        e = pr.stopping_estimate(found=50, n_unscreened=N, sample_size=n, sample_relevant=k)
+        e = st.stopping_estimate(found=50, n_unscreened=N, sample_size=n, sample_relevant=k)
         hits += e.remaining_low <= K - k <= e.remaining_high
     assert hits / 400 >= 0.93
 
 
 def test_stopping_sample_is_seeded_and_without_replacement() -> None:
     ids = [str(i) for i in range(100)]
-    a = pr.stopping_sample(ids, 30, seed=5)
-    assert a == pr.stopping_sample(ids, 30, seed=5) and len(set(a)) == 30
-    assert a != pr.stopping_sample(ids, 30, seed=6)
+    a = st.stopping_sample(ids, 30, seed=5)
+    assert a == st.stopping_sample(ids, 30, seed=5) and len(set(a)) == 30
+    assert a != st.stopping_sample(ids, 30, seed=6)
 
 
-def test_doctests() -> None:
-    assert doctest.testmod(pr, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+@pytest.mark.parametrize("module", [pr, rel, st, vz])
+def test_doctests(module) -> None:
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_order_queue_on_the_screening_stage_s_own_outputs() -> None:
@@ -338,7 +343,7 @@ def test_vectorise_is_identical_in_chunks_and_processes(
 
     texts = _texts(250)
     one = vectorise(texts, PrioritiseSettings(model=model, hash_bits=bits))
-    monkeypatch.setattr(pr, "_CHUNK", 37)  # 7 chunks
+    monkeypatch.setattr(vz, "_CHUNK", 37)  # 7 chunks
     for n_jobs in (1, 2):
         other = vectorise(texts, PrioritiseSettings(model=model, hash_bits=bits, n_jobs=n_jobs))
         assert other.shape == one.shape and other.has_canonical_format
@@ -369,12 +374,12 @@ def test_rank_s_text_gives_record_text_s_matrix(model: str, bits: int) -> None:
     ids = list(recs["record_id"])[::-1][:50] + ["r1"]
     s = PrioritiseSettings(model=model, hash_bits=bits)
     ref = pr.vectorise(pr.record_text(recs).loc[ids].tolist(), s)
-    got = pr.vectorise(pr._model_text(recs, ids), s)
+    got = pr.vectorise(vz._model_text(recs, ids), s)
     assert got.shape == ref.shape and (got != ref).nnz == 0
     np.testing.assert_array_equal(got.data, ref.data)
     np.testing.assert_array_equal(got.indices, ref.indices)
     with pytest.raises(KeyError, match="nope"):
-        pr._model_text(recs, ["r1", "nope"])
+        vz._model_text(recs, ["r1", "nope"])
 
 
 @pytest.mark.parametrize(("n_rows", "bits"), [(4000, 20), (5000, 20), (4000, 24), (3, 10), (0, 20)])
@@ -388,7 +393,7 @@ def test_csr_counts_are_scipy_s_coo_to_csr_with_duplicates_summed(n_rows: int, b
     col[: len(col) // 2] %= 50  # many duplicates
     ref = sparse.csr_matrix((np.ones(len(row)), (row, col)), shape=(n_rows, 2**bits))
     ref.sum_duplicates()
-    got = pr._csr_counts(row, col, n_rows, 2**bits)
+    got = vz._csr_counts(row, col, n_rows, 2**bits)
     assert got.has_canonical_format and got.indices.dtype == np.int32
     np.testing.assert_array_equal(got.indptr, ref.indptr)
     np.testing.assert_array_equal(got.indices, ref.indices)
@@ -398,9 +403,9 @@ def test_csr_counts_are_scipy_s_coo_to_csr_with_duplicates_summed(n_rows: int, b
 def test_tfidf_is_scikit_learn_s_bit_for_bit() -> None:
     from sklearn.feature_extraction.text import TfidfTransformer
 
-    counts = pr._hashed_counts(_texts(300, seed=4), 2, 2**12)
+    counts = vz._hashed_counts(_texts(300, seed=4), 2, 2**12)
     ref = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
-    got = pr._tfidf(counts.copy(), np.bincount(counts.indices, minlength=counts.shape[1]))
+    got = vz._tfidf(counts.copy(), np.bincount(counts.indices, minlength=counts.shape[1]))
     np.testing.assert_array_equal(got.indptr, ref.indptr)
     np.testing.assert_array_equal(got.indices, ref.indices)
     np.testing.assert_array_equal(got.data, ref.data)  # bit for bit
@@ -423,12 +428,12 @@ def test_word_columns_are_scikit_learn_s_hashing_vectorizer() -> None:
     ref = HashingVectorizer(
         analyzer=words, n_features=2**20, alternate_sign=False, norm=None
     ).transform(texts)
-    got = pr._hashed_counts(texts, 1, 2**20)
+    got = vz._hashed_counts(texts, 1, 2**20)
     assert (ref != got).nnz == 0 and ref.nnz > 1000
     # the record separator inside a text does not split that record
     assert got[-1].sum() == 3  # "ab", "cd", "ef"
     # bigrams: one column per adjacent pair of words of a record, never across records
-    both = pr._hashed_counts(["aa bb cc", "dd"], 2, 2**20)
+    both = vz._hashed_counts(["aa bb cc", "dd"], 2, 2**20)
     assert both[0].sum() == 3 + 2 and both[1].sum() == 1
 
 
@@ -448,8 +453,10 @@ def test_svm_weights_are_asreview_s_balanced_sample_weights() -> None:
     """ASReview Balanced(ratio=9.8): includes 1, excludes n1 / (9.8 n0), rescaled to mean 1."""
     y = np.array([1, 1, 0, 0, 0, 0, 0, 0])
     raw = np.where(y == 1, 1.0, 2 / (9.8 * 6))
-    np.testing.assert_allclose(pr._svm_weights(y), raw * 8 / raw.sum(), rtol=1e-15)
-    assert pr._svm_weights(y)[y == 1].sum() == pytest.approx(9.8 * pr._svm_weights(y)[y == 0].sum())
+    np.testing.assert_allclose(rel._svm_weights(y), raw * 8 / raw.sum(), rtol=1e-15)
+    assert rel._svm_weights(y)[y == 1].sum() == pytest.approx(
+        9.8 * rel._svm_weights(y)[y == 0].sum()
+    )
 
 
 def test_balance_rounds_weighs_the_newest_update_s_decisions_up() -> None:
@@ -561,6 +568,6 @@ def test_svm_features_at_64_bits_are_asreview_s_tfidf_exactly() -> None:
     assert got.shape == ref.shape and got.nnz == ref.nnz
     np.testing.assert_allclose((got @ got.T).toarray(), (ref @ ref.T).toarray(), atol=1e-12)
     # the logistic default strips accents: "cafe" and "café" are one term there
-    plain = pr._hashed_counts(["café cafe"], 1, 2**20)
-    kept = pr._hashed_counts(["café cafe"], 1, 2**20, strip_accents=False)
+    plain = vz._hashed_counts(["café cafe"], 1, 2**20)
+    kept = vz._hashed_counts(["café cafe"], 1, 2**20, strip_accents=False)
     assert plain.nnz == 1 and plain.sum() == 2 and kept.nnz == 2
