@@ -61,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from livingreview.screening import prioritise as pr
+from livingreview.screening import relevance as rel
 from livingreview.screening import stopping as st
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,6 +76,7 @@ LIVING_VARIANTS = {
     "equal_weights": {},
     "balanced_rounds": {"balance_rounds": True},
     "batch_model": {"batch_model": True},
+    "batch_prequential": {"batch_model": "prequential"},
 }
 LIVING_ROWS: tuple[str, ...] = ("static", *LIVING_VARIANTS)
 
@@ -141,6 +143,7 @@ def replay_ours(
     train = list(prior)
     order: list[int] = [p for p in prior if p in in_rows]
     left = int(labels[rows].sum()) - int(labels[order].sum()) if order else int(labels[rows].sum())
+    prequential = rel.Prequential() if settings.batch_model == "prequential" else None
     while todo and left > 0:
         y = labels[train]
         if len(np.unique(y)) < 2:  # cannot train yet: next record in the current order
@@ -149,8 +152,10 @@ def replay_ours(
             cand = np.fromiter(todo, dtype=int)
             cand.sort()
             t = np.array(train)
-            score = pr.relevance_scores(X, t, y, settings, current=is_row[t])[cand]
+            score = pr.relevance_scores(X, t, y, settings, is_row[t], prequential)[cand]
             pick = int(cand[np.argmax(score)])
+            if prequential:  # each model's probability for this decision, made before it
+                prequential.observe(pick, int(labels[pick]))
         todo.discard(pick)
         train.append(pick)
         order.append(pick)
@@ -461,6 +466,11 @@ def markdown(report: dict) -> str:
             (
                 "active_batch_model_batch_prior_wss95",
                 "re-ranked each decision, batch_model, + ASReview's 1+1 batch prior",
+            ),
+            ("active_batch_prequential_wss95", "re-ranked each decision, batch_model: prequential"),
+            (
+                "active_batch_prequential_batch_prior_wss95",
+                "re-ranked each decision, batch_model: prequential, + ASReview's 1+1 batch prior",
             ),
         ):
             rows.append((f"{tool}: {label}", [living[n][tool].get(key) for n in names]))

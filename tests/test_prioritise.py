@@ -175,6 +175,7 @@ def test_order_queue_empty() -> None:
         ({"hash_bits": 30}, "hash_bits must be a whole number in 10..24, or 64"),
         ({"model": "bert"}, "model must be one of logistic, svm, ensemble"),
         ({"n_jobs": 0}, "n_jobs must be a whole number >= 1"),
+        ({"batch_model": "off"}, "batch_model must be false, true or prequential"),
     ],
 )
 def test_settings_reject_bad_values(params: dict, message: str) -> None:
@@ -551,6 +552,70 @@ def test_batch_model_averages_an_in_batch_model_with_the_all_rounds_model() -> N
         pr.rank(first, labelled, ["q1", "q2"], {**small, "batch_model": True})["score"],
         plain["score"],
     )
+
+
+def test_prequential_weights_move_to_the_model_that_predicted_the_batch_better() -> None:
+    """batch_model: prequential, the all-rounds and in-batch models weighted by their record.
+
+    Earlier round: "whatsapp" trials included. The batch drifts: "wechat"
+    surveys are included, "whatsapp" surveys excluded. The in-batch model,
+    trained on n1 and n2 alone, predicts the batch's next decisions better
+    than the all-rounds model, so its weight grows with each of them; with
+    the labels of the batch reversed (no drift) the all-rounds model wins.
+    """
+    titles = ["whatsapp trial diabetes"] * 3 + ["bird song"] * 3
+    titles += ["wechat survey diabetes", "whatsapp survey diabetes"]
+    titles += ["wechat survey hba1c", "whatsapp survey hba1c", "wechat survey adults"]
+    texts = [f"{t} r{i}" for i, t in enumerate(titles)]
+    s = PrioritiseSettings(batch_model="prequential")
+    X = pr.vectorise(texts, s)
+    current = np.array([0] * 6 + [1] * 2, dtype=bool)
+
+    def run(batch_labels: list[int]) -> list[float]:
+        y = np.array([1, 1, 1, 0, 0, 0, *batch_labels[:2]])
+        cur = current.copy()
+        p = rel.Prequential()
+        gaps = []
+        for row, label in zip((8, 9, 10), batch_labels[2:], strict=True):
+            train = np.arange(len(y))
+            score = pr.relevance_scores(X, train, y, s, cur, prequential=p)
+            a, b = rel.model_pair_scores(X, train, y, s, cur)
+            np.testing.assert_allclose(score, pr.combined_log_odds(a, b, p.log_evidence))
+            expected = rel.predictive_log_likelihood(np.array([a[row], b[row]]), label)
+            before = list(p.log_evidence)
+            p.observe(row, label)
+            np.testing.assert_allclose(np.subtract(p.log_evidence, before), expected)
+            gaps.append(p.log_evidence[1] - p.log_evidence[0])
+            y, cur = np.append(y, label), np.append(cur, True)
+        return gaps
+
+    drift = run([1, 0, 1, 0, 1])  # wechat included, whatsapp excluded in the batch
+    assert drift[0] > 0 and drift[-1] > drift[0]  # the in-batch model gains weight
+    assert drift == run([1, 0, 1, 0, 1])  # deterministic
+    no_drift = run([0, 1, 0, 1, 0])
+    assert no_drift[-1] < 0  # the all-rounds model keeps the larger weight
+    # the weights: evidence 0 vs -50 is model a alone; equal evidence is the plain average
+    a, b = np.array([2.0, -1.0]), np.array([-3.0, 4.0])
+    np.testing.assert_allclose(pr.combined_log_odds(a, b, [0.0, -50.0]), a, atol=1e-9)
+    np.testing.assert_array_equal(
+        pr.combined_log_odds(a, b, [-7.0, -7.0]), pr.combined_log_odds(a, b)
+    )
+    # rank() has no decision order (one ranking per run): prequential ranks as the plain average
+    recs = pd.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(11)],
+            "title": texts,
+            "first_seen": ["2024-01-01"] * 6 + ["2025-01-01"] * 5,
+        }
+    )
+    labelled = dict(zip(recs["record_id"][:8], [1, 1, 1, 0, 0, 0, 1, 0], strict=True))
+    small = {"min_includes": 1, "min_excludes": 1}
+    ranked = [
+        pr.rank(recs, labelled, ["r8", "r9", "r10"], {**small, "batch_model": m})
+        for m in (True, "prequential")
+    ]
+    np.testing.assert_array_equal(ranked[0]["score"], ranked[1]["score"])
+    assert ranked[1].attrs["provenance"]["settings"]["batch_model"] == "prequential"
 
 
 def test_svm_features_at_64_bits_are_asreview_s_tfidf_exactly() -> None:

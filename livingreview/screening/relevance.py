@@ -8,6 +8,8 @@ matrix and scores every row; ``balance_rounds`` (:func:`round_weights`) and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,7 +17,16 @@ import numpy as np
 if TYPE_CHECKING:
     from .prioritise import PrioritiseSettings
 
-__all__ = ["SVM_C", "SVM_RATIO", "combined_log_odds", "relevance_scores", "round_weights"]
+__all__ = [
+    "SVM_C",
+    "SVM_RATIO",
+    "Prequential",
+    "combined_log_odds",
+    "model_pair_scores",
+    "predictive_log_likelihood",
+    "relevance_scores",
+    "round_weights",
+]
 
 #: ASReview LAB 2-3's default model ELAS u4 (asreview/models/models.py): SVM C, include:exclude ratio.
 SVM_C, SVM_RATIO = 0.11, 9.8
@@ -61,6 +72,7 @@ def relevance_scores(
     labels: np.ndarray,
     settings: PrioritiseSettings,
     current: np.ndarray | None = None,
+    prequential: Prequential | None = None,
 ) -> np.ndarray:
     """Predicted relevance of every row of ``features`` from a model fit on rows ``train``.
 
@@ -83,7 +95,12 @@ def relevance_scores(
         Which training decisions are of the newest round; used when
         ``settings.balance_rounds`` (:func:`round_weights`) or
         ``settings.batch_model`` (an in-batch model on these rows alone, its
-        probability averaged with the all-rounds model's: :func:`combined_log_odds`).
+        probability averaged with the all-rounds model's: :func:`combined_log_odds`;
+        weighted by evidence only through ``prequential``).
+    prequential : Prequential, optional
+        ``batch_model: prequential`` in a replay: the two models weighted by
+        its evidence so far, and both models' scores kept for its
+        :meth:`~Prequential.observe` of the next decision.
 
     Examples
     --------
@@ -93,6 +110,26 @@ def relevance_scores(
     >>> score = relevance_scores(X, np.array([0, 1, 2, 3]), np.array([1, 1, 0, 0]), s)
     >>> bool(score[4] > 0)
     True
+    """
+    score, batch = model_pair_scores(features, train, labels, settings, current)
+    if prequential is None:
+        return score if batch is None else combined_log_odds(score, batch)
+    prequential.last = None if batch is None else (score, batch)
+    return score if batch is None else combined_log_odds(score, batch, prequential.log_evidence)
+
+
+def model_pair_scores(
+    features: Any,
+    train: np.ndarray,
+    labels: np.ndarray,
+    settings: PrioritiseSettings,
+    current: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The all-rounds model's scores and the in-batch model's (None when there is none).
+
+    Arguments as :func:`relevance_scores`. The in-batch model exists when
+    ``settings.batch_model`` is on, ``current`` marks some but not all
+    training rows, and those hold an include and an exclude.
     """
     labels = np.asarray(labels, dtype=int)
     if len(np.unique(labels)) < 2:
@@ -106,8 +143,8 @@ def relevance_scores(
         current = np.asarray(current, dtype=bool)
         if 0 < current.sum() < len(current) and len(np.unique(labels[current])) == 2:
             batch = _model_scores(features, train[current], labels[current], settings, None)
-            score = combined_log_odds(score, batch)
-    return score
+            return score, batch
+    return score, None
 
 
 def _model_scores(
@@ -147,14 +184,19 @@ def _model_scores(
     return sum(s / (float(np.std(s[train])) or 1.0) for s in out)
 
 
-def combined_log_odds(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Log-odds of the mean of two models' probabilities (the logistic of their scores).
+def combined_log_odds(
+    a: np.ndarray, b: np.ndarray, log_evidence: Sequence[float] | None = None
+) -> np.ndarray:
+    """Log-odds of the weighted mean of two models' probabilities (the logistic of their scores).
 
-    ``batch_model``: the all-rounds model and the in-batch model vote with
-    equal weight on the probability scale, so neither model's scale (a model
-    fit on a handful of decisions can be far more confident) decides alone
-    which records come first; above 0 still means "predicted included".
-    For ``svm`` and ``ensemble`` the logistic of the decision value is not a
+    ``batch_model``: the all-rounds model ``a`` and the in-batch model ``b``
+    vote on the probability scale, so neither model's scale (a model fit on
+    a handful of decisions can be far more confident) decides alone which
+    records come first; above 0 still means "predicted included". Without
+    ``log_evidence`` (``batch_model: true``) they weigh the same; with it
+    (``batch_model: prequential``, :class:`Prequential`) each weighs in
+    proportion to ``exp`` of its log evidence, Bayesian model averaging. For
+    ``svm`` and ``ensemble`` the logistic of the decision value is not a
     calibrated probability, only a monotone squashing of it.
 
     Examples
@@ -163,7 +205,61 @@ def combined_log_odds(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     True
     >>> combined_log_odds(np.array([-30.0, 3.0]), np.array([1.0, 1.0])).round(3).tolist()
     [-0.551, 1.672]
+    >>> combined_log_odds(np.array([2.0]), np.array([-2.0]), [0.0, -50.0]).round(6).tolist()
+    [2.0]
     """
     from scipy.special import expit, logit
 
-    return logit((expit(np.asarray(a, dtype=float)) + expit(np.asarray(b, dtype=float))) / 2)
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if log_evidence is None:
+        return logit((expit(a) + expit(b)) / 2)
+    w = float(expit(log_evidence[0] - log_evidence[1]))  # exp(la) / (exp(la) + exp(lb))
+    return logit(w * expit(a) + (1 - w) * expit(b))
+
+
+def predictive_log_likelihood(score: float | np.ndarray, label: int | np.ndarray) -> np.ndarray:
+    """``log P(label)`` that a score gave a decision, the probability being its logistic."""
+    from scipy.special import log_expit
+
+    score, label = np.asarray(score, dtype=float), np.asarray(label)
+    return log_expit(np.where(label == 1, score, -score))
+
+
+@dataclass
+class Prequential:
+    """``batch_model: prequential``: the all-rounds and in-batch models weighted by their record.
+
+    Each model's weight is proportional to the product of the probabilities
+    it gave the batch's decisions *before* it was trained on them (Dawid's
+    prequential principle, Dawid 1984, J R Stat Soc A 147:278-292; the
+    weighting of dynamic weighted majority, Kolter & Maloof 2007, JMLR
+    8:2755-2790, without its constants): under concept drift the model that
+    has predicted this batch better takes over, from the batch's own
+    evidence, with no tuned constant. Both start at weight 1/2 when the
+    in-batch model first exists (:func:`combined_log_odds` then is the
+    plain average). A single ranking without that decision
+    history (:func:`~.prioritise.rank`) is the plain average. A replay passes
+    it to :func:`relevance_scores` before each decision and calls
+    :meth:`observe` with the decision.
+
+    Examples
+    --------
+    >>> from livingreview.screening.prioritise import PrioritiseSettings, vectorise
+    >>> s = PrioritiseSettings(batch_model="prequential")
+    >>> X = vectorise(["insulin a", "bird a", "bird b", "insulin b", "bird c"], s)
+    >>> p = Prequential()  # earlier round: insulin included; the batch: bird included
+    >>> cur = np.array([0, 0, 1, 1], bool)
+    >>> _ = relevance_scores(X, np.arange(4), np.array([1, 0, 1, 0]), s, cur, prequential=p)
+    >>> p.observe(4, 1)
+    >>> p.log_evidence[1] > p.log_evidence[0]  # the in-batch model predicted "bird c" better
+    True
+    """
+
+    log_evidence: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    last: tuple[np.ndarray, np.ndarray] | None = None  # both models' scores before the decision
+
+    def observe(self, row: int, label: int) -> None:
+        """Add what each model of the last :func:`relevance_scores` predicted for ``row``'s decision."""
+        if self.last is not None:
+            for m, score in enumerate(self.last):
+                self.log_evidence[m] += float(predictive_log_likelihood(score[row], label))
