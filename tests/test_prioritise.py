@@ -175,7 +175,7 @@ def test_order_queue_empty() -> None:
         ({"hash_bits": 30}, "hash_bits must be a whole number in 10..24, or 64"),
         ({"model": "bert"}, "model must be one of logistic, svm, ensemble"),
         ({"n_jobs": 0}, "n_jobs must be a whole number >= 1"),
-        ({"batch_model": "off"}, "batch_model must be false, true or prequential"),
+        ({"batch_model": "off"}, "batch_model must be true or false"),
     ],
 )
 def test_settings_reject_bad_values(params: dict, message: str) -> None:
@@ -555,7 +555,7 @@ def test_batch_model_averages_an_in_batch_model_with_the_all_rounds_model() -> N
 
 
 def test_prequential_weights_move_to_the_model_that_predicted_the_batch_better() -> None:
-    """batch_model: prequential, the all-rounds and in-batch models weighted by their record.
+    """A replay's Prequential: the all-rounds and in-batch models weighted by their record.
 
     Earlier round: "whatsapp" trials included. The batch drifts: "wechat"
     surveys are included, "whatsapp" surveys excluded. The in-batch model,
@@ -567,7 +567,7 @@ def test_prequential_weights_move_to_the_model_that_predicted_the_batch_better()
     titles += ["wechat survey diabetes", "whatsapp survey diabetes"]
     titles += ["wechat survey hba1c", "whatsapp survey hba1c", "wechat survey adults"]
     texts = [f"{t} r{i}" for i, t in enumerate(titles)]
-    s = PrioritiseSettings(batch_model="prequential")
+    s = PrioritiseSettings(batch_model=True)
     X = pr.vectorise(texts, s)
     current = np.array([0] * 6 + [1] * 2, dtype=bool)
 
@@ -600,22 +600,6 @@ def test_prequential_weights_move_to_the_model_that_predicted_the_batch_better()
     np.testing.assert_array_equal(
         pr.combined_log_odds(a, b, [-7.0, -7.0]), pr.combined_log_odds(a, b)
     )
-    # rank() has no decision order (one ranking per run): prequential ranks as the plain average
-    recs = pd.DataFrame(
-        {
-            "record_id": [f"r{i}" for i in range(11)],
-            "title": texts,
-            "first_seen": ["2024-01-01"] * 6 + ["2025-01-01"] * 5,
-        }
-    )
-    labelled = dict(zip(recs["record_id"][:8], [1, 1, 1, 0, 0, 0, 1, 0], strict=True))
-    small = {"min_includes": 1, "min_excludes": 1}
-    ranked = [
-        pr.rank(recs, labelled, ["r8", "r9", "r10"], {**small, "batch_model": m})
-        for m in (True, "prequential")
-    ]
-    np.testing.assert_array_equal(ranked[0]["score"], ranked[1]["score"])
-    assert ranked[1].attrs["provenance"]["settings"]["batch_model"] == "prequential"
 
 
 def test_svm_features_at_64_bits_are_asreview_s_tfidf_exactly() -> None:

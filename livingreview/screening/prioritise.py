@@ -112,17 +112,14 @@ class PrioritiseSettings:
         Decisions on records of the newest update (``first_seen`` the newest
         date in the store) weigh as much, in total, as all earlier decisions
         together (see :func:`round_weights`); off: every decision weighs the same.
-    batch_model : {False, True, "prequential"}
+    batch_model : bool
         ``True``: also train an in-batch model on the newest update's decisions
         alone (what a new ASReview project on the batch would learn) and average
         its predicted probability of inclusion with the all-rounds model's
         (:func:`combined_log_odds`), once the newest update has at least one
         include and one exclude; before that, and when every decision is of
-        one round, the all-rounds model alone ranks. ``"prequential"``: the
-        two weighted by the probability each gave the batch's decisions before
-        it was trained on them (:class:`~.relevance.Prequential`); that needs
-        the decisions in the order they were made, which a record-by-record
-        replay has, so :func:`rank` (one ranking per run) averages as ``True``.
+        one round, the all-rounds model alone ranks. (A record-by-record replay
+        can weight the two by their record instead: :class:`~.relevance.Prequential`.)
     n_jobs : int
         Processes that vectorise the records (chunks of 4,000 records; the
         matrix is identical for any value).
@@ -149,7 +146,7 @@ class PrioritiseSettings:
     level: float = 0.95
     model: str = "logistic"
     balance_rounds: bool = False
-    batch_model: bool | str = False
+    batch_model: bool = False
     n_jobs: int = 1
 
     def __post_init__(self) -> None:
@@ -177,11 +174,11 @@ class PrioritiseSettings:
             raise ValueError(
                 f"screening.prioritise.model must be one of {', '.join(MODELS)}; got {self.model!r}"
             )
-        if self.batch_model not in (False, True, "prequential"):
-            raise ValueError(
-                "screening.prioritise.batch_model must be false, true or prequential; "
-                f"got {self.batch_model!r}"
-            )
+        for name in ("enabled", "balance_rounds", "batch_model"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"screening.prioritise.{name} must be true or false; got {getattr(self, name)!r}"
+                )
         if not self.C > 0:
             raise ValueError(f"screening.prioritise.C must be > 0; got {self.C!r}")
 

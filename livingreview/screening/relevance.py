@@ -98,7 +98,7 @@ def relevance_scores(
         probability averaged with the all-rounds model's: :func:`combined_log_odds`;
         weighted by evidence only through ``prequential``).
     prequential : Prequential, optional
-        ``batch_model: prequential`` in a replay: the two models weighted by
+        With ``batch_model``, in a record-by-record replay: the two models weighted by
         its evidence so far, and both models' scores kept for its
         :meth:`~Prequential.observe` of the next decision.
 
@@ -194,7 +194,7 @@ def combined_log_odds(
     a handful of decisions can be far more confident) decides alone which
     records come first; above 0 still means "predicted included". Without
     ``log_evidence`` (``batch_model: true``) they weigh the same; with it
-    (``batch_model: prequential``, :class:`Prequential`) each weighs in
+    (a replay's :class:`Prequential`) each weighs in
     proportion to ``exp`` of its log evidence, Bayesian model averaging. For
     ``svm`` and ``ensemble`` the logistic of the decision value is not a
     calibrated probability, only a monotone squashing of it.
@@ -227,7 +227,7 @@ def predictive_log_likelihood(score: float | np.ndarray, label: int | np.ndarray
 
 @dataclass
 class Prequential:
-    """``batch_model: prequential``: the all-rounds and in-batch models weighted by their record.
+    """The all-rounds and in-batch models of ``batch_model`` weighted by their record, in a replay.
 
     Each model's weight is proportional to the product of the probabilities
     it gave the batch's decisions *before* it was trained on them (Dawid's
@@ -237,15 +237,18 @@ class Prequential:
     has predicted this batch better takes over, from the batch's own
     evidence, with no tuned constant. Both start at weight 1/2 when the
     in-batch model first exists (:func:`combined_log_odds` then is the
-    plain average). A single ranking without that decision
-    history (:func:`~.prioritise.rank`) is the plain average. A replay passes
+    plain average). It needs the decisions in the order they were made, so
+    it serves record-by-record replays (``bench/bench_prioritise.py``), not
+    the pipeline's one ranking per run (:func:`~.prioritise.rank`), and is not
+    a configuration value: in the replays of ``bench/RESULTS.md`` it lost to
+    the plain average on two of three reviews. A replay passes
     it to :func:`relevance_scores` before each decision and calls
     :meth:`observe` with the decision.
 
     Examples
     --------
     >>> from livingreview.screening.prioritise import PrioritiseSettings, vectorise
-    >>> s = PrioritiseSettings(batch_model="prequential")
+    >>> s = PrioritiseSettings(batch_model=True)
     >>> X = vectorise(["insulin a", "bird a", "bird b", "insulin b", "bird c"], s)
     >>> p = Prequential()  # earlier round: insulin included; the batch: bird included
     >>> cur = np.array([0, 0, 1, 1], bool)
