@@ -61,6 +61,8 @@ import numpy as np
 import pandas as pd
 
 from livingreview.screening import prioritise as pr
+from livingreview.screening import relevance as rel
+from livingreview.screening import stopping as st
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "fixtures" / "screening" / "synergy"
@@ -74,7 +76,9 @@ LIVING_VARIANTS = {
     "equal_weights": {},
     "balanced_rounds": {"balance_rounds": True},
     "batch_model": {"batch_model": True},
+    "batch_prequential": {"batch_model": True},  # weighted by a relevance.Prequential
 }
+PREQUENTIAL = {"batch_prequential"}
 LIVING_ROWS: tuple[str, ...] = ("static", *LIVING_VARIANTS)
 
 
@@ -124,12 +128,15 @@ def replay_ours(
     prior: list[int],
     rows: np.ndarray | None = None,
     settings: pr.PrioritiseSettings | None = None,
+    prequential: bool = False,
 ) -> list[int]:
     """Screen ``rows`` (default all) one at a time in our order, retraining after each decision.
 
     Rows in ``prior`` are decided first. Stops once every include among
     ``rows`` is found (the rest of the order cannot change WSS or recall).
-    Decisions on ``rows`` are the newest round (``balance_rounds``).
+    Decisions on ``rows`` are the newest round (``balance_rounds``). With
+    ``prequential`` the ``batch_model`` pair is weighted by each model's
+    record on the decisions so far (:class:`~livingreview.screening.relevance.Prequential`).
     """
     settings = settings or SETTINGS
     rows = np.arange(len(labels)) if rows is None else np.asarray(rows)
@@ -140,6 +147,7 @@ def replay_ours(
     train = list(prior)
     order: list[int] = [p for p in prior if p in in_rows]
     left = int(labels[rows].sum()) - int(labels[order].sum()) if order else int(labels[rows].sum())
+    evidence = rel.Prequential() if prequential else None
     while todo and left > 0:
         y = labels[train]
         if len(np.unique(y)) < 2:  # cannot train yet: next record in the current order
@@ -148,8 +156,10 @@ def replay_ours(
             cand = np.fromiter(todo, dtype=int)
             cand.sort()
             t = np.array(train)
-            score = pr.relevance_scores(X, t, y, settings, current=is_row[t])[cand]
+            score = pr.relevance_scores(X, t, y, settings, is_row[t], evidence)[cand]
             pick = int(cand[np.argmax(score)])
+            if evidence:  # each model's probability for this decision, made before it
+                evidence.observe(pick, int(labels[pick]))
         todo.discard(pick)
         train.append(pick)
         order.append(pick)
@@ -166,9 +176,9 @@ def stopping_check(order: list[int], labels: np.ndarray, seed: int) -> list[dict
         rest = sorted(set(range(n)) - set(screened))
         found = int(labels[screened].sum())
         size = min(len(rest), math.ceil(0.1 * n))
-        sample = [int(s) for s in pr.stopping_sample(rest, size, seed=seed)]
+        sample = [int(s) for s in st.stopping_sample(rest, size, seed=seed)]
         k = int(labels[sample].sum())
-        est = pr.stopping_estimate(found, len(rest), size, k, SETTINGS)
+        est = st.stopping_estimate(found, len(rest), size, k, SETTINGS)
         truth = int(labels[rest].sum()) - k
         out.append(
             {
@@ -316,7 +326,8 @@ def living(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
                 continue
             s = variant(m, **kw)
             # Re-ranked after each decision within the batch, from the earlier decisions alone.
-            order = replay_ours(X, labels, list(early), rows=batch, settings=s)
+            pq = key in PREQUENTIAL
+            order = replay_ours(X, labels, list(early), rows=batch, settings=s, prequential=pq)
             r[f"active_{key}_wss95"] = wss_at([pos[d["record_id"].iloc[i]] for i in order], yb)
             if key == "equal_weights":
                 continue
@@ -324,7 +335,9 @@ def living(name: str, seeds: int, exe: Path | None, work: Path) -> dict:
             with_prior = []
             for seed in range(seeds):
                 p = [int(batch[i]) for i in prior_pair(yb, seed)]
-                order = replay_ours(X, labels, list(early) + p, rows=batch, settings=s)
+                order = replay_ours(
+                    X, labels, list(early) + p, rows=batch, settings=s, prequential=pq
+                )
                 # the prior rows first, in the order ASReview lists them
                 order = p + [i for i in order if i not in p]
                 with_prior.append(wss_at([pos[d["record_id"].iloc[i]] for i in order], yb))
@@ -460,6 +473,14 @@ def markdown(report: dict) -> str:
             (
                 "active_batch_model_batch_prior_wss95",
                 "re-ranked each decision, batch_model, + ASReview's 1+1 batch prior",
+            ),
+            (
+                "active_batch_prequential_wss95",
+                "re-ranked each decision, batch_model, prequential weights",
+            ),
+            (
+                "active_batch_prequential_batch_prior_wss95",
+                "re-ranked each decision, batch_model, prequential weights, + ASReview's 1+1 batch prior",
             ),
         ):
             rows.append((f"{tool}: {label}", [living[n][tool].get(key) for n in names]))

@@ -11,6 +11,9 @@ import pytest
 from scipy.stats import hypergeom
 
 from livingreview.screening import prioritise as pr
+from livingreview.screening import relevance as rel
+from livingreview.screening import stopping as st
+from livingreview.screening import vectorise as vz
 from livingreview.screening.prioritise import PrioritiseSettings
 
 RELEVANT = [
@@ -172,6 +175,7 @@ def test_order_queue_empty() -> None:
         ({"hash_bits": 30}, "hash_bits must be a whole number in 10..24, or 64"),
         ({"model": "bert"}, "model must be one of logistic, svm, ensemble"),
         ({"n_jobs": 0}, "n_jobs must be a whole number >= 1"),
+        ({"batch_model": "off"}, "batch_model must be true or false"),
     ],
 )
 def test_settings_reject_bad_values(params: dict, message: str) -> None:
@@ -180,7 +184,7 @@ def test_settings_reject_bad_values(params: dict, message: str) -> None:
 
 
 def test_stopping_interval_matches_hypergeometric_inversion() -> None:
-    e = pr.stopping_estimate(found=30, n_unscreened=500, sample_size=100, sample_relevant=3)
+    e = st.stopping_estimate(found=30, n_unscreened=500, sample_size=100, sample_relevant=3)
     assert e.remaining == pytest.approx(3 * 400 / 100)
     # The interval holds exactly the K whose two one-sided tail probabilities exceed 2.5%.
     for K in range(3, 500 - 97 + 1):
@@ -192,8 +196,8 @@ def test_stopping_interval_matches_hypergeometric_inversion() -> None:
 
 
 def test_stopping_test_rejects_only_with_a_large_clean_sample() -> None:
-    small = pr.stopping_estimate(found=40, n_unscreened=1000, sample_size=100, sample_relevant=0)
-    large = pr.stopping_estimate(found=40, n_unscreened=1000, sample_size=900, sample_relevant=0)
+    small = st.stopping_estimate(found=40, n_unscreened=1000, sample_size=100, sample_relevant=0)
+    large = st.stopping_estimate(found=40, n_unscreened=1000, sample_size=900, sample_relevant=0)
     assert not small.can_stop and large.can_stop
     k_tar = math.floor(40 / 0.95 - 40) + 1
     assert large.p_value == pytest.approx(hypergeom.cdf(0, 1000, k_tar, 900))
@@ -208,20 +212,22 @@ def test_stopping_interval_covers_the_truth_in_simulation() -> None:
     hits = 0
     for _ in range(400):
         k = int(rng.permutation(population)[:n].sum())
-        e = pr.stopping_estimate(found=50, n_unscreened=N, sample_size=n, sample_relevant=k)
+        e = st.stopping_estimate(found=50, n_unscreened=N, sample_size=n, sample_relevant=k)
         hits += e.remaining_low <= K - k <= e.remaining_high
     assert hits / 400 >= 0.93
 
 
 def test_stopping_sample_is_seeded_and_without_replacement() -> None:
     ids = [str(i) for i in range(100)]
-    a = pr.stopping_sample(ids, 30, seed=5)
-    assert a == pr.stopping_sample(ids, 30, seed=5) and len(set(a)) == 30
-    assert a != pr.stopping_sample(ids, 30, seed=6)
+    a = st.stopping_sample(ids, 30, seed=5)
+    assert a == st.stopping_sample(ids, 30, seed=5) and len(set(a)) == 30
+    assert a != st.stopping_sample(ids, 30, seed=6)
 
 
-def test_doctests() -> None:
-    assert doctest.testmod(pr, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+@pytest.mark.parametrize("module", [pr, rel, st, vz])
+def test_doctests(module) -> None:
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_order_queue_on_the_screening_stage_s_own_outputs() -> None:
@@ -338,7 +344,7 @@ def test_vectorise_is_identical_in_chunks_and_processes(
 
     texts = _texts(250)
     one = vectorise(texts, PrioritiseSettings(model=model, hash_bits=bits))
-    monkeypatch.setattr(pr, "_CHUNK", 37)  # 7 chunks
+    monkeypatch.setattr(vz, "_CHUNK", 37)  # 7 chunks
     for n_jobs in (1, 2):
         other = vectorise(texts, PrioritiseSettings(model=model, hash_bits=bits, n_jobs=n_jobs))
         assert other.shape == one.shape and other.has_canonical_format
@@ -369,12 +375,12 @@ def test_rank_s_text_gives_record_text_s_matrix(model: str, bits: int) -> None:
     ids = list(recs["record_id"])[::-1][:50] + ["r1"]
     s = PrioritiseSettings(model=model, hash_bits=bits)
     ref = pr.vectorise(pr.record_text(recs).loc[ids].tolist(), s)
-    got = pr.vectorise(pr._model_text(recs, ids), s)
+    got = pr.vectorise(vz._model_text(recs, ids), s)
     assert got.shape == ref.shape and (got != ref).nnz == 0
     np.testing.assert_array_equal(got.data, ref.data)
     np.testing.assert_array_equal(got.indices, ref.indices)
     with pytest.raises(KeyError, match="nope"):
-        pr._model_text(recs, ["r1", "nope"])
+        vz._model_text(recs, ["r1", "nope"])
 
 
 @pytest.mark.parametrize(("n_rows", "bits"), [(4000, 20), (5000, 20), (4000, 24), (3, 10), (0, 20)])
@@ -388,7 +394,7 @@ def test_csr_counts_are_scipy_s_coo_to_csr_with_duplicates_summed(n_rows: int, b
     col[: len(col) // 2] %= 50  # many duplicates
     ref = sparse.csr_matrix((np.ones(len(row)), (row, col)), shape=(n_rows, 2**bits))
     ref.sum_duplicates()
-    got = pr._csr_counts(row, col, n_rows, 2**bits)
+    got = vz._csr_counts(row, col, n_rows, 2**bits)
     assert got.has_canonical_format and got.indices.dtype == np.int32
     np.testing.assert_array_equal(got.indptr, ref.indptr)
     np.testing.assert_array_equal(got.indices, ref.indices)
@@ -398,9 +404,9 @@ def test_csr_counts_are_scipy_s_coo_to_csr_with_duplicates_summed(n_rows: int, b
 def test_tfidf_is_scikit_learn_s_bit_for_bit() -> None:
     from sklearn.feature_extraction.text import TfidfTransformer
 
-    counts = pr._hashed_counts(_texts(300, seed=4), 2, 2**12)
+    counts = vz._hashed_counts(_texts(300, seed=4), 2, 2**12)
     ref = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
-    got = pr._tfidf(counts.copy(), np.bincount(counts.indices, minlength=counts.shape[1]))
+    got = vz._tfidf(counts.copy(), np.bincount(counts.indices, minlength=counts.shape[1]))
     np.testing.assert_array_equal(got.indptr, ref.indptr)
     np.testing.assert_array_equal(got.indices, ref.indices)
     np.testing.assert_array_equal(got.data, ref.data)  # bit for bit
@@ -423,12 +429,12 @@ def test_word_columns_are_scikit_learn_s_hashing_vectorizer() -> None:
     ref = HashingVectorizer(
         analyzer=words, n_features=2**20, alternate_sign=False, norm=None
     ).transform(texts)
-    got = pr._hashed_counts(texts, 1, 2**20)
+    got = vz._hashed_counts(texts, 1, 2**20)
     assert (ref != got).nnz == 0 and ref.nnz > 1000
     # the record separator inside a text does not split that record
     assert got[-1].sum() == 3  # "ab", "cd", "ef"
     # bigrams: one column per adjacent pair of words of a record, never across records
-    both = pr._hashed_counts(["aa bb cc", "dd"], 2, 2**20)
+    both = vz._hashed_counts(["aa bb cc", "dd"], 2, 2**20)
     assert both[0].sum() == 3 + 2 and both[1].sum() == 1
 
 
@@ -448,8 +454,10 @@ def test_svm_weights_are_asreview_s_balanced_sample_weights() -> None:
     """ASReview Balanced(ratio=9.8): includes 1, excludes n1 / (9.8 n0), rescaled to mean 1."""
     y = np.array([1, 1, 0, 0, 0, 0, 0, 0])
     raw = np.where(y == 1, 1.0, 2 / (9.8 * 6))
-    np.testing.assert_allclose(pr._svm_weights(y), raw * 8 / raw.sum(), rtol=1e-15)
-    assert pr._svm_weights(y)[y == 1].sum() == pytest.approx(9.8 * pr._svm_weights(y)[y == 0].sum())
+    np.testing.assert_allclose(rel._svm_weights(y), raw * 8 / raw.sum(), rtol=1e-15)
+    assert rel._svm_weights(y)[y == 1].sum() == pytest.approx(
+        9.8 * rel._svm_weights(y)[y == 0].sum()
+    )
 
 
 def test_balance_rounds_weighs_the_newest_update_s_decisions_up() -> None:
@@ -546,6 +554,54 @@ def test_batch_model_averages_an_in_batch_model_with_the_all_rounds_model() -> N
     )
 
 
+def test_prequential_weights_move_to_the_model_that_predicted_the_batch_better() -> None:
+    """A replay's Prequential: the all-rounds and in-batch models weighted by their record.
+
+    Earlier round: "whatsapp" trials included. The batch drifts: "wechat"
+    surveys are included, "whatsapp" surveys excluded. The in-batch model,
+    trained on n1 and n2 alone, predicts the batch's next decisions better
+    than the all-rounds model, so its weight grows with each of them; with
+    the labels of the batch reversed (no drift) the all-rounds model wins.
+    """
+    titles = ["whatsapp trial diabetes"] * 3 + ["bird song"] * 3
+    titles += ["wechat survey diabetes", "whatsapp survey diabetes"]
+    titles += ["wechat survey hba1c", "whatsapp survey hba1c", "wechat survey adults"]
+    texts = [f"{t} r{i}" for i, t in enumerate(titles)]
+    s = PrioritiseSettings(batch_model=True)
+    X = pr.vectorise(texts, s)
+    current = np.array([0] * 6 + [1] * 2, dtype=bool)
+
+    def run(batch_labels: list[int]) -> list[float]:
+        y = np.array([1, 1, 1, 0, 0, 0, *batch_labels[:2]])
+        cur = current.copy()
+        p = rel.Prequential()
+        gaps = []
+        for row, label in zip((8, 9, 10), batch_labels[2:], strict=True):
+            train = np.arange(len(y))
+            score = pr.relevance_scores(X, train, y, s, cur, prequential=p)
+            a, b = rel.model_pair_scores(X, train, y, s, cur)
+            np.testing.assert_allclose(score, pr.combined_log_odds(a, b, p.log_evidence))
+            expected = rel.predictive_log_likelihood(np.array([a[row], b[row]]), label)
+            before = list(p.log_evidence)
+            p.observe(row, label)
+            np.testing.assert_allclose(np.subtract(p.log_evidence, before), expected)
+            gaps.append(p.log_evidence[1] - p.log_evidence[0])
+            y, cur = np.append(y, label), np.append(cur, True)
+        return gaps
+
+    drift = run([1, 0, 1, 0, 1])  # wechat included, whatsapp excluded in the batch
+    assert drift[0] > 0 and drift[-1] > drift[0]  # the in-batch model gains weight
+    assert drift == run([1, 0, 1, 0, 1])  # deterministic
+    no_drift = run([0, 1, 0, 1, 0])
+    assert no_drift[-1] < 0  # the all-rounds model keeps the larger weight
+    # the weights: evidence 0 vs -50 is model a alone; equal evidence is the plain average
+    a, b = np.array([2.0, -1.0]), np.array([-3.0, 4.0])
+    np.testing.assert_allclose(pr.combined_log_odds(a, b, [0.0, -50.0]), a, atol=1e-9)
+    np.testing.assert_array_equal(
+        pr.combined_log_odds(a, b, [-7.0, -7.0]), pr.combined_log_odds(a, b)
+    )
+
+
 def test_svm_features_at_64_bits_are_asreview_s_tfidf_exactly() -> None:
     """model svm + hash_bits 64: ELAS u4's TfidfVectorizer(1-2 grams, sublinear, max_df 0.95).
 
@@ -561,6 +617,6 @@ def test_svm_features_at_64_bits_are_asreview_s_tfidf_exactly() -> None:
     assert got.shape == ref.shape and got.nnz == ref.nnz
     np.testing.assert_allclose((got @ got.T).toarray(), (ref @ ref.T).toarray(), atol=1e-12)
     # the logistic default strips accents: "cafe" and "café" are one term there
-    plain = pr._hashed_counts(["café cafe"], 1, 2**20)
-    kept = pr._hashed_counts(["café cafe"], 1, 2**20, strip_accents=False)
+    plain = vz._hashed_counts(["café cafe"], 1, 2**20)
+    kept = vz._hashed_counts(["café cafe"], 1, 2**20, strip_accents=False)
     assert plain.nnz == 1 and plain.sum() == 2 and kept.nnz == 2
