@@ -48,9 +48,11 @@ def main() -> None:
 
     t = time.perf_counter()
     res = screening.run(
-        work / "records.csv", work / "summary.json", root, config["screening"], work / "screening",
-        schema_dir=schemas,
+        screening.ScreeningSettings.from_params({"root": root, "screening": config["screening"]}),
+        {"records": work / "records.csv", "summary": work / "summary.json",
+         "schemas": [schemas / "screening.schema.yaml"]},
     )  # fmt: skip
+    screening.write_outputs(res, work / "screening")
     times["screening"] = time.perf_counter() - t
 
     t = time.perf_counter()

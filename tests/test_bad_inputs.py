@@ -73,14 +73,17 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     records.write_records(
         table, summary, res / "records" / "records.csv", res / "records" / "summary.json"
     )
-    screening.run(
-        res / "records" / "records.csv",
-        res / "records" / "summary.json",
-        project / ROOT,
-        cfg["screening"],
-        res / "screening",
-        schema_dir=project / "workflow" / "schemas",
+    result = screening.run(
+        screening.ScreeningSettings.from_params(
+            {"root": project / ROOT, "screening": cfg["screening"]}
+        ),
+        {
+            "records": res / "records" / "records.csv",
+            "summary": res / "records" / "summary.json",
+            "schemas": [project / "workflow" / "schemas" / "screening.schema.yaml"],
+        },
     )
+    screening.write_outputs(result, res / "screening")
     published = bundle.publish(
         res, res / "bundles", cfg, inputs_root=project / ROOT, repo=REPO, date="2026-11-21"
     )
@@ -99,15 +102,16 @@ def run_records(cfg: dict[str, Any], case: dict[str, Any]) -> None:
 
 
 def run_screening(cfg: dict[str, Any], case: dict[str, Any]) -> None:
-    screening.run(
-        "results/records/records.csv",
-        "results/records/summary.json",
-        ROOT,
-        cfg["screening"],
-        "results/screening",
-        sheets=[str(p) for p in sheet_paths(ROOT)],
-        schema_dir="workflow/schemas",
+    result = screening.run(
+        screening.ScreeningSettings.from_params({"root": ROOT, "screening": cfg["screening"]}),
+        {
+            "records": "results/records/records.csv",
+            "summary": "results/records/summary.json",
+            "sheets": [str(p) for p in sheet_paths(ROOT)],
+            "schemas": ["workflow/schemas/screening.schema.yaml"],
+        },
     )
+    screening.write_outputs(result, "results/screening")
 
 
 def run_extraction(cfg: dict[str, Any], case: dict[str, Any]) -> None:

@@ -268,13 +268,15 @@ def test_pipeline_on_the_demo_fills_strata_as_promised(
     records.write_records(table, summary, tmp_path / "records.csv", tmp_path / "summary.json")
     schemas = repo / "workflow" / "schemas"
     res = screening.run(
-        tmp_path / "records.csv",
-        tmp_path / "summary.json",  # the search history: which round found each record
-        root,
-        config["screening"],
-        tmp_path / "s",
-        schema_dir=schemas,
+        screening.ScreeningSettings.from_params({"root": root, "screening": config["screening"]}),
+        {
+            "records": tmp_path / "records.csv",
+            # the search history: which round found each record
+            "summary": tmp_path / "summary.json",
+            "schemas": [schemas / "screening.schema.yaml"],
+        },
     )
+    screening.write_outputs(res, tmp_path / "s")
     assert res.prisma["included_records"] == 25
     assert res.prisma["previous_included"] == 22 and res.prisma["new_included"] == 3
     assert res.prisma["conflicts"] == {"title_abstract": 2, "full_text": 1}

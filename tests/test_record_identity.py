@@ -77,13 +77,12 @@ def sheet(root: Path, stage: str, reviewer: str, rows: list[tuple[str, str]]) ->
 
 
 def screen(root: Path, out: Path) -> ScreeningResult:
-    return scr.run(
-        out / "records.csv",
-        out / "summary.json",
-        root,
-        {**CONFIG["screening"], "allow_single_reviewer": False},
-        out / "screening",
+    settings = scr.ScreeningSettings.from_params(
+        {"root": root, "screening": {**CONFIG["screening"], "allow_single_reviewer": False}}
     )
+    result = scr.run(settings, {"records": out / "records.csv", "summary": out / "summary.json"})
+    scr.write_outputs(result, out / "screening")
+    return result
 
 
 @pytest.fixture()
