@@ -57,14 +57,13 @@ def main() -> None:
 
     t = time.perf_counter()
     ex = extraction.run(
-        sorted((root / "extraction/studies").glob("*.csv")),
-        sorted((root / "extraction/outcomes").glob("*.csv")),
-        work / "screening/decisions.csv",
-        config["extraction"],
-        schemas,
-        root / "extraction/resolutions.csv",
-        root,
-    )
+        extraction.ExtractionSettings.from_params({"root": root, **config}),
+        {"studies": sorted((root / "extraction/studies").glob("*.csv")),
+         "outcomes": sorted((root / "extraction/outcomes").glob("*.csv")),
+         "decisions": work / "screening/decisions.csv",
+         "schemas": [schemas / "studies.schema.yaml"],
+         "resolutions": root / "extraction/resolutions.csv"},
+    )  # fmt: skip
     times["extraction"] = time.perf_counter() - t
 
     e = ex.effects

@@ -117,20 +117,21 @@ def run_screening(cfg: dict[str, Any], case: dict[str, Any]) -> None:
 def run_extraction(cfg: dict[str, Any], case: dict[str, Any]) -> None:
     files = extraction_input_files(ROOT)
     result = extraction.run(
-        study_files=files["studies"],
-        outcome_files=files["outcomes"],
-        decisions="results/screening/decisions.csv",
-        config=cfg["extraction"],
-        schema_dir="workflow/schemas",
-        resolutions=files["resolutions"][0] if files["resolutions"] else None,
-        root=ROOT,
+        extraction.ExtractionSettings.from_params({"root": ROOT, "extraction": cfg["extraction"]}),
+        {
+            **files,
+            "decisions": "results/screening/decisions.csv",
+            "schemas": ["workflow/schemas/studies.schema.yaml"],
+        },
     )
-    extraction.write_outputs(
+    extraction.write(
         result,
-        "results/extraction/studies.csv",
-        "results/extraction/discrepancies.csv",
-        "results/effects/effects.csv",
-        "results/effects/not_selected.csv",
+        {
+            "studies": "results/extraction/studies.csv",
+            "discrepancies": "results/extraction/discrepancies.csv",
+            "effects": "results/effects/effects.csv",
+            "not_selected": "results/effects/not_selected.csv",
+        },
     )
 
 

@@ -283,13 +283,16 @@ def test_pipeline_on_the_demo_fills_strata_as_promised(
     assert res.prisma["awaiting"]["title_abstract"] == 3
     assert res.prisma["fulltext_excluded"]["poor methodological quality"] == 1
     ex = extraction.run(
-        sorted((root / "extraction/studies").glob("*.csv")),
-        sorted((root / "extraction/outcomes").glob("*.csv")),
-        tmp_path / "s" / "decisions.csv",
-        config["extraction"],
-        schemas,
-        root / "extraction/resolutions.csv",
-        root,
+        extraction.ExtractionSettings.from_params(
+            {"root": root, "extraction": config["extraction"]}
+        ),
+        {
+            "studies": sorted((root / "extraction/studies").glob("*.csv")),
+            "outcomes": sorted((root / "extraction/outcomes").glob("*.csv")),
+            "decisions": tmp_path / "s" / "decisions.csv",
+            "schemas": [schemas / "studies.schema.yaml"],
+            "resolutions": root / "extraction/resolutions.csv",
+        },
     )
     effects, dropped = ex.effects, ex.not_selected
     assert list(dropped.status[dropped.status != "not-selected"]) == ["unresolved"]
