@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..contract import optional_input
 from ..errors import raise_collected
 from ..io import write_csv
 from ..sheets import FILE, ROW, load_schema
@@ -94,13 +95,6 @@ class ExtractionSettings:
         )
 
 
-def _optional(files: Any) -> str | Path | None:
-    """An optional input: a path, or Snakemake's list of none or one."""
-    if files is None or isinstance(files, str | Path):
-        return files
-    return files[0] if files else None
-
-
 def run(settings: ExtractionSettings, inputs: Mapping[str, Any]) -> ExtractionResult:
     """The stage's entry point (docs/contracts.md, "Stage entry points").
 
@@ -113,8 +107,8 @@ def run(settings: ExtractionSettings, inputs: Mapping[str, Any]) -> ExtractionRe
     """
     study_files, outcome_files = inputs["studies"], inputs["outcomes"]
     decisions = inputs["decisions"]
-    resolutions = _optional(inputs.get("resolutions"))
-    aliases = _optional(inputs.get("aliases"))
+    resolutions = optional_input(inputs.get("resolutions"))
+    aliases = optional_input(inputs.get("aliases"))
     schema_dir = Path(inputs["schemas"][0]).parent
     root_path, limits, xlsx_sheet = settings.root, settings.limits, settings.xlsx_sheet
     spec = settings.extraction
