@@ -214,6 +214,28 @@ def test_design_check_is_ols_with_hc3() -> None:
     assert result["n"] == 30 and result["cov_type"] == "HC3"
 
 
+def test_metareg_and_design_check_entry_points_read_and_write_the_rule_files(
+    bcg: pd.DataFrame, tmp_path: Path
+) -> None:
+    from livingreview.analysis import design_check as design_stage
+    from livingreview.analysis import metareg as metareg_stage
+
+    data = tmp_path / "data.csv"
+    bcg.insert(3, "platform", "app")  # a stratum's data.csv: the stratifier is the 4th column
+    bcg.to_csv(data, index=False)
+    params = {"moderators": ["followup_weeks", "ln_n"], "level": 0.95, "label": "ignored"}
+    settings = metareg_stage.MetaregSettings.from_params(params, name="complications")
+    result = metareg_stage.run(settings, {"data": [data]})
+    expected = meta_regression(bcg, settings.analysis, name="complications")
+    assert result == expected and result["reported"] is True
+    metareg_stage.write(result, {"json": tmp_path / "m.json"})
+    assert json.loads((tmp_path / "m.json").read_text())["qm"] == pytest.approx(result["qm"])
+    check = design_stage.run(AnalysisSettings.from_params({"level": 0.9}), {"studies": data})
+    assert check["level"] == 0.9 and check["n"] == 13 and check["reported"] is True
+    design_stage.write(check, {"json": tmp_path / "d.json"})
+    assert json.loads((tmp_path / "d.json").read_text())["n"] == 13
+
+
 def _metafor_case(dataset: str, method: str, test: str) -> dict:
     ref = json.loads(REF_PATH.read_text())
     return next(
