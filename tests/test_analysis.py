@@ -22,11 +22,11 @@ import pytest
 import statsmodels.api as sm
 
 from livingreview import stats
+from livingreview.analysis.design_check import design_check
 from livingreview.analysis.stratum import (
     AnalysisSettings,
     StratumSpec,
     analyse_stratum,
-    design_check,
     egger,
     meta_regression,
     read_strata,
@@ -348,3 +348,29 @@ def test_one_effect_per_trial_keeps_the_univariate_model(bcg: pd.DataFrame) -> N
     pd.testing.assert_frame_equal(res.influence, plain.influence)
     assert egger(bcg, other, stratum="x") == egger(bcg, AnalysisSettings(), stratum="x")
     assert res.pooled["estimate"] == pytest.approx(stats.fit(bcg["yi"], bcg["vi"]).estimate)
+
+
+def test_stratum_entry_point_writes_the_rule_outputs(bcg: pd.DataFrame, tmp_path: Path) -> None:
+    from livingreview import contract
+    from livingreview.analysis import stratum as stage
+
+    data = tmp_path / "data.csv"
+    bcg.insert(3, "platform", "app")
+    bcg.assign(citation=bcg["study_id"]).to_csv(data, index=False)
+    params = {"measure": "logRR", "label": "Complications", "favourable_sign": "negative",
+              "min_k_funnel": 10}  # fmt: skip
+    settings = stage.StratumSettings.from_params(params, name="domain-complications")
+    result = stage.run(settings, {"data": data})
+    assert result.analysis.pooled == analyse_stratum(bcg, settings.spec, settings.analysis).pooled
+    assert result.egger is not None and result.egger["k"] == 13
+    names = {**contract.STRATUM_OUTPUTS, **contract.FUNNEL_OUTPUTS}
+    outputs = {key: tmp_path / "out" / name for key, name in names.items()}
+    stage.write(result, outputs)
+    assert all(path.is_file() for path in outputs.values())
+    assert json.loads(outputs["egger"].read_text())["reported"] is True
+    small = stage.run(stage.StratumSettings.from_params({**params, "min_k_funnel": 14},
+                                                        name="domain-complications"),
+                      {"data": data})  # fmt: skip
+    assert small.egger is None
+    with pytest.raises(ValueError, match="fewer effects than min_k_funnel"):
+        stage.write(small, outputs)
