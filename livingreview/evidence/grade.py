@@ -514,7 +514,7 @@ def grade_review(
     adjudication: str | Path | None = None,
     schema: str | Path | None = None,
 ) -> GradeResult:
-    """The stage's entry point: rate every outcome domain of ``strata.json``; build the SoF table.
+    """Rate every outcome domain of ``strata.json``; build the SoF table.
 
     Reads each ``domain-<d>`` stratum's ``pooled.json``, ``data.csv`` (weights
     and RoB 2 overall judgements) and ``egger.json`` where it exists.
