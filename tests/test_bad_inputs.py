@@ -7,7 +7,7 @@ already built from the demo up to screening and one published bundle) and
 row and column, and a fragment of what was expected (see
 tests/bad_inputs/README.md). Each case runs through the package function the
 stage's Snakemake script calls (``records.build_records``, ``screening.run``,
-``extraction.run`` + ``write_outputs``, ``snapshots.run_search`` against the fake
+``extraction.run`` + ``write``, ``snapshots.run_search`` against the fake
 E-utilities server), or through the real workflow (``snakemake``) for config
 cases, and must:
 
