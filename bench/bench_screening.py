@@ -64,7 +64,9 @@ with tempfile.TemporaryDirectory() as tmp:
     )
     cfg = {"exclusion_reasons": REASONS, "allow_single_reviewer": False}
     start = time.perf_counter()
-    result = screening.run(tmp / "records.csv", None, tmp / "review", cfg, tmp / "out")
+    settings = screening.ScreeningSettings.from_params({"root": tmp / "review", "screening": cfg})
+    result = screening.run(settings, {"records": tmp / "records.csv"})
+    screening.write_outputs(result, tmp / "out")
     wall = time.perf_counter() - start
     p = result.prisma
     print(

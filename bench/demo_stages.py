@@ -48,21 +48,22 @@ def main() -> None:
 
     t = time.perf_counter()
     res = screening.run(
-        work / "records.csv", work / "summary.json", root, config["screening"], work / "screening",
-        schema_dir=schemas,
+        screening.ScreeningSettings.from_params({"root": root, "screening": config["screening"]}),
+        {"records": work / "records.csv", "summary": work / "summary.json",
+         "schemas": [schemas / "screening.schema.yaml"]},
     )  # fmt: skip
+    screening.write_outputs(res, work / "screening")
     times["screening"] = time.perf_counter() - t
 
     t = time.perf_counter()
     ex = extraction.run(
-        sorted((root / "extraction/studies").glob("*.csv")),
-        sorted((root / "extraction/outcomes").glob("*.csv")),
-        work / "screening/decisions.csv",
-        config["extraction"],
-        schemas,
-        root / "extraction/resolutions.csv",
-        root,
-    )
+        extraction.ExtractionSettings.from_params({"root": root, **config}),
+        {"studies": sorted((root / "extraction/studies").glob("*.csv")),
+         "outcomes": sorted((root / "extraction/outcomes").glob("*.csv")),
+         "decisions": work / "screening/decisions.csv",
+         "schemas": [schemas / "studies.schema.yaml"],
+         "resolutions": root / "extraction/resolutions.csv"},
+    )  # fmt: skip
     times["extraction"] = time.perf_counter() - t
 
     e = ex.effects

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from livingreview.extraction.files import input_files
-from livingreview.extraction.stage import run, write_outputs
+from livingreview.extraction.stage import ExtractionSettings, run, write
 
 REPO = Path(__file__).resolve().parents[1]
 OUTCOMES = [
@@ -72,15 +72,16 @@ def main() -> None:
         files = input_files(root)
         start = time.perf_counter()
         res = run(
-            files["studies"],
-            files["outcomes"],
-            root / "decisions.csv",
-            cfg,
-            REPO / "workflow" / "schemas",
-            None,
-            root,
+            ExtractionSettings.from_params({"root": root, "extraction": cfg}),
+            {
+                **files,
+                "decisions": root / "decisions.csv",
+                "schemas": [REPO / "workflow" / "schemas" / "studies.schema.yaml"],
+                "resolutions": [],
+            },
         )
-        write_outputs(res, *(root / f"out{i}.csv" for i in range(4)))
+        names = ("studies", "discrepancies", "effects", "not_selected")
+        write(res, {name: root / f"out{i}.csv" for i, name in enumerate(names)})
         took = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
 
 SLUG = r"[a-z0-9]+(?:-[a-z0-9]+)*"
@@ -208,3 +209,14 @@ def record_sort_key(record_id: str) -> tuple[int, int, str]:
     ['12', '900', 'scopus-1a']
     """
     return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
+
+
+def optional_input(files: Any) -> Any:
+    """An optional input as a path or None: a rule lists one as a list of none or one.
+
+    >>> optional_input([]), optional_input(["a.csv"]), optional_input("a.csv")
+    (None, 'a.csv', 'a.csv')
+    """
+    if files is None or isinstance(files, str | PurePath):
+        return files
+    return files[0] if files else None

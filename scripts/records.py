@@ -1,14 +1,16 @@
 """Snakemake adapter: de-duplicated record store from snapshots and exports."""
 
 from livingreview.adapter import logged
-from livingreview.search.records import build_records, write_records
+from livingreview.search.records import RecordsSettings, run, write
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-with logged(sm.log[0], "records") as log:
-    table, summary = build_records(
-        sm.params.root, title_similarity=float(sm.params.title_similarity)
-    )
-    write_records(table, summary, sm.output.csv, sm.output.summary, sm.output.aliases)
+snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
+
+with logged(snakemake.log[0], "records") as log:
+    settings = RecordsSettings.from_params(dict(snakemake.params.items()))
+    result = run(settings, dict(snakemake.input.items()))
+    write(result, dict(snakemake.output.items()))
     log.info(
-        "%d unique records, %d duplicates removed", summary["unique"], summary["duplicates_removed"]
+        "%d unique records, %d duplicates removed",
+        result.summary["unique"],
+        result.summary["duplicates_removed"],
     )

@@ -22,11 +22,11 @@ import pytest
 import statsmodels.api as sm
 
 from livingreview import stats
+from livingreview.analysis.design_check import design_check
 from livingreview.analysis.stratum import (
     AnalysisSettings,
     StratumSpec,
     analyse_stratum,
-    design_check,
     egger,
     meta_regression,
     read_strata,
@@ -214,6 +214,28 @@ def test_design_check_is_ols_with_hc3() -> None:
     assert result["n"] == 30 and result["cov_type"] == "HC3"
 
 
+def test_metareg_and_design_check_entry_points_read_and_write_the_rule_files(
+    bcg: pd.DataFrame, tmp_path: Path
+) -> None:
+    from livingreview.analysis import design_check as design_stage
+    from livingreview.analysis import metareg as metareg_stage
+
+    data = tmp_path / "data.csv"
+    bcg.insert(3, "platform", "app")  # a stratum's data.csv: the stratifier is the 4th column
+    bcg.to_csv(data, index=False)
+    params = {"moderators": ["followup_weeks", "ln_n"], "level": 0.95, "label": "ignored"}
+    settings = metareg_stage.MetaregSettings.from_params(params, name="complications")
+    result = metareg_stage.run(settings, {"data": [data]})
+    expected = meta_regression(bcg, settings.analysis, name="complications")
+    assert result == expected and result["reported"] is True
+    metareg_stage.write(result, {"json": tmp_path / "m.json"})
+    assert json.loads((tmp_path / "m.json").read_text())["qm"] == pytest.approx(result["qm"])
+    check = design_stage.run(AnalysisSettings.from_params({"level": 0.9}), {"studies": data})
+    assert check["level"] == 0.9 and check["n"] == 13 and check["reported"] is True
+    design_stage.write(check, {"json": tmp_path / "d.json"})
+    assert json.loads((tmp_path / "d.json").read_text())["n"] == 13
+
+
 def _metafor_case(dataset: str, method: str, test: str) -> dict:
     ref = json.loads(REF_PATH.read_text())
     return next(
@@ -326,3 +348,29 @@ def test_one_effect_per_trial_keeps_the_univariate_model(bcg: pd.DataFrame) -> N
     pd.testing.assert_frame_equal(res.influence, plain.influence)
     assert egger(bcg, other, stratum="x") == egger(bcg, AnalysisSettings(), stratum="x")
     assert res.pooled["estimate"] == pytest.approx(stats.fit(bcg["yi"], bcg["vi"]).estimate)
+
+
+def test_stratum_entry_point_writes_the_rule_outputs(bcg: pd.DataFrame, tmp_path: Path) -> None:
+    from livingreview import contract
+    from livingreview.analysis import stratum as stage
+
+    data = tmp_path / "data.csv"
+    bcg.insert(3, "platform", "app")
+    bcg.assign(citation=bcg["study_id"]).to_csv(data, index=False)
+    params = {"measure": "logRR", "label": "Complications", "favourable_sign": "negative",
+              "min_k_funnel": 10}  # fmt: skip
+    settings = stage.StratumSettings.from_params(params, name="domain-complications")
+    result = stage.run(settings, {"data": data})
+    assert result.analysis.pooled == analyse_stratum(bcg, settings.spec, settings.analysis).pooled
+    assert result.egger is not None and result.egger["k"] == 13
+    names = {**contract.STRATUM_OUTPUTS, **contract.FUNNEL_OUTPUTS}
+    outputs = {key: tmp_path / "out" / name for key, name in names.items()}
+    stage.write(result, outputs)
+    assert all(path.is_file() for path in outputs.values())
+    assert json.loads(outputs["egger"].read_text())["reported"] is True
+    small = stage.run(stage.StratumSettings.from_params({**params, "min_k_funnel": 14},
+                                                        name="domain-complications"),
+                      {"data": data})  # fmt: skip
+    assert small.egger is None
+    with pytest.raises(ValueError, match="fewer effects than min_k_funnel"):
+        stage.write(small, outputs)

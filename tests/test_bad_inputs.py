@@ -7,7 +7,7 @@ already built from the demo up to screening and one published bundle) and
 row and column, and a fragment of what was expected (see
 tests/bad_inputs/README.md). Each case runs through the package function the
 stage's Snakemake script calls (``records.build_records``, ``screening.run``,
-``extraction.run`` + ``write_outputs``, ``snapshots.run_search`` against the fake
+``extraction.run`` + ``write``, ``snapshots.run_search`` against the fake
 E-utilities server), or through the real workflow (``snakemake``) for config
 cases, and must:
 
@@ -73,14 +73,17 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     records.write_records(
         table, summary, res / "records" / "records.csv", res / "records" / "summary.json"
     )
-    screening.run(
-        res / "records" / "records.csv",
-        res / "records" / "summary.json",
-        project / ROOT,
-        cfg["screening"],
-        res / "screening",
-        schema_dir=project / "workflow" / "schemas",
+    result = screening.run(
+        screening.ScreeningSettings.from_params(
+            {"root": project / ROOT, "screening": cfg["screening"]}
+        ),
+        {
+            "records": res / "records" / "records.csv",
+            "summary": res / "records" / "summary.json",
+            "schemas": [project / "workflow" / "schemas" / "screening.schema.yaml"],
+        },
     )
+    screening.write_outputs(result, res / "screening")
     published = bundle.publish(
         res, res / "bundles", cfg, inputs_root=project / ROOT, repo=REPO, date="2026-11-21"
     )
@@ -99,34 +102,36 @@ def run_records(cfg: dict[str, Any], case: dict[str, Any]) -> None:
 
 
 def run_screening(cfg: dict[str, Any], case: dict[str, Any]) -> None:
-    screening.run(
-        "results/records/records.csv",
-        "results/records/summary.json",
-        ROOT,
-        cfg["screening"],
-        "results/screening",
-        sheets=[str(p) for p in sheet_paths(ROOT)],
-        schema_dir="workflow/schemas",
+    result = screening.run(
+        screening.ScreeningSettings.from_params({"root": ROOT, "screening": cfg["screening"]}),
+        {
+            "records": "results/records/records.csv",
+            "summary": "results/records/summary.json",
+            "sheets": [str(p) for p in sheet_paths(ROOT)],
+            "schemas": ["workflow/schemas/screening.schema.yaml"],
+        },
     )
+    screening.write_outputs(result, "results/screening")
 
 
 def run_extraction(cfg: dict[str, Any], case: dict[str, Any]) -> None:
     files = extraction_input_files(ROOT)
     result = extraction.run(
-        study_files=files["studies"],
-        outcome_files=files["outcomes"],
-        decisions="results/screening/decisions.csv",
-        config=cfg["extraction"],
-        schema_dir="workflow/schemas",
-        resolutions=files["resolutions"][0] if files["resolutions"] else None,
-        root=ROOT,
+        extraction.ExtractionSettings.from_params({"root": ROOT, "extraction": cfg["extraction"]}),
+        {
+            **files,
+            "decisions": "results/screening/decisions.csv",
+            "schemas": ["workflow/schemas/studies.schema.yaml"],
+        },
     )
-    extraction.write_outputs(
+    extraction.write(
         result,
-        "results/extraction/studies.csv",
-        "results/extraction/discrepancies.csv",
-        "results/effects/effects.csv",
-        "results/effects/not_selected.csv",
+        {
+            "studies": "results/extraction/studies.csv",
+            "discrepancies": "results/extraction/discrepancies.csv",
+            "effects": "results/effects/effects.csv",
+            "not_selected": "results/effects/not_selected.csv",
+        },
     )
 
 

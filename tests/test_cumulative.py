@@ -62,6 +62,17 @@ def test_cumulative_review_orders_by_record_year_unknown_last(tmp_path):
     records = tmp_path / "records.csv"
     records.write_text("record_id,title,year\n1,x,2020\n2,y,\n3,z,2018\n")
     out = cumulative_review(strata, studies, records, AnalysisSettings(method="DL"))
+    # the rule's entry point: the same table, written with one figure per configured domain
+    from livingreview.analysis import cumulative as stage
+
+    params = {"method": "DL", "labels": {"glycemic": "Glycemic", "knowledge": "Knowledge"}}
+    inputs = {"strata": [strata / "strata.json"], "studies": studies, "records": records}
+    result = stage.run(stage.CumulativeSettings.from_params(params), inputs)
+    pd.testing.assert_frame_equal(result.table, out)
+    stage.write(result, {"table": tmp_path / "cum" / "cumulative.csv"})
+    assert sorted(p.name for p in (tmp_path / "cum").iterdir()) == [
+        "cumulative.csv", "glycemic.png", "glycemic.svg", "knowledge.png", "knowledge.svg"
+    ]  # fmt: skip
     assert out["domain"].unique().tolist() == ["glycemic"]  # knowledge is not pooled
     assert out["added"].tolist() == ["C (2018)", "A (2020)", "b"]  # no year: last; no citation: id
     assert out["year"].tolist()[:2] == [2018, 2020] and pd.isna(out["year"].iloc[2])

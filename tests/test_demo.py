@@ -268,26 +268,31 @@ def test_pipeline_on_the_demo_fills_strata_as_promised(
     records.write_records(table, summary, tmp_path / "records.csv", tmp_path / "summary.json")
     schemas = repo / "workflow" / "schemas"
     res = screening.run(
-        tmp_path / "records.csv",
-        tmp_path / "summary.json",  # the search history: which round found each record
-        root,
-        config["screening"],
-        tmp_path / "s",
-        schema_dir=schemas,
+        screening.ScreeningSettings.from_params({"root": root, "screening": config["screening"]}),
+        {
+            "records": tmp_path / "records.csv",
+            # the search history: which round found each record
+            "summary": tmp_path / "summary.json",
+            "schemas": [schemas / "screening.schema.yaml"],
+        },
     )
+    screening.write_outputs(res, tmp_path / "s")
     assert res.prisma["included_records"] == 25
     assert res.prisma["previous_included"] == 22 and res.prisma["new_included"] == 3
     assert res.prisma["conflicts"] == {"title_abstract": 2, "full_text": 1}
     assert res.prisma["awaiting"]["title_abstract"] == 3
     assert res.prisma["fulltext_excluded"]["poor methodological quality"] == 1
     ex = extraction.run(
-        sorted((root / "extraction/studies").glob("*.csv")),
-        sorted((root / "extraction/outcomes").glob("*.csv")),
-        tmp_path / "s" / "decisions.csv",
-        config["extraction"],
-        schemas,
-        root / "extraction/resolutions.csv",
-        root,
+        extraction.ExtractionSettings.from_params(
+            {"root": root, "extraction": config["extraction"]}
+        ),
+        {
+            "studies": sorted((root / "extraction/studies").glob("*.csv")),
+            "outcomes": sorted((root / "extraction/outcomes").glob("*.csv")),
+            "decisions": tmp_path / "s" / "decisions.csv",
+            "schemas": [schemas / "studies.schema.yaml"],
+            "resolutions": root / "extraction/resolutions.csv",
+        },
     )
     effects, dropped = ex.effects, ex.not_selected
     assert list(dropped.status[dropped.status != "not-selected"]) == ["unresolved"]

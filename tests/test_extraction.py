@@ -21,13 +21,14 @@ import yaml
 
 from livingreview.errors import InputError, InputErrors
 from livingreview.extraction.files import input_files
-from livingreview.extraction.stage import run, write_outputs
+from livingreview.extraction.stage import ExtractionSettings, run, write
 from livingreview.io import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "extraction"
 SCHEMAS = REPO / "workflow" / "schemas"
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["extraction"]
+OUTPUTS = ("studies", "discrepancies", "effects", "not_selected")  # the rule's, in order
 TOL = 1e-9
 
 STUDY_HEADER = "study_id,record_id,citation,design,icc,cluster_size,platform,followup_weeks,n_total"
@@ -39,12 +40,17 @@ STUDY = "s1,101,Study 2020,individual,,,wechat,24,120"
 DECISIONS = "record_id,stage,status\n101,full_text,included\n102,full_text,included\n"
 
 
-def run_fixture(root: Path = DATA, resolutions: bool = True):
-    files = input_files(root)
-    res = files["resolutions"][0] if (resolutions and files["resolutions"]) else None
-    return run(
-        files["studies"], files["outcomes"], root / "decisions.csv", CONFIG, SCHEMAS, res, root
-    )
+def run_fixture(root: Path = DATA, resolutions: bool = True, config: dict = CONFIG):
+    """The stage as its rule runs it, on the sheets under ``root``."""
+    settings = ExtractionSettings.from_params({"root": root, "extraction": config})
+    inputs = {
+        **input_files(root),
+        "decisions": root / "decisions.csv",
+        "schemas": [SCHEMAS / "studies.schema.yaml"],
+    }
+    if not resolutions:
+        inputs["resolutions"] = []
+    return run(settings, inputs)
 
 
 def row(frame: pd.DataFrame, **match) -> pd.Series:
@@ -90,6 +96,14 @@ MEANS = {"m1": 7.4, "sd1": 1.0, "n1": 58, "m2": 8.1, "sd2": 1.3, "n2": 57}
 @pytest.fixture(scope="module")
 def result():
     return run_fixture()
+
+
+def test_settings_are_parsed_once_from_the_rule_params():
+    config = {**CONFIG, "plausibility": {"max_abs_smd": 3}, "xlsx_sheet": "Data"}
+    settings = ExtractionSettings.from_params({"extraction": config})
+    assert settings.root is None and settings.xlsx_sheet == "Data"
+    assert settings.limits == {"max_abs_smd": 3, "nonnegative_means": True}
+    assert sorted(settings.extraction.domains) == sorted(CONFIG["domains"])
 
 
 def test_each_input_form_matches_metafor(result):
@@ -281,7 +295,7 @@ def test_outputs_are_byte_identical_on_rerun(tmp_path):
     for attempt in range(2):
         out = tmp_path / str(attempt)
         paths = [out / n for n in ("studies.csv", "disc.csv", "effects.csv", "not.csv")]
-        write_outputs(run_fixture(), *paths)
+        write(run_fixture(), dict(zip(OUTPUTS, paths, strict=True)))
         hashes.append([sha256_file(p) for p in paths])
     assert hashes[0] == hashes[1]
     text = (tmp_path / "0" / "effects.csv").read_text()
@@ -617,7 +631,7 @@ def test_empty_extraction_gives_empty_tables(tmp_path):
     res = run_fixture(root)
     assert res.effects.empty and res.not_selected.empty and res.studies.empty
     paths = [tmp_path / n for n in ("a.csv", "b.csv", "c.csv", "d.csv")]
-    write_outputs(res, *paths)
+    write(res, dict(zip(OUTPUTS, paths, strict=True)))
     assert paths[2].read_text().startswith("study_id,record_id,citation,domain,")
 
 
@@ -702,10 +716,7 @@ def test_study_columns_and_the_stratifier_column_reach_effects_csv(tmp_path):
                        "values": {"aerobic": "Aerobic", "yoga": "Yoga"}},
         "study_columns": {"supervised": "boolean", "setting": "text"},
     }  # fmt: skip
-    files = input_files(root)
-    res = run(
-        files["studies"], files["outcomes"], root / "decisions.csv", config, SCHEMAS, None, root
-    )
+    res = run_fixture(root, config=config)
     eff = res.effects.iloc[0]
     assert list(res.effects.columns[3:6]) == ["domain", "exercise_type", "measure"]
     assert (eff.exercise_type, eff.supervised, eff.setting) == ("aerobic", "yes", "community")
@@ -716,9 +727,7 @@ def test_study_columns_and_the_stratifier_column_reach_effects_csv(tmp_path):
         + STUDY.replace(",wechat,", ",yoga,") + ",no\n"
     )  # fmt: skip
     with pytest.raises(InputError) as info:
-        run(
-            files["studies"], files["outcomes"], root / "decisions.csv", config, SCHEMAS, None, root
-        )
+        run_fixture(root, config=config)
     assert str(info.value) == (
         f"{sheet}, row 1, column 'setting': expected this required column in the header"
     )
@@ -728,6 +737,4 @@ def test_study_columns_and_the_stratifier_column_reach_effects_csv(tmp_path):
         + STUDY.replace(",wechat,", ",pilates,") + ",no,home\n"
     )  # fmt: skip
     with pytest.raises(InputError, match=r"column 'exercise_type': expected a configured exercise"):
-        run(
-            files["studies"], files["outcomes"], root / "decisions.csv", config, SCHEMAS, None, root
-        )
+        run_fixture(root, config=config)

@@ -9,11 +9,14 @@ import pytest
 
 from livingreview.extraction.queue import (
     UNEXTRACTED,
+    QueueResult,
+    QueueSettings,
     build_queues,
     citation,
     queue_columns,
+    run,
     study_id,
-    write_queues,
+    write,
 )
 from livingreview.project import SCHEMA_DIR
 from livingreview.sheets import load_schema
@@ -104,8 +107,21 @@ def test_written_queues_replace_the_old_ones_and_read_back(review, tmp_path: Pat
     out = tmp_path / "queue"
     _write(out / "gone.csv", "study_id\n")  # an extractor whose sheet was removed
     ana = _write(review["root"] / "studies/ana.csv", "study_id,record_id\n")
-    counts = write_queues(review["decisions"], review["records"], [ana], COLUMNS, out)
-    assert counts == {"ana": 3, UNEXTRACTED: 3}
+    result = QueueResult(build_queues(review["decisions"], review["records"], [ana], COLUMNS))
+    write(result, {"queue": out})
+    assert result.counts == {"ana": 3, UNEXTRACTED: 3}
     assert sorted(p.name for p in out.iterdir()) == ["_unextracted.csv", "ana.csv"]
     back = pd.read_csv(out / "ana.csv", dtype=str, keep_default_na=False)
     assert back["citation"].tolist()[0] == "Smith et al. (2024)"
+
+
+def test_entry_point_takes_the_rule_params_and_inputs(review) -> None:
+    extraction = {"stratifier": {"column": "exercise_type", "label": "Exercise", "values": {}}}
+    inputs = {"decisions": review["decisions"], "records": review["records"], "studies": []}
+    result = run(
+        QueueSettings.from_params({"extraction": extraction}),
+        {**inputs, "schema": SCHEMA_DIR / "studies.schema.yaml"},
+    )
+    assert list(result.queues) == [UNEXTRACTED]  # no extractor yet: only the unextracted queue
+    assert "exercise_type" in result.queues[UNEXTRACTED].columns
+    assert result.counts == {UNEXTRACTED: 3}

@@ -284,6 +284,15 @@ def test_grade_review_on_strata_files(tmp_path):
     assert rob["facts"]["weight_high"] == pytest.approx(0.375)
     assert result.ratings["adjudications_for_unpooled_domains"] == ["knowledge"]
     assert list(result.sof["domain"]) == ["glycemic", "knowledge"]
+    # the entry point, as the rule calls it: the same result, written where the rule says
+    inputs = {"strata": [strata / "strata.json"], "adjudication": [adj], "schema": SCHEMA}
+    outputs = {"ratings": tmp_path / "out" / "grade.json", "sof": tmp_path / "out" / "sof.csv"}
+    grade.write(grade.run(S, inputs), outputs)
+    assert json.loads(outputs["ratings"].read_text()) == json.loads(json.dumps(result.ratings))
+    assert (
+        grade.run(S, {**inputs, "adjudication": []}).ratings["adjudications_for_unpooled_domains"]
+        == []
+    )
 
 
 def test_report_shows_summary_of_findings_and_who_decided(tmp_path):

@@ -170,9 +170,13 @@ def test_diagram_from_the_screening_stage_output(tmp_path):
         (Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text()
     )
     out = tmp_path / "out"
-    screening.run(
-        DATA / "records.csv", DATA / "summary.json", DATA / "review", config["screening"], out
+    settings = screening.ScreeningSettings.from_params(
+        {"root": DATA / "review", "screening": config["screening"]}
     )
+    result = screening.run(
+        settings, {"records": DATA / "records.csv", "summary": DATA / "summary.json"}
+    )
+    screening.write_outputs(result, out)
     data = json.loads((out / "prisma.json").read_text())
     svg = (out / "prisma.svg").read_text().replace("&#160;", " ").replace(NB, " ")
     assert data["update"] is True

@@ -19,6 +19,7 @@ import yaml
 from fake_eutils import SMALL_TEMPLATE_FILES, load_templates
 
 from livingreview import cli
+from livingreview.extraction.stage import ExtractionSettings
 from livingreview.extraction.stage import run as run_extraction
 from livingreview.io import read_json
 from livingreview.publish.report import render_index
@@ -77,13 +78,12 @@ def sheet(root: Path, stage: str, reviewer: str, rows: list[tuple[str, str]]) ->
 
 
 def screen(root: Path, out: Path) -> ScreeningResult:
-    return scr.run(
-        out / "records.csv",
-        out / "summary.json",
-        root,
-        {**CONFIG["screening"], "allow_single_reviewer": False},
-        out / "screening",
+    settings = scr.ScreeningSettings.from_params(
+        {"root": root, "screening": {**CONFIG["screening"], "allow_single_reviewer": False}}
     )
+    result = scr.run(settings, {"records": out / "records.csv", "summary": out / "summary.json"})
+    scr.write_outputs(result, out / "screening")
+    return result
 
 
 @pytest.fixture()
@@ -197,13 +197,14 @@ def test_extraction_sheet_with_an_earlier_id_is_included(tmp_path: Path) -> None
 
     def extract(aliases):
         return run_extraction(
-            [root / "extraction/studies/alice.csv"],
-            [root / "extraction/outcomes/alice.csv"],
-            root / "decisions.csv",
-            CONFIG["extraction"],
-            REPO / "workflow" / "schemas",
-            root=root,
-            aliases=aliases,
+            ExtractionSettings.from_params({"root": root, "extraction": CONFIG["extraction"]}),
+            {
+                "studies": [root / "extraction/studies/alice.csv"],
+                "outcomes": [root / "extraction/outcomes/alice.csv"],
+                "decisions": root / "decisions.csv",
+                "schemas": [REPO / "workflow" / "schemas" / "studies.schema.yaml"],
+                "aliases": aliases,
+            },
         )
 
     without = extract(None)  # what happened before: silently not included

@@ -16,8 +16,11 @@ from livingreview.io import read_json
 from livingreview.search.exports import read_csv_export, read_medline, read_ris
 from livingreview.search.records import (
     COLUMNS,
+    RecordsSettings,
     build_records,
     read_records,
+    run,
+    write,
     write_records,
 )
 from livingreview.search.snapshots import write_snapshot
@@ -153,6 +156,18 @@ def test_written_files_are_byte_identical_and_safe(review: Path, tmp_path: Path)
         len(line.split(b'"')) % 2 == 1 for line in first[0].splitlines()
     )  # no multi-line cells
     assert read_json(out / "summary.json")["unique"] == 9
+
+
+def test_stage_entry_point_reads_the_rule_params_and_writes_its_outputs(
+    review: Path, tmp_path: Path
+) -> None:
+    settings = RecordsSettings.from_params({"root": str(review), "title_similarity": "100"})
+    assert settings == RecordsSettings(review, 100.0)
+    outputs = {n: tmp_path / f"{n}.out" for n in ("csv", "summary", "aliases")}
+    write(run(settings), outputs)
+    assert read_json(outputs["summary"])["title_similarity"] == 100.0
+    assert list(read_records(outputs["csv"]).columns) == COLUMNS
+    assert outputs["aliases"].read_text().startswith("old_id,record_id")
 
 
 def test_edited_snapshot_is_refused(review: Path) -> None:

@@ -372,3 +372,15 @@ def test_report_and_bundle_do_not_import_each_other():
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
         assert out.stdout.strip() == "False", module
+
+
+def test_entry_point_writes_what_build_report_writes(tmp_path) -> None:
+    results = make_results(tmp_path)
+    built = report.build_report(results, tmp_path / "built", CONFIG).read_bytes()
+    settings = report.ReportSettings.from_config(CONFIG)
+    result = report.run(settings, {"effects": results / "effects" / "effects.csv", "previous": []})
+    report.write(result, {"index": tmp_path / "ran" / "index.html"})
+    assert (tmp_path / "ran" / "index.html").read_bytes() == built
+    assert sorted(p.name for p in (tmp_path / "ran" / "tables").iterdir()) == sorted(
+        p.name for p in (tmp_path / "built" / "tables").iterdir()
+    )

@@ -11,7 +11,7 @@ import yaml
 
 from livingreview.extraction.columns import ARM_DATA_COLUMNS
 from livingreview.extraction.files import input_files
-from livingreview.extraction.stage import run, write_outputs
+from livingreview.extraction.stage import ExtractionSettings, run, write
 from livingreview.publish.revman import (
     ARMS_COLUMNS,
     RESULTS_COLUMNS,
@@ -51,15 +51,18 @@ def extracted(tmp_path_factory):
         (root / "extraction" / kind / "alice.csv").write_text(text)
         (root / "extraction" / kind / "bob.csv").write_text(text)  # double extraction, agreed
     (root / "decisions.csv").write_text(DECISIONS)
-    files = input_files(root)
-    result = run(files["studies"], files["outcomes"], root / "decisions.csv",
-                 CONFIG["extraction"], SCHEMAS, None, root)  # fmt: skip
+    settings = ExtractionSettings.from_params({"root": root, **CONFIG})
+    inputs = {**input_files(root), "decisions": root / "decisions.csv",
+              "schemas": [SCHEMAS / "studies.schema.yaml"]}  # fmt: skip
+    result = run(settings, inputs)
     results = root / "results"
     (results / "extraction").mkdir(parents=True)
     (results / "effects").mkdir()
-    write_outputs(result, results / "extraction/studies.csv", results / "extraction/d.csv",
-                  results / "effects/effects.csv", results / "effects/n.csv",
-                  results / "effects/arm_data.csv")  # fmt: skip
+    write(result, {"studies": results / "extraction/studies.csv",
+                   "discrepancies": results / "extraction/d.csv",
+                   "effects": results / "effects/effects.csv",
+                   "not_selected": results / "effects/n.csv",
+                   "arm_data": results / "effects/arm_data.csv"})  # fmt: skip
     return result, results
 
 

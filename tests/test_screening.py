@@ -362,7 +362,11 @@ def test_prisma_counts_add_up(root):
 def test_outputs_are_byte_identical_across_runs(root, tmp_path):
     out1, out2 = tmp_path / "a", tmp_path / "b"
     for out in (out1, out2):
-        scr.run(DATA / "records.csv", DATA / "summary.json", root, CONFIG, out)
+        settings = scr.ScreeningSettings.from_params({"root": root, "screening": CONFIG})
+        result = scr.run(
+            settings, {"records": DATA / "records.csv", "summary": DATA / "summary.json"}
+        )
+        scr.write(result, {"decisions": out / "decisions.csv"})
     files = sorted(p.relative_to(out1) for p in out1.rglob("*") if p.is_file())
     assert [str(f) for f in files] == [
         "agreement.json",

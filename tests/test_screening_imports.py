@@ -617,7 +617,13 @@ def test_run_writes_unmatched_csv_and_is_byte_identical(tmp_path):
     )
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
-        scr.run(STORE / "records.csv", STORE / "summary.json", root, CONFIG, out)
+        settings = scr.ScreeningSettings.from_params({"root": root, "screening": CONFIG})
+        scr.write(
+            scr.run(
+                settings, {"records": STORE / "records.csv", "summary": STORE / "summary.json"}
+            ),
+            {"decisions": out / "decisions.csv"},
+        )
     for name in ("unmatched.csv", "decisions.csv", "agreement.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
     assert (outs[0] / "unmatched.csv").read_text().splitlines()[0] == (

@@ -388,3 +388,27 @@ def test_meta_regression_of_a_domain_without_stratum_is_removed(
         "overall",
     ]
     assert strata.remove_stale_metareg(tmp_path / "none", out / "strata.json") == []
+
+
+def test_stratify_entry_point_writes_what_the_function_does_and_says_what_changed(
+    effects: pd.DataFrame, tmp_path
+) -> None:
+    src, sheet = tmp_path / "effects.csv", tmp_path / "studies.csv"
+    effects.to_csv(src, index=False)
+    write_csv(pd.DataFrame({"study_id": ["a1"], "rob_overall": ["low"]}), sheet)
+    (tmp_path / "metareg").mkdir()
+    (tmp_path / "metareg" / "gone.json").write_text("{}")
+    stratifier = Stratifier.from_config({"stratifier": {"values": PLATFORMS, "overview": True}})
+    params = {"domains": DOMAINS, "stratifier": stratifier.as_params(), "study_columns": [],
+              "min_k_funnel": 10, "rob_table": tmp_path / "rob.csv",
+              "metareg_dir": tmp_path / "metareg"}  # fmt: skip
+    settings = strata.StratifySettings.from_params(params)
+    outputs = {"index": tmp_path / "new" / "strata.json"}
+    inputs = {"effects": src, "studies": sheet}
+    first = strata.write(strata.run(settings, inputs), outputs)
+    assert len(first.strata) == 9 and first.removed_metareg == ["gone"] and first.rob_table
+    assert strata.write(strata.run(settings, inputs), outputs) == ([], [], False)
+    old = tmp_path / "old"
+    assert stratify(src, old, old / "strata.json", DOMAINS, PLATFORMS, min_k_funnel=10)
+    for path in sorted(p for p in old.rglob("*") if p.is_file()):
+        assert (tmp_path / "new" / path.relative_to(old)).read_bytes() == path.read_bytes()

@@ -57,7 +57,10 @@ def sheets(root: Path, ids: list[str]) -> None:
 def run(root: Path, out: Path, retracted: str = "exclude") -> ScreeningResult:
     write_records(*build_records(root), out / "records.csv", out / "summary.json")
     config = {"allow_single_reviewer": False, "exclusion_reasons": REASONS, "retracted": retracted}
-    return scr.run(out / "records.csv", out / "summary.json", root, config, out / "screening")
+    settings = scr.ScreeningSettings.from_params({"root": root, "screening": config})
+    result = scr.run(settings, {"records": out / "records.csv", "summary": out / "summary.json"})
+    scr.write_outputs(result, out / "screening")
+    return result
 
 
 def test_efetch_parse_keeps_the_watched_links(shared: Path) -> None:

@@ -28,8 +28,9 @@ import json
 import math
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..contract import (
     DEMO_MODERATORS,
@@ -467,7 +468,19 @@ def stratify(
     domain x stratifier and overview strata) and each stratum's file assembled
     from its rows' lines; the bytes are those :func:`write_strata` writes.
     """
-    strat = _stratifier(platforms, platform_overview)
+    contents, index, studies = _stratum_bytes(
+        effects_path, domains, _stratifier(platforms, platform_overview), extra
+    )
+    return _write_files(contents, index, studies, out_dir, index_path, min_k_funnel=min_k_funnel)
+
+
+def _stratum_bytes(
+    effects_path: str | Path,
+    domains: Mapping[str, Mapping[str, Any]],
+    strat: Stratifier,
+    extra: Sequence[str],
+) -> tuple[dict[str, tuple[bytes, int]], dict[str, dict[str, Any]], bytes]:
+    """Each stratum's data.csv bytes and k, strata.json's entries and studies.csv's bytes."""
     effects = read_effects(effects_path, strat.column)
     tables, members = _layout(effects, domains, strat, source=effects_path, extra=extra)
     lines = [_csv_rows(table) for table in tables]
@@ -482,8 +495,80 @@ def stratify(
         contents[name] = (data, len(rows))
         n_studies = tables[table]["study_id"].iloc[rows].nunique()
         index[name] = _index_entry(name, len(rows), n_studies, domains, strat.values)
-    studies = _csv_bytes(study_table(effects, strat.column))
-    return _write_files(contents, index, studies, out_dir, index_path, min_k_funnel=min_k_funnel)
+    return contents, index, _csv_bytes(study_table(effects, strat.column))
+
+
+@dataclass(frozen=True)
+class StratifySettings:
+    """The ``stratify`` checkpoint's params, parsed once.
+
+    ``rob_table`` and ``metareg_dir`` are where the checkpoint keeps the RoB
+    table and removes meta-regressions of domains that lost their stratum.
+    """
+
+    domains: Mapping[str, Mapping[str, Any]]
+    stratifier: Stratifier
+    study_columns: tuple[str, ...]
+    min_k_funnel: int
+    rob_table: Path
+    metareg_dir: Path
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> StratifySettings:
+        return cls(
+            domains=dict(params["domains"]),
+            stratifier=Stratifier.from_config({"stratifier": params["stratifier"]}),
+            study_columns=tuple(params["study_columns"]),
+            min_k_funnel=int(params["min_k_funnel"]),
+            rob_table=Path(params["rob_table"]),
+            metareg_dir=Path(params["metareg_dir"]),
+        )
+
+
+class StratifyResult(NamedTuple):
+    """Every stratum's data.csv (bytes, k), strata.json's entries, studies.csv, and where from."""
+
+    settings: StratifySettings
+    contents: Mapping[str, tuple[bytes, int]]
+    index: Mapping[str, dict[str, Any]]
+    studies: bytes
+    studies_sheet: Path  # extraction's studies.csv, for the RoB table
+
+
+class Rewritten(NamedTuple):
+    """What :func:`write` changed: strata whose data.csv it rewrote, stale
+    meta-regressions it removed, whether the RoB table changed."""
+
+    strata: list[str]
+    removed_metareg: list[str]
+    rob_table: bool
+
+
+def run(settings: StratifySettings, inputs: Mapping[str, Any]) -> StratifyResult:
+    """The stage's entry point (docs/contracts.md, "Stage entry points").
+
+    ``inputs``: ``effects`` (effects.csv) and ``studies`` (extraction's studies.csv).
+    """
+    contents, index, studies = _stratum_bytes(
+        inputs["effects"], settings.domains, settings.stratifier, settings.study_columns
+    )
+    return StratifyResult(settings, contents, index, studies, Path(inputs["studies"]))
+
+
+def write(result: StratifyResult, outputs: Mapping[str, str | Path]) -> Rewritten:
+    """Write the strata beside the ``index`` output (strata.json), leaving unchanged files be.
+
+    Then remove the meta-regressions of domains without a stratum and rewrite
+    the RoB table if its content changed.
+    """
+    index_path, settings = Path(outputs["index"]), result.settings
+    changed = _write_files(result.contents, result.index, result.studies, index_path.parent,
+                           index_path, min_k_funnel=settings.min_k_funnel)  # fmt: skip
+    return Rewritten(
+        changed,
+        remove_stale_metareg(settings.metareg_dir, index_path),
+        write_rob_table(result.studies_sheet, settings.rob_table),
+    )
 
 
 def read_stratum(path: str | Path) -> pd.DataFrame:

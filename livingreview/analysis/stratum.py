@@ -50,6 +50,8 @@ import numpy as np
 import pandas as pd
 
 from .. import stats as meta  # the statistics engine, livingreview.stats
+from ..contract import has_funnel
+from ..io import write_csv, write_json
 from ..measures import is_ratio
 from .moderators import BINARY_YESNO as BINARY_YESNO  # re-exported: older callers
 from .moderators import design_matrix, parse_moderators
@@ -598,42 +600,58 @@ def meta_regression(data: pd.DataFrame, settings: AnalysisSettings, *, name: str
     return round_sig({**plain, **out, "reported": True})
 
 
-def design_check(studies: pd.DataFrame, *, level: float = 0.95) -> dict[str, Any]:
-    """OLS of ln(n) on follow-up weeks across studies, HC3 robust standard errors."""
-    import statsmodels.api as sm
+# --------------------------------------------------------------------------- the rule's entry point
 
-    used = studies.dropna(subset=["ln_n", "followup_weeks"])
-    out: dict[str, Any] = {
-        "model": "ln_n ~ followup_weeks",
-        "estimator": "OLS",
-        "cov_type": "HC3",
-        "test": "t",
-        "n": int(len(used)),
-        "level": level,
-    }
-    if len(used) < 3 or used["followup_weeks"].nunique() < 2:
-        return {**out, "reported": False}
-    x = sm.add_constant(used["followup_weeks"].to_numpy(float))
-    fit = sm.OLS(used["ln_n"].to_numpy(float), x).fit(cov_type="HC3", use_t=True)
-    ci = fit.conf_int(alpha=1 - level)
-    coefs = [
-        {
-            "term": term,
-            "estimate": fit.params[i],
-            "se": fit.bse[i],
-            "tval": fit.tvalues[i],
-            "pval": fit.pvalues[i],
-            "ci_low": ci[i][0],
-            "ci_high": ci[i][1],
-        }
-        for i, term in enumerate(("intercept", "followup_weeks"))
-    ]
-    return round_sig(
-        {
-            **out,
-            "reported": True,
-            "coefficients": coefs,
-            "r2": fit.rsquared,
-            "df_resid": fit.df_resid,
-        }
-    )
+
+@dataclass(frozen=True)
+class StratumSettings:
+    """The ``stratum`` rule's params: the analysis settings and what the stratum is."""
+
+    analysis: AnalysisSettings
+    spec: StratumSpec
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], *, name: str) -> StratumSettings:
+        """``name``: the job's ``stratum`` wildcard."""
+        return cls(AnalysisSettings.from_params(params), StratumSpec.from_params(name, params))
+
+
+class StratumResult(NamedTuple):
+    """The stratum's data, its analysis and (k >= min_k_funnel) Egger's test."""
+
+    data: pd.DataFrame
+    analysis: StratumAnalysis
+    egger: dict[str, Any] | None
+
+
+def run(settings: StratumSettings, inputs: Mapping[str, Any]) -> StratumResult:
+    """The stage's entry point (docs/contracts.md, "Stage entry points").
+
+    ``inputs``: ``data`` (the stratum's data.csv). Egger's test is run where
+    the contract gives the stratum a funnel (``contract.has_funnel``), as the
+    rules choose ``stratum_funnel`` for it.
+    """
+    data = read_stratum(inputs["data"])
+    analysis = analyse_stratum(data, settings.spec, settings.analysis)
+    test = None
+    if has_funnel(len(data), settings.analysis.min_k_funnel):
+        test = egger(data, settings.analysis, stratum=settings.spec.name, result=analysis.fit)
+    return StratumResult(data, analysis, test)
+
+
+def write(result: StratumResult, outputs: Mapping[str, str | Path]) -> None:
+    """Write pooled.json, loo.csv, influence.csv and the forest plot; where the
+    rule has them (``stratum_funnel``), egger.json and the funnel plot."""
+    from ..publish.plots import forest_plot, funnel_plot  # matplotlib: only when drawing
+
+    data, (pooled, loo, influence, _) = result.data, result.analysis
+    write_json(outputs["pooled"], pooled)
+    write_csv(loo, outputs["loo"], text_columns=["omitted"], float_format=CSV_FLOAT)
+    write_csv(influence, outputs["influence"], text_columns=["study"], float_format=CSV_FLOAT)
+    forest_plot(data, pooled, Path(outputs["forest"]).with_suffix(""), formats=("svg", "png"))
+    if "egger" in outputs:
+        if result.egger is None:
+            raise ValueError(f"{outputs['egger']}: the stratum has fewer effects than min_k_funnel")
+        write_json(outputs["egger"], result.egger)
+        funnel = Path(outputs["funnel"]).with_suffix("")
+        funnel_plot(data, pooled, result.egger, funnel, formats=("svg", "png"))

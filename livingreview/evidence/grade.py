@@ -32,9 +32,10 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from ..contract import optional_input
 from ..errors import InputError, raise_collected
 from ..formatting import p_value
-from ..io import read_json
+from ..io import read_json, write_csv, write_json
 from ..measures import is_ratio, ratio_name
 from ..sheets import ROW, load_sheet
 from ..stats import dist
@@ -54,7 +55,9 @@ __all__ = [
     "rate_inconsistency",
     "rate_publication_bias",
     "rate_risk_of_bias",
+    "run",
     "summary_of_findings",
+    "write",
 ]
 
 GRADE_DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
@@ -492,6 +495,11 @@ def summary_of_findings(
     return pd.DataFrame(rows, columns=columns)
 
 
+#: sof.csv's free-text columns, neutralised for spreadsheets.
+SOF_TEXT_COLUMNS = ("domain", "outcome", "measure", "effect", "absolute", "certainty", "symbols",
+                    "footnotes")  # fmt: skip
+
+
 class GradeResult(NamedTuple):
     """``grade.json`` (per outcome domain: suggestions, decisions, certainty) and the SoF table."""
 
@@ -506,7 +514,7 @@ def grade_review(
     adjudication: str | Path | None = None,
     schema: str | Path | None = None,
 ) -> GradeResult:
-    """The stage's entry point: rate every outcome domain of ``strata.json``; build the SoF table.
+    """Rate every outcome domain of ``strata.json``; build the SoF table.
 
     Reads each ``domain-<d>`` stratum's ``pooled.json``, ``data.csv`` (weights
     and RoB 2 overall judgements) and ``egger.json`` where it exists.
@@ -558,3 +566,24 @@ def grade_review(
         "adjudications_for_unpooled_domains": unused,
     }
     return GradeResult(out, summary_of_findings(pooled.values(), ratings, settings))
+
+
+def run(settings: GradeSettings, inputs: Mapping[str, Any]) -> GradeResult:
+    """The stage's entry point (docs/contracts.md, "Stage entry points").
+
+    ``inputs``: ``strata`` (``strata.json`` first, then the domain strata's
+    files beside it), ``adjudication`` (the team's sheet: a path, or a list of
+    none or one) and ``schema`` (its schema).
+    """
+    return grade_review(
+        Path(inputs["strata"][0]).parent,
+        settings,
+        adjudication=optional_input(inputs.get("adjudication")),
+        schema=inputs.get("schema"),
+    )
+
+
+def write(result: GradeResult, outputs: Mapping[str, str | Path]) -> None:
+    """Write the rule's ``ratings`` (grade.json) and ``sof`` (sof.csv) outputs."""
+    write_json(outputs["ratings"], result.ratings)
+    write_csv(result.sof, outputs["sof"], text_columns=SOF_TEXT_COLUMNS)

@@ -29,16 +29,26 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
 from ..io import write_csv
-from ..sheets import person_name, read_sheet
+from ..sheets import load_schema, person_name, read_sheet
 from .selection import full_text_status
 
-__all__ = ["UNEXTRACTED", "citation", "queue_columns", "study_id", "write_queues"]
+__all__ = [
+    "UNEXTRACTED",
+    "QueueResult",
+    "QueueSettings",
+    "citation",
+    "queue_columns",
+    "run",
+    "study_id",
+    "write",
+]
 
 #: queue/<UNEXTRACTED>.csv: included trials no extractor has entered (no person has this name).
 UNEXTRACTED = "_unextracted"
@@ -166,20 +176,46 @@ def build_queues(
     return queues
 
 
-def write_queues(
-    decisions: str | Path,
-    records: str | Path,
-    study_sheets: Sequence[str | Path],
-    columns: Sequence[str],
-    out: str | Path,
-) -> dict[str, int]:
-    """Write ``out/<name>.csv`` for every queue (and nothing else); returns name -> rows."""
-    out = Path(out)
+@dataclass(frozen=True)
+class QueueSettings:
+    """The rule's params: the ``extraction`` keys ``stratifier`` and ``study_columns``."""
+
+    extraction: Mapping[str, Any]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> QueueSettings:
+        return cls(dict(params["extraction"]))
+
+
+class QueueResult(NamedTuple):
+    """Queue name -> rows."""
+
+    queues: dict[str, pd.DataFrame]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {name: len(frame) for name, frame in self.queues.items()}
+
+
+def run(settings: QueueSettings, inputs: Mapping[str, Any]) -> QueueResult:
+    """The stage's entry point (docs/contracts.md, "Stage entry points").
+
+    ``inputs``: ``decisions`` (screening's decisions.csv), ``records``
+    (records.csv), ``studies`` (the extractors' study sheets) and ``schema``
+    (the shipped studies schema).
+    """
+    columns = queue_columns(load_schema(inputs["schema"]), settings.extraction)
+    return QueueResult(
+        build_queues(inputs["decisions"], inputs["records"], inputs["studies"], columns)
+    )
+
+
+def write(result: QueueResult, outputs: Mapping[str, str | Path]) -> None:
+    """Write ``<queue>/<name>.csv`` for every queue, and remove any other CSV there."""
+    out = Path(outputs["queue"])
     out.mkdir(parents=True, exist_ok=True)
-    queues = build_queues(decisions, records, study_sheets, columns)
     for stale in out.glob("*.csv"):
-        if stale.stem not in queues:
+        if stale.stem not in result.queues:
             stale.unlink()
-    for name, frame in queues.items():
+    for name, frame in result.queues.items():
         write_csv(frame, out / f"{name}.csv", text_columns=TEXT_COLUMNS)
-    return {name: len(frame) for name, frame in queues.items()}

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ..contract import optional_input
 from ..errors import raise_collected
 from ..io import write_csv
 from ..sheets import FILE, ROW, load_schema
@@ -70,34 +71,53 @@ class ExtractionResult:
     arm_data: pd.DataFrame | None = None  # ARM_DATA_COLUMNS, one row per selected effect
 
 
-def run(
-    study_files: Sequence[str | Path],
-    outcome_files: Sequence[str | Path],
-    decisions: str | Path,
-    config: Mapping[str, Any],
-    schema_dir: str | Path,
-    resolutions: str | Path | None = None,
-    root: str | Path | None = None,
-    aliases: str | Path | None = None,
-) -> ExtractionResult:
-    """Merge the sheets, compute and select effects; return the four output tables.
+@dataclass(frozen=True)
+class ExtractionSettings:
+    """The rule's params: ``config["extraction"]`` (:class:`.settings.Settings`) and the input root.
 
-    ``config`` is ``config["extraction"]``; ``schema_dir`` holds
-    ``{studies,outcomes,resolutions}.schema.yaml``; ``root`` (the input root)
-    makes the ``source`` provenance paths relative and machine-independent;
-    ``aliases`` (``results/records/aliases.csv``) maps earlier record ids to
-    today's, so a sheet written before an id changed stays right.
+    ``root`` makes the ``source`` provenance paths relative and machine-independent.
     """
-    settings = Settings.from_config(config)
-    schema_dir = Path(schema_dir)
+
+    extraction: Settings
+    limits: Mapping[str, Any]  # plausibility bounds (defaults: plausibility.PLAUSIBILITY)
+    xlsx_sheet: str | None = None
+    root: Path | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ExtractionSettings:
+        cfg = params["extraction"]
+        root = params.get("root")
+        return cls(
+            Settings.from_config(cfg),
+            plausibility(cfg),
+            cfg.get("xlsx_sheet"),
+            None if root is None else Path(root),
+        )
+
+
+def run(settings: ExtractionSettings, inputs: Mapping[str, Any]) -> ExtractionResult:
+    """The stage's entry point (docs/contracts.md, "Stage entry points").
+
+    Merge the sheets, compute and select effects; return the output tables.
+    ``inputs``: ``studies`` and ``outcomes`` (the sheets), ``decisions``
+    (screening's decisions.csv), ``schemas`` (files in the folder that holds
+    ``{studies,outcomes,resolutions}.schema.yaml``), ``resolutions`` (optional)
+    and ``aliases`` (optional, ``results/records/aliases.csv``: earlier record
+    ids -> today's, so a sheet written before an id changed stays right).
+    """
+    study_files, outcome_files = inputs["studies"], inputs["outcomes"]
+    decisions = inputs["decisions"]
+    resolutions = optional_input(inputs.get("resolutions"))
+    aliases = optional_input(inputs.get("aliases"))
+    schema_dir = Path(inputs["schemas"][0]).parent
+    root_path, limits, xlsx_sheet = settings.root, settings.limits, settings.xlsx_sheet
+    spec = settings.extraction
     schemas = {
         n: load_schema(schema_dir / f"{n}.schema.yaml")
         for n in ("studies", "outcomes", "resolutions")
     }
-    schemas["studies"] = settings.studies_schema(schemas["studies"])
-    root_path = Path(root) if root is not None else None
+    schemas["studies"] = spec.studies_schema(schemas["studies"])
 
-    xlsx_sheet = config.get("xlsx_sheet")
     study_rows = _load(study_files, schemas["studies"], xlsx_sheet)
     from ..search.records import read_aliases  # here: the Snakefile imports this module at start-up
 
@@ -105,9 +125,9 @@ def run(
     for r in study_rows:
         r["record_id"] = earlier.get(r.get("record_id"), r.get("record_id"))
     outcome_rows = _load(outcome_files, schemas["outcomes"], xlsx_sheet)
-    _check_studies(study_rows, settings)
+    _check_studies(study_rows, spec)
     study_ids = {r["study_id"] for r in study_rows}
-    raise_collected(_check_outcomes(outcome_rows, settings, study_ids))
+    raise_collected(_check_outcomes(outcome_rows, spec, study_ids))
     log.info(
         "read %d study rows and %d outcome rows from %d + %d sheets",
         len(study_rows),
@@ -134,15 +154,14 @@ def run(
     outcomes = _merge(
         outcome_rows, "outcomes", _outcome_key, o_fields, lambda k: touched.get(k[0], set())
     )
-    res = _load_resolutions(resolutions, schemas, settings)
+    res = _load_resolutions(resolutions, schemas, spec)
     disc = _apply_resolutions({"studies": studies, "outcomes": outcomes}, res)
-    _recheck_merged(outcomes, studies, settings)
-    limits = plausibility(config)
+    _recheck_merged(outcomes, studies, spec)
     raise_collected(_check_plausible(outcomes, studies, limits))
 
     screening = full_text_status(decisions)
     screening = {**{o: screening[n] for o, n in earlier.items() if n in screening}, **screening}
-    evaluated = _evaluate(outcomes, studies, settings, screening, Path(decisions).name)
+    evaluated = _evaluate(outcomes, studies, spec, screening, Path(decisions).name)
     raise_collected(_check_effect_sizes(evaluated, limits))
 
     groups: dict[tuple[str, str], list[Effect]] = {}
@@ -150,9 +169,9 @@ def run(
         groups.setdefault((e.merged.key[0], e.domain.slug), []).append(e)
     chosen, skipped, arms = [], [], []
     for (sid, dslug), group in sorted(groups.items()):
-        win, why, rule, beat = _select(group, settings)
+        win, why, rule, beat = _select(group, spec)
         if win is not None:
-            chosen.append(_effect_row(win, rule, beat, root_path, settings))
+            chosen.append(_effect_row(win, rule, beat, root_path, spec))
             v = win.merged.values
             arms.append({"study_id": sid, "domain": dslug, "outcome": win.outcome,
                          "timepoint_weeks": win.timepoint, "measure": win.measure,
@@ -177,7 +196,7 @@ def run(
                 }
             )
     skipped.sort(key=lambda r: (r["study_id"], r["domain"], r.pop("_order")))
-    eff = pd.DataFrame(chosen, columns=list(settings.effect_columns))
+    eff = pd.DataFrame(chosen, columns=list(spec.effect_columns))
     nots = pd.DataFrame(skipped, columns=list(NOT_SELECTED_COLUMNS))
     study_table = _study_table(studies, schemas["studies"], screening)
     disc_table = pd.DataFrame(disc, columns=list(DISCREPANCY_COLUMNS))
@@ -249,23 +268,20 @@ def _study_table(
     return pd.DataFrame(rows, columns=[*cols, *STUDIES_OUT_EXTRA])
 
 
-def write_outputs(
-    result: ExtractionResult,
-    studies: str | Path,
-    discrepancies: str | Path,
-    effects_csv: str | Path,
-    not_selected: str | Path,
-    arm_data: str | Path | None = None,
-) -> None:
-    """Write the tables atomically; free text is neutralised for spreadsheets."""
-    write_csv(result.studies, studies, text_columns=("citation", "country", "record_id"))
+def write(result: ExtractionResult, outputs: Mapping[str, str | Path]) -> None:
+    """Write the rule's outputs: ``studies``, ``discrepancies``, ``effects``,
+    ``not_selected`` and (optional) ``arm_data``, atomically; free text is
+    neutralised for spreadsheets."""
+    write_csv(result.studies, outputs["studies"], text_columns=("citation", "country", "record_id"))
     write_csv(
-        result.discrepancies, discrepancies, text_columns=("key", "values", "resolution", "note")
+        result.discrepancies,
+        outputs["discrepancies"],
+        text_columns=("key", "values", "resolution", "note"),
     )
-    write_csv(result.effects, effects_csv, text_columns=("citation", "record_id"))
-    write_csv(result.not_selected, not_selected, text_columns=("why",))
-    if arm_data is not None:
+    write_csv(result.effects, outputs["effects"], text_columns=("citation", "record_id"))
+    write_csv(result.not_selected, outputs["not_selected"], text_columns=("why",))
+    if outputs.get("arm_data") is not None:
         table = result.arm_data
         if table is None:
             table = pd.DataFrame(columns=list(ARM_DATA_COLUMNS))
-        write_csv(table, arm_data, text_columns=("outcome",))
+        write_csv(table, outputs["arm_data"], text_columns=("outcome",))

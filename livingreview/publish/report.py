@@ -1,8 +1,9 @@
 """The review's report: figures, tables and one self-contained ``index.html``.
 
-``build_report(results, out, config)`` (the keys it renders, read into a
-:class:`~livingreview.publish.report_settings.ReportSettings`) turns the analysis outputs (see
-docs/contracts.md) into ``results/report/``:
+``build_report(results, out, config)``, or as the rule calls it ``run`` then
+``write`` (docs/contracts.md, "Stage entry points"), turns the analysis outputs
+(the keys of the configuration it renders read into a
+:class:`~livingreview.publish.report_settings.ReportSettings`) into ``results/report/``:
 
 - ``figures/``: domain summary (the review's Figure 2), platform overview
   (Figure 3), PRISMA 2020 flow, RoB 2 summary and traffic-light plots, forest
@@ -25,12 +26,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from ..contract import optional_input
 from ..io import write_text
 from . import provenance
 from .html import CSP, STYLE, e, figure_html, html_table, kv_table, slot
@@ -244,6 +246,67 @@ def render_index(
     return _template().render(context)
 
 
+class ReportResult(NamedTuple):
+    """What the report reads before it draws: the results folder, its strata, the
+    settings and what ``render_index`` is given besides (the changes since the
+    previous version)."""
+
+    results: Path
+    settings: ReportSettings
+    strata: dict[str, dict[str, Any]]  # read_strata: strata.json merged with pooled.json
+    index_kw: dict[str, Any]
+
+
+def run(settings: ReportSettings, inputs: Mapping[str, Any]) -> ReportResult:
+    """The stage's entry point (docs/contracts.md, "Stage entry points").
+
+    ``inputs``: ``effects`` (``results/effects/effects.csv``: the results
+    folder is two levels up; the rule lists every file the report reads) and
+    ``previous`` (optional: the newest published bundle, to compare with).
+    """
+    results = Path(inputs["effects"]).parents[1]
+    return _read(results, settings, optional_input(inputs.get("previous")))
+
+
+def _read(
+    results: Path, settings: ReportSettings, previous_bundle: str | Path | None, **index_kw: Any
+) -> ReportResult:
+    if "changes" not in index_kw and previous_bundle is not None:
+        prev = Path(previous_bundle)
+        index_kw["changes"] = provenance.explain(
+            prev,
+            effects=results / "effects" / "effects.csv",
+            strata=results / "strata",
+            config=None,  # the report has only the keys it renders; the bundle compares all
+            decisions=results / "screening" / "decisions.csv",
+        )
+        index_kw["previous"] = prev.name
+    return ReportResult(results, settings, read_strata(results), index_kw)
+
+
+def write(result: ReportResult, outputs: Mapping[str, str | Path]) -> None:
+    """Draw the figures and tables and write ``index.html`` (the ``index`` output) beside them.
+
+    Files of figures/ and tables/ the report no longer makes (e.g. of a
+    stratum that no longer exists) are removed.
+    """
+    results, settings, strata = result.results, result.settings, result.strata
+    out = Path(outputs["index"]).parent
+    out.mkdir(parents=True, exist_ok=True)
+    figures = build_figures(results, out, strata, settings)
+    tables = build_tables(results, out, strata, settings)
+    keep = {p for files in figures.values() for p in files} | set(tables.values())
+    keep |= {out / "tables" / "platform_domain.html"}
+    for folder in (out / "figures", out / "tables"):
+        for p in folder.glob("*"):
+            if p.is_file() and p not in keep:  # e.g. a stratum that no longer exists
+                p.unlink()
+    text = render_index(
+        results, out, settings, strata=strata, figures=figures, tables=tables, **result.index_kw
+    )
+    write_text(out / "index.html", text)
+
+
 def build_report(
     results: str | Path,
     out: str | Path,
@@ -257,30 +320,7 @@ def build_report(
     ``previous_bundle``: the published bundle to compare with for "changes since
     the last version" (default: none). ``index_kw`` go to ``render_index``.
     """
-    results, out = Path(results), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    strata = read_strata(results)
     settings = ReportSettings.from_config(config)
-    figures = build_figures(results, out, strata, settings)
-    tables = build_tables(results, out, strata, settings)
-    if "changes" not in index_kw and previous_bundle is not None:
-        prev = Path(previous_bundle)
-        index_kw["changes"] = provenance.explain(
-            prev,
-            effects=results / "effects" / "effects.csv",
-            strata=results / "strata",
-            config=None,  # the report has only the keys it renders; the bundle compares all
-            decisions=results / "screening" / "decisions.csv",
-        )
-        index_kw["previous"] = prev.name
-    keep = {p for files in figures.values() for p in files} | set(tables.values())
-    keep |= {out / "tables" / "platform_domain.html"}
-    for folder in (out / "figures", out / "tables"):
-        for p in folder.glob("*"):
-            if p.is_file() and p not in keep:  # e.g. a stratum that no longer exists
-                p.unlink()
-    text = render_index(
-        results, out, settings, strata=strata, figures=figures, tables=tables, **index_kw
-    )
-    write_text(out / "index.html", text)
-    return out / "index.html"
+    index = Path(out) / "index.html"
+    write(_read(Path(results), settings, previous_bundle, **index_kw), {"index": index})
+    return index

@@ -22,7 +22,8 @@ record store (:mod:`~livingreview.screening.store`), reading the sheets
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from .columns import TEXT_COLUMNS, UNSCREENED, WATCH_COLUMNS
 from .files import sheet_paths
 from .imports import UNMATCHED_COLUMNS
 from .merging import ScreeningResult, merge
+from .settings import Settings
 from .store import read_records
 
 log = logging.getLogger(__name__)
@@ -73,23 +75,35 @@ def write_outputs(result: ScreeningResult, outdir: str | Path, *, figures: bool 
         write_prisma(result.prisma, outdir / "prisma.svg")
 
 
-def run(
-    records_csv: str | Path,
-    summary_json: str | Path | None,
-    root: str | Path,
-    screening_config: Mapping[str, Any],
-    outdir: str | Path,
-    *,
-    sheets: Iterable[str | Path] | None = None,
-    schema_dir: str | Path | None = None,
-) -> ScreeningResult:
-    """The whole stage: read the store and the sheets under ``<root>/screening``, write outputs."""
-    records = read_records(records_csv)
+@dataclass(frozen=True)
+class ScreeningSettings:
+    """The rule's params: the input root and ``config["screening"]`` (:class:`.settings.Settings`)."""
+
+    root: Path
+    screening: Settings
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ScreeningSettings:
+        return cls(Path(params["root"]), Settings.from_config(params["screening"]))
+
+
+def run(settings: ScreeningSettings, inputs: Mapping[str, Any]) -> ScreeningResult:
+    """The stage's entry point (docs/contracts.md, "Stage entry points").
+
+    ``inputs``: ``records`` (records.csv), ``summary`` (summary.json, optional:
+    without it no record counts as found by a later search), ``sheets`` (the
+    decision sheets; default: every sheet under ``<root>/screening``) and
+    ``schemas`` (their schema files; default: the shipped ones).
+    """
+    records = read_records(inputs["records"])
+    summary_json = inputs.get("summary")
     summary = read_json(summary_json) if summary_json and Path(summary_json).is_file() else {}
-    screening_dir = Path(root) / "screening"
-    paths = sheet_paths(root) if sheets is None else [Path(p) for p in sheets]
-    result = merge(records, paths, screening_dir, screening_config, summary, schema_dir)
-    write_outputs(result, outdir)
+    sheets = inputs.get("sheets")
+    paths = sheet_paths(settings.root) if sheets is None else [Path(p) for p in sheets]
+    schemas = inputs.get("schemas")
+    schema_dir = Path(schemas[0]).parent if schemas else None
+    screening_dir = settings.root / "screening"
+    result = merge(records, paths, screening_dir, settings.screening, summary, schema_dir)
     p = result.prisma
     log.info(
         "%d records: %d screened, %d full texts assessed, %d included; conflicts %s",
@@ -100,6 +114,11 @@ def run(
         p["conflicts"],
     )
     return result
+
+
+def write(result: ScreeningResult, outputs: Mapping[str, str | Path]) -> None:
+    """Write every output of the rule (all beside its ``decisions`` output)."""
+    write_outputs(result, Path(outputs["decisions"]).parent)
 
 
 def included_records(decisions_csv: str | Path) -> set[str]:

@@ -49,8 +49,10 @@ import hashlib
 import logging
 import re
 import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 from rapidfuzz import fuzz, process
@@ -502,6 +504,39 @@ def write_records(
         pd.DataFrame(pairs, columns=ALIAS_COLUMNS),
         aliases_path or Path(csv_path).with_name(ALIASES_CSV),
     )
+
+
+@dataclass(frozen=True)
+class RecordsSettings:
+    """The rule's params: the input root and ``dedup.title_similarity``."""
+
+    root: Path
+    title_similarity: float = 95
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> RecordsSettings:
+        return cls(Path(params["root"]), float(params["title_similarity"]))
+
+
+class RecordsResult(NamedTuple):
+    """The de-duplicated table and ``summary.json``."""
+
+    table: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def run(settings: RecordsSettings, inputs: Mapping[str, Any] | None = None) -> RecordsResult:
+    """The stage's entry point (docs/contracts.md, "Stage entry points").
+
+    ``inputs`` is unused: the files read are those below ``settings.root``
+    (the rule lists the same ones, ``search.files.input_files``).
+    """
+    return RecordsResult(*build_records(settings.root, title_similarity=settings.title_similarity))
+
+
+def write(result: RecordsResult, outputs: Mapping[str, str | Path]) -> None:
+    """Write to the rule's ``csv``, ``summary`` and ``aliases`` outputs."""
+    write_records(*result, outputs["csv"], outputs["summary"], outputs["aliases"])
 
 
 def read_records(path: str | Path) -> pd.DataFrame:

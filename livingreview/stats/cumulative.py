@@ -142,7 +142,7 @@ def by_year(
 def cumulative_review(
     strata_dir: Path, studies_csv: Path, records_csv: Path, settings: AnalysisSettings
 ) -> pd.DataFrame:
-    """The stage's entry point: every reported domain stratum, by year; one frame with ``domain``.
+    """Every reported domain stratum, by year; one frame with ``domain`` (rule: analysis.cumulative).
 
     Parameters
     ----------

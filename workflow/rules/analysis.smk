@@ -78,7 +78,7 @@ rule metareg:
     input:
         data=metareg_data,
     output:
-        f"{contract.METAREG_DIR}/{{domain}}.json",
+        json=f"{contract.METAREG_DIR}/{{domain}}.json",
     log:
         "results/logs/analysis/metareg/{domain}.log",
     benchmark:
@@ -101,7 +101,7 @@ rule design_check:
     input:
         studies=studies_table,
     output:
-        "results/design_check.json",
+        json="results/design_check.json",
     log:
         "results/logs/analysis/design_check.log",
     threads: 1

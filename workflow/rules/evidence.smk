@@ -28,9 +28,11 @@ rule cumulative:
         studies="results/extraction/studies.csv",
         records="results/records/records.csv",
     output:
-        [
+        table=f"{contract.CUMULATIVE_DIR}/{contract.CUMULATIVE_TABLE}",
+        figures=[
             f"{contract.CUMULATIVE_DIR}/{name}"
             for name in contract.cumulative_files(list(EXTRACTION["domains"]))
+            if name != contract.CUMULATIVE_TABLE
         ],
     log:
         "results/logs/analysis/cumulative.log",
