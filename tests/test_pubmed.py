@@ -302,6 +302,45 @@ def test_first_run_writes_snapshot_and_sidecar(fake, tmp_path: Path, caplog) -> 
     assert path.stat().st_mtime_ns == before and fake.count("efetch") == 10
 
 
+def test_search_stage_entry_point_parses_settings_once_and_writes_the_marker(
+    fake, tmp_path: Path, monkeypatch
+) -> None:
+    """search.stage: settings from the rule's params, run fetches the snapshot, write the marker."""
+    from livingreview.search import stage
+
+    params = {
+        "search": {
+            "eutils_url": fake.base_url,
+            "query": "diabetes[tiab]\n   ",  # folded YAML: whitespace is normalised once
+            "start_date": "2021-01-01",
+            "email": "t@example.org",
+            "tool": "livingreview",
+            "timeout_s": 5,
+            "max_retries": "3",
+            "max_retry_after_s": 30,
+            "use_mdat": True,
+            "batch_size": 100,
+        },
+        "until": "2022-01-01",
+        "snapshot_dir": str(tmp_path / "pubmed"),
+    }
+    settings = stage.SearchSettings.from_params(params)
+    assert (settings.query, settings.until, settings.max_retries) == (
+        "diabetes[tiab]",
+        D(2022, 1, 1),
+        3,
+    )
+    monkeypatch.setenv("NCBI_API_KEY", "secret-key")
+    made = settings.client()
+    assert made.base_url == fake.base_url and "secret-key" not in repr(made)
+    result = stage.run(settings, {}, client=client(fake))
+    assert result.snapshot == tmp_path / "pubmed" / "2022-01-01.xml.gz"
+    assert len(snapshot_pmids(result.snapshot)) == 450
+    stage.write(result, {"marker": tmp_path / "marker.json"})
+    marker = read_json(tmp_path / "marker.json")
+    assert marker == {"snapshot": "2022-01-01.xml.gz", "sha256": sha256_file(result.snapshot)}
+
+
 def test_second_run_fetches_only_new_and_corrected(fake, tmp_path: Path) -> None:
     search(fake, tmp_path, use_mdat=True)
     on_boundary = [r for r in fake.records if r.edat == D(2021, 12, 31)]
