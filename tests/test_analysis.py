@@ -23,13 +23,12 @@ import statsmodels.api as sm
 
 from livingreview import stats
 from livingreview.analysis.design_check import design_check
+from livingreview.analysis.metareg import meta_regression, read_strata
 from livingreview.analysis.stratum import (
     AnalysisSettings,
     StratumSpec,
     analyse_stratum,
     egger,
-    meta_regression,
-    read_strata,
 )
 
 YI = [-0.8893113339202054, -1.5853886572014306, -1.3480731482996933, -1.4415511900213054,

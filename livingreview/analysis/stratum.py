@@ -54,7 +54,7 @@ from ..contract import has_funnel
 from ..io import write_csv, write_json
 from ..measures import is_ratio
 from .moderators import BINARY_YESNO as BINARY_YESNO  # re-exported: older callers
-from .moderators import design_matrix, parse_moderators
+from .moderators import parse_moderators
 from .strata import parse_stratum, read_stratum
 
 DIGITS = 12
@@ -529,74 +529,6 @@ def egger(
             level=settings.level,
         )
     plain = to_plain(result.regtest(model))
-    return round_sig({**plain, **out, "reported": True})
-
-
-def moderator_matrix(data: pd.DataFrame, moderators: Sequence[str]) -> pd.DataFrame:
-    """Numeric moderator columns, yes/no as 1/0, categories dummy coded; complete rows only.
-
-    See :func:`livingreview.analysis.moderators.design_matrix` (which also says the coding).
-    """
-    return design_matrix(data, moderators)[0]
-
-
-def read_strata(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """Several strata's ``data.csv`` as one table; an empty table when there are none."""
-    frames = [read_stratum(path) for path in paths]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def meta_regression(data: pd.DataFrame, settings: AnalysisSettings, *, name: str) -> dict[str, Any]:
-    """Mixed-effects meta-regression of yi on the moderators (metafor ``rma(mods=)``).
-
-    Rows missing a moderator are dropped (counted in ``k_dropped``). A text
-    moderator is dummy coded against its reference level (``coding`` in the
-    result, :mod:`livingreview.analysis.moderators`). It is reported when at least
-    ``max(min_k, p + 2)`` effects remain, p = number of design columns, so that
-    tau^2 and every coefficient are estimable, and every moderator varies;
-    otherwise ``reported`` is false and ``reason`` says why (also when there
-    are no effects at all, e.g. a review with no included study).
-    """
-    s = settings
-    moderators = list(s.moderators)
-    out: dict[str, Any] = {
-        "name": name,
-        "moderators": moderators,
-        "k": 0,
-        "k_dropped": 0,
-        "method": s.method,
-        "test": s.test,
-        "level": s.level,
-    }
-    if data.empty:
-        return round_sig({**out, "reported": False, "reason": "no effects in this review"})
-    mods, complete, coding = design_matrix(data, moderators, dict(s.references))
-    used = data[complete]
-    k = int(len(used))
-    out.update(k=k, k_dropped=int((~complete).sum()))
-    if coding:
-        out["coding"] = coding
-    needed = max(s.min_k, mods.shape[1] + 2)
-    if k < needed:
-        reason = f"{k} effects with every moderator, fewer than {needed}"
-        return round_sig({**out, "reported": False, "reason": reason})
-    constant = [
-        m
-        for m in moderators
-        if (len(coding[m]["levels"]) if m in coding else mods[m].nunique()) < 2
-    ]
-    if constant:
-        reason = f"moderator {', '.join(constant)} does not vary"
-        return round_sig({**out, "reported": False, "reason": reason})
-    result = meta.meta_regression(
-        used["yi"].to_numpy(float),
-        used["vi"].to_numpy(float),
-        mods.reset_index(drop=True),
-        method=s.method,
-        test=s.test,
-        level=s.level,
-    )
-    plain = to_plain(result)
     return round_sig({**plain, **out, "reported": True})
 
 
