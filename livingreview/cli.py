@@ -88,7 +88,7 @@ def _snakemake_cmd() -> list[str]:
 
 
 def _latest(project: Path) -> str | None:
-    from .publish.bundle import latest
+    from .publish.versions import latest
 
     return latest(project / "results" / "bundles")
 
@@ -562,20 +562,21 @@ def _write_holder(lock: IO[str], text: str) -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from .publish import bundle
+    from .publish.verify import verify as verify_bundle
+    from .publish.verify import verify_all
 
     if args.all:
         folder = Path(args.bundle) if args.bundle else Path(args.directory) / "results" / "bundles"
         if not folder.is_dir():
             return _fail("verify", f"{folder}: no such bundles folder")
-        problems = bundle.verify_all(folder)
+        problems = verify_all(folder)
         what, ok = folder, "every version and the chain verify"
     else:
         if not args.bundle:
             return _fail("verify", "name a bundle folder, or use --all")
         if not Path(args.bundle).is_dir():
             return _fail("verify", f"{args.bundle}: no such bundle folder")
-        problems = bundle.verify(args.bundle)
+        problems = verify_bundle(args.bundle)
         what, ok = Path(args.bundle), "all checksums match"
     if problems:
         print(f"{what}: {len(problems)} problem(s)", file=sys.stderr)
@@ -588,18 +589,19 @@ def verify(args: argparse.Namespace) -> int:
 
 def rezip(args: argparse.Namespace) -> int:
     """``livingreview zip <bundle>``: rebuild an older version's zip from its folder."""
-    from .publish import bundle
+    from .publish.verify import verify as verify_bundle
+    from .publish.zips import rebuild_zip
 
     folder = Path(args.bundle)
     if not (folder / "manifest.json").is_file():
         return _fail("zip", f"{folder}: not a published version folder (no manifest.json)")
-    problems = bundle.verify(folder)
+    problems = verify_bundle(folder)
     if problems:
         print(f"{folder}: {len(problems)} problem(s); no zip made", file=sys.stderr)
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_FAILED
-    target, same = bundle.rebuild_zip(folder)
+    target, same = rebuild_zip(folder)
     if not same:
         print(
             f"{target}: rebuilt, but its sha256 differs from {target.name}.sha256 (the folder "
