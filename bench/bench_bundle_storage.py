@@ -26,7 +26,9 @@ from pathlib import Path
 
 import yaml
 
-from livingreview.publish.bundle import latest, publish, verify_all
+from livingreview.publish.bundle import publish
+from livingreview.publish.verify import verify_all
+from livingreview.publish.versions import latest
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,25 +18,24 @@ left by a killed run is removed only when no process of that run is alive.
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import datetime as dt
 import fcntl
-import importlib
-import itertools
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
+from .config_overrides import parse_overrides
 from .io import write_text
+from .snakemake_errors import input_error_lines
+from .update_processes import RUN_ENV, _Forwarder, _run_logged, _run_processes
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -45,16 +44,7 @@ EXIT_LOCKED = 75  # sysexits.h EX_TEMPFAIL
 LOCK_FILE = "results/.update.lock"
 DEFAULT_CONFIG = "config/config.yaml"  # the Snakefile's configfile
 STALE_LOCK_TEXT = "cannot be locked"  # Snakemake's LockException message
-# Set in Snakemake's environment (and so in every job's): finds a run's processes.
-RUN_ENV = "LIVINGREVIEW_UPDATE_OF"
 EXIT_GRACE_S = 3.0  # for the processes of a run killed just before this one started
-TAIL_LINES = 2000  # of Snakemake's output, searched for the messages of failed jobs
-ERROR_LINE = re.compile(r"^(livingreview(?:\.\w+)+): (.*)$")
-CONFIG_ERROR = "does not match workflow/schemas/config.schema.yaml"  # workflow/rules/common.smk
-# An error of ours raised while Snakemake parses the workflow (config checks in common.smk):
-# Snakemake prints the bare class name, then the message, then the stack.
-STARTUP_ERROR = re.compile(r'^(\w+) in file ".*", line \d+:$')
-KEY_RE = re.compile(r"[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*")
 
 EPILOG = """\
 examples:
@@ -88,255 +78,14 @@ def _snakemake_cmd() -> list[str]:
 
 
 def _latest(project: Path) -> str | None:
-    from .publish.bundle import latest
+    from .publish.versions import latest
 
     return latest(project / "results" / "bundles")
-
-
-# --------------------------------------------------------------------------- the run's processes
-
-
-class _Forwarder:
-    """Pass SIGTERM/SIGHUP (and a SIGINT not sent by the terminal) on to Snakemake.
-
-    Without this, killing the ``livingreview update`` process left Snakemake
-    running. Snakemake answers SIGTERM by finishing the jobs it is running and
-    starting no new one; a second signal is passed on as SIGINT, on which it
-    stops its jobs at once. A Ctrl-C at a terminal reaches Snakemake directly
-    (it is in the terminal's foreground process group), so it is not sent twice.
-    """
-
-    SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
-        self.received: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> _Forwarder:
-        for sig in self.SIGNALS:
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        again = self.received is not None
-        self.received = self.received or signum
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        if signum == signal.SIGINT and _terminal_sent_it():
-            return
-        # Snakemake stops gracefully on SIGTERM; SIGHUP would kill it outright, leaving its jobs.
-        first = signal.SIGTERM if signum == signal.SIGHUP else signum
-        self.proc.send_signal(signal.SIGINT if again else first)
-
-
-def _terminal_sent_it() -> bool:
-    """True when we are in the foreground of a terminal (a Ctrl-C reaches every process)."""
-    try:
-        fd = os.open("/dev/tty", os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        return os.tcgetpgrp(fd) == os.getpgrp()
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def _run_logged(
-    cmd: Sequence[str],
-    cwd: Path,
-    log: IO[str],
-    echo: bool,
-    *,
-    env: Mapping[str, str] | None = None,
-    pass_fds: Sequence[int] = (),
-    forward: _Forwarder | None = None,
-    started: Callable[[subprocess.Popen], None] | None = None,
-) -> tuple[int, str]:
-    """Run ``cmd``, copying its output to the log (and stdout unless quiet).
-
-    ``pass_fds`` keeps the project lock open in the child, so the lock is held
-    as long as Snakemake runs even if this process is killed; ``forward``
-    passes the signals this process receives on to it.
-    """
-    log.write(f"$ {' '.join(cmd)}\n")
-    log.flush()
-    proc = subprocess.Popen(
-        list(cmd),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env=dict(env) if env is not None else None,
-        pass_fds=tuple(pass_fds),
-    )
-    if started is not None:
-        started(proc)
-    if forward is not None:
-        forward.proc = proc
-        if forward.received is not None:  # a signal arrived before the child existed
-            proc.send_signal(signal.SIGTERM)
-    seen: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        log.write(line)
-        log.flush()
-        seen.append(line)
-        if echo:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-    return proc.wait(), "".join(seen)
-
-
-def _run_processes(project: Path, exclude: int) -> list[int]:
-    """Pids of live processes started by an update of ``project`` (they carry ``RUN_ENV``).
-
-    Snakemake passes its environment on to every job, so this finds a job left
-    running by a killed Snakemake even though it has another parent now.
-    """
-    marker = f"{RUN_ENV}={project}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == exclude:
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone, or not ours
-            continue
-        if marker in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return sorted(found)
-
-
-# --------------------------------------------------------------------------- messages
-
-
-def input_error_lines(output: str) -> tuple[list[str], bool]:
-    """The messages of the pipeline's own errors in Snakemake's output, and whether bad input.
-
-    A job that stops on bad input raises a :class:`~livingreview.errors.LivingReviewError`;
-    its traceback ends with ``livingreview.<module>.<Class>: <message>`` (several
-    problems continue on indented lines). Config validation fails in the
-    Snakefile with Snakemake's ``WorkflowError`` naming the config file. Returns
-    the message lines (each message once) and True when they are about input
-    (:class:`~livingreview.errors.InputError`, ``InputErrors`` or the config),
-    which is exit code 2.
-    """
-    from . import errors
-
-    lines = output.splitlines()
-    found: list[list[str]] = []
-    bad_input = False
-    for i, line in enumerate(lines):
-        m = ERROR_LINE.match(line)
-        if m:
-            cls = _error_class(m.group(1))
-            if cls is None:
-                continue
-            bad_input |= issubclass(cls, errors.InputError | errors.InputErrors)
-            block = [m.group(2)]
-            block += itertools.takewhile(lambda x: x.startswith("  "), lines[i + 1 :])
-        elif CONFIG_ERROR in line:
-            bad_input = True
-            block = [line, *_message_after(lines, i)]
-        elif (startup := _startup_error(line)) is not None:
-            bad_input |= startup
-            block = _message_after(lines, i)
-        else:
-            continue
-        if block not in found:
-            found.append(block)
-    return [x for block in found for x in block], bad_input
-
-
-def _message_after(lines: Sequence[str], i: int) -> list[str]:
-    """The message lines Snakemake prints after line ``i``, up to the stack or its next entry."""
-    block: list[str] = []
-    for x in lines[i + 1 :]:
-        if x.startswith("  File ") or x.startswith(("[", "WorkflowError")):
-            break
-        block.append(x)
-    while block and not block[-1].strip():
-        block.pop()
-    return block
-
-
-def _startup_error(line: str) -> bool | None:
-    """For Snakemake's ``<Class> in file ...`` line: True for our bad-input errors,
-    False for another error of ours, None when the class is not ours."""
-    from . import errors
-
-    m = STARTUP_ERROR.match(line)
-    cls = _error_class(f"livingreview.errors.{m.group(1)}") if m else None
-    if cls is None:
-        return None
-    return issubclass(cls, errors.InputError | errors.InputErrors)
-
-
-def _error_class(name: str) -> type | None:
-    """The class ``livingreview.<module>.<Class>`` if it is one of the pipeline's errors."""
-    from .errors import LivingReviewError
-
-    module, _, attr = name.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError, ValueError):
-        return None
-    return cls if isinstance(cls, type) and issubclass(cls, LivingReviewError) else None
 
 
 def _fail(verb: str, message: str, code: int = EXIT_USAGE) -> int:
     print(f"livingreview {verb}: {message}", file=sys.stderr)
     return code
-
-
-# --------------------------------------------------------------------------- config overrides
-
-
-def parse_overrides(entries: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
-    """Split ``--config`` entries into Snakemake's own (``key=value``) and dotted ones.
-
-    ``search.mode=live`` sets ``config["search"]["mode"]``: dotted keys are
-    merged into one nested mapping (written to a config file given to
-    Snakemake after the project's own, so they win key by key). Values are
-    read as YAML scalars: ``3`` is a number, ``true`` a boolean, ``live`` text.
-    Raises ValueError for an entry that is not ``KEY=VALUE``.
-
-    >>> parse_overrides(["search.mode=live", "analysis.min_k=2", "x=1"])
-    (['x=1'], {'search': {'mode': 'live'}, 'analysis': {'min_k': 2}})
-    """
-    plain: list[str] = []
-    nested: dict[str, Any] = {}
-    for entry in entries:
-        key, eq, raw = entry.partition("=")
-        if not eq or not KEY_RE.fullmatch(key):
-            raise ValueError(
-                f"--config {entry!r}: expected KEY=VALUE, KEY a config key such as "
-                "search.mode (dots for nested keys)"
-            )
-        if "." not in key:
-            plain.append(entry)
-            continue
-        try:
-            value = yaml.safe_load(raw) if raw else None
-        except yaml.YAMLError:
-            value = raw
-        *parents, last = key.split(".")
-        node = nested
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ValueError(f"--config {entry!r}: {part} was given a value already")
-            node = child
-        node[last] = value
-    return plain, nested
 
 
 # --------------------------------------------------------------------------- update
@@ -562,20 +311,21 @@ def _write_holder(lock: IO[str], text: str) -> None:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from .publish import bundle
+    from .publish.verify import verify as verify_bundle
+    from .publish.verify import verify_all
 
     if args.all:
         folder = Path(args.bundle) if args.bundle else Path(args.directory) / "results" / "bundles"
         if not folder.is_dir():
             return _fail("verify", f"{folder}: no such bundles folder")
-        problems = bundle.verify_all(folder)
+        problems = verify_all(folder)
         what, ok = folder, "every version and the chain verify"
     else:
         if not args.bundle:
             return _fail("verify", "name a bundle folder, or use --all")
         if not Path(args.bundle).is_dir():
             return _fail("verify", f"{args.bundle}: no such bundle folder")
-        problems = bundle.verify(args.bundle)
+        problems = verify_bundle(args.bundle)
         what, ok = Path(args.bundle), "all checksums match"
     if problems:
         print(f"{what}: {len(problems)} problem(s)", file=sys.stderr)
@@ -588,18 +338,19 @@ def verify(args: argparse.Namespace) -> int:
 
 def rezip(args: argparse.Namespace) -> int:
     """``livingreview zip <bundle>``: rebuild an older version's zip from its folder."""
-    from .publish import bundle
+    from .publish.verify import verify as verify_bundle
+    from .publish.zips import rebuild_zip
 
     folder = Path(args.bundle)
     if not (folder / "manifest.json").is_file():
         return _fail("zip", f"{folder}: not a published version folder (no manifest.json)")
-    problems = bundle.verify(folder)
+    problems = verify_bundle(folder)
     if problems:
         print(f"{folder}: {len(problems)} problem(s); no zip made", file=sys.stderr)
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_FAILED
-    target, same = bundle.rebuild_zip(folder)
+    target, same = rebuild_zip(folder)
     if not same:
         print(
             f"{target}: rebuilt, but its sha256 differs from {target.name}.sha256 (the folder "

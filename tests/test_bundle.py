@@ -11,7 +11,8 @@ import pytest
 import yaml
 from results_fixture import CONFIG, make_results
 
-from livingreview.publish import bundle, report
+from livingreview.publish import bundle, report, verify, versions
+from livingreview.publish.zips import rebuild_zip
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_first_publication_manifest_and_zip(project):
     with zipfile.ZipFile(results / "bundles" / "2026-11-21.1.zip") as zf:
         names = zf.namelist()
     assert "2026-11-21.1/manifest.json" in names and len(names) == len(manifest["files"]) + 1
-    assert bundle.verify(b) == []
+    assert verify.verify(b) == []
 
 
 def test_no_change_makes_no_version(project):
@@ -107,7 +108,7 @@ def test_new_data_gives_next_version_and_changes(project):
         assert changes.index("## Supporting detail") > changes.index("## Studies added")
     # the previous version is untouched and still verifies
     assert {p: p.read_bytes() for p in first.path.rglob("*") if p.is_file()} == before
-    assert bundle.verify(first.path) == [] and bundle.verify(second.path) == []
+    assert verify.verify(first.path) == [] and verify.verify(second.path) == []
     m = json.loads((second.path / "manifest.json").read_text())
     assert m["previous"] == "2026-11-21.1"
     third = _publish(root, results, date="2026-11-22")
@@ -123,7 +124,7 @@ def test_verify_reports_tampering(project):
     (b / "extra.txt").write_text("x")
     (b / "effects.csv").chmod(0o644)
     (b / "effects.csv").unlink()
-    problems = bundle.verify(b)
+    problems = verify.verify(b)
     assert any(p.startswith("strata/domain-glycemic/pooled.json: sha256 ") for p in problems)
     assert "effects.csv: missing" in problems
     assert "extra.txt: not listed in the manifest" in problems
@@ -225,7 +226,7 @@ def test_verify_fails_when_the_zip_differs_from_the_folder(project):
         del entries[f"{v}/config.yaml"]
 
     _rezip(zip_path, edit)
-    problems = bundle.verify(res.path)
+    problems = verify.verify(res.path)
     assert f"{v}.zip: effects.csv differs between the zip and the folder" in problems
     assert f"{v}.zip: extra.csv is in the zip but not in the folder" in problems
     assert f"{v}.zip: config.yaml is in the folder but not in the zip" in problems
@@ -237,11 +238,11 @@ def test_verify_fails_without_the_checksum_file_or_the_zip(project):
     res = _publish(root, results)
     sidecar = results / "bundles" / f"{res.version}.zip.sha256"
     sidecar.unlink()
-    assert bundle.verify(res.path) == [
+    assert verify.verify(res.path) == [
         f"{res.version}.zip.sha256: missing (the zip's checksum cannot be checked)"
     ]
     (results / "bundles" / f"{res.version}.zip").unlink()
-    assert bundle.verify(res.path) == [
+    assert verify.verify(res.path) == [
         f"{res.version}.zip: missing (the newest version keeps its zip)"
     ]
 
@@ -262,7 +263,7 @@ def test_verify_refuses_manifest_paths_outside_the_bundle(project, rel):
     outside.write_text("not part of the bundle")
     sha = bundle.sha256_file(outside if not rel.startswith("/") else "/etc/passwd")
     _edit_manifest(res.path, lambda m: m["files"].update({rel: sha}))
-    problems = bundle.verify(res.path)
+    problems = verify.verify(res.path)
     assert f"{rel}: listed in the manifest but outside the bundle" in problems
 
 
@@ -273,7 +274,7 @@ def test_verify_refuses_a_symbolic_link_leaving_the_bundle(project):
     target.chmod(0o644)
     target.unlink()
     target.symlink_to(results / "effects" / "effects.csv")  # same bytes, outside the bundle
-    problems = bundle.verify(res.path)
+    problems = verify.verify(res.path)
     assert "effects.csv: listed in the manifest but outside the bundle" in problems
     assert "effects.csv: a symbolic link (a bundle holds only files)" in problems
 
@@ -282,7 +283,7 @@ def test_verify_finds_an_edited_manifest(project):
     root, results = project
     res = _publish(root, results)
     _edit_manifest(res.path, lambda m: m.update(title="A different review"))
-    problems = bundle.verify(res.path)
+    problems = verify.verify(res.path)
     assert (
         "manifest.json: sha256 does not match " + f"{res.version}.zip.sha256 (edited?)" in problems
     )
@@ -302,7 +303,7 @@ def test_versions_are_chained_and_verify_all_checks_the_chain(project):
     root, results = project
     first, second, third = _three_versions(root, results)
     bundles = results / "bundles"
-    assert bundle.verify_all(bundles) == []
+    assert verify.verify_all(bundles) == []
     m2 = json.loads((second.path / "manifest.json").read_text())
     assert m2["previous_manifest_sha256"] == bundle.sha256_file(first.path / "manifest.json")
     assert (
@@ -319,8 +320,8 @@ def test_versions_are_chained_and_verify_all_checks_the_chain(project):
     text = (bundles / "2026-11-21.1.zip.sha256").read_text().splitlines()
     text[1] = f"{bundle.sha256_file(first.path / 'manifest.json')}  2026-11-21.1/manifest.json"
     (bundles / "2026-11-21.1.zip.sha256").write_text("\n".join(text) + "\n")
-    assert bundle.verify(first.path) == []  # alone it looks intact ...
-    assert bundle.verify_all(bundles) == [  # ... but the next version recorded the original
+    assert verify.verify(first.path) == []  # alone it looks intact ...
+    assert verify.verify_all(bundles) == [  # ... but the next version recorded the original
         "2026-11-22.1: checksum of 2026-11-21.1's manifest differs from the one recorded"
     ]
 
@@ -330,13 +331,13 @@ def test_verify_all_finds_a_removed_version_and_a_stale_latest(project):
     _first, second, _third = _three_versions(root, results)
     bundles = results / "bundles"
     shutil.rmtree(second.path)
-    problems = bundle.verify_all(bundles)
+    problems = verify.verify_all(bundles)
     assert any(
         p.startswith("2026-11-23.1: manifest names 2026-11-22.1 as the previous version")
         for p in problems
     )
     (bundles / "LATEST").write_text("2026-11-21.1\n")
-    assert any(p.startswith("LATEST: names 2026-11-21.1") for p in bundle.verify_all(bundles))
+    assert any(p.startswith("LATEST: names 2026-11-21.1") for p in verify.verify_all(bundles))
 
 
 def test_version_names_increase_when_the_clock_goes_back(project, tmp_path):
@@ -345,13 +346,13 @@ def test_version_names_increase_when_the_clock_goes_back(project, tmp_path):
     make_results(root, n_studies=7, shift=0.6)
     second = _publish(root, results, date="2026-11-20")  # the clock went back two days
     assert second.changed and second.version == "2026-11-22.2"
-    assert bundle._version_key(second.version) > bundle._version_key(first.version)
+    assert versions.version_key(second.version) > versions.version_key(first.version)
     assert json.loads((second.path / "manifest.json").read_text())["date"] == "2026-11-20"
-    assert bundle.verify_all(results / "bundles") == []
+    assert verify.verify_all(results / "bundles") == []
     (tmp_path / "b" / "2026-12-31.4.zip").parent.mkdir()
     (tmp_path / "b" / "2026-12-31.4.zip").write_bytes(b"")  # a zip whose folder was removed
-    assert bundle.next_version(tmp_path / "b", "2026-01-01") == "2026-12-31.5"
-    assert bundle.next_version(tmp_path / "b", "2027-01-01") == "2027-01-01.1"
+    assert versions.next_version(tmp_path / "b", "2026-01-01") == "2026-12-31.5"
+    assert versions.next_version(tmp_path / "b", "2027-01-01") == "2027-01-01.1"
 
 
 # --------------------------------------------------------------------------- shared files
@@ -384,7 +385,7 @@ def test_unchanged_files_are_hard_links_to_the_previous_version(project):
     third = _publish(root, results, date="2026-11-23")  # no change: nothing linked or written
     assert not third.changed
     assert _tree(first.path) == before
-    assert bundle.verify_all(results / "bundles") == []
+    assert verify.verify_all(results / "bundles") == []
 
 
 def test_shared_versions_equal_copied_ones_byte_for_byte(template, tmp_path, monkeypatch):
@@ -406,8 +407,8 @@ def test_shared_versions_equal_copied_ones_byte_for_byte(template, tmp_path, mon
         nlinks = [p.stat().st_nlink for p in made[1].path.rglob("*") if p.is_file()]
         assert (max(nlinks) == 2) if links else (max(nlinks) == 1)
         assert not (results / "bundles" / f"{made[0].version}.zip").exists()  # newest keeps one
-        assert bundle.verify_all(results / "bundles") == []
-        rebuilt, same = bundle.rebuild_zip(made[0].path)  # the older one, byte for byte
+        assert verify.verify_all(results / "bundles") == []
+        rebuilt, same = rebuild_zip(made[0].path)  # the older one, byte for byte
         assert same
         zips = {r.version: (results / "bundles" / f"{r.version}.zip").read_bytes() for r in made}
         outs.append(([_tree(r.path) for r in made], zips))
@@ -427,8 +428,8 @@ def test_an_edited_earlier_version_is_not_shared(project):
     second = _publish(root, results, date="2026-11-22")
     assert (second.path / "config.yaml").read_bytes() == original
     assert (second.path / "config.yaml").stat().st_ino != target.stat().st_ino
-    assert bundle.verify(second.path) == []
-    assert "config.yaml: sha256 " in " ".join(bundle.verify(first.path))
+    assert verify.verify(second.path) == []
+    assert "config.yaml: sha256 " in " ".join(verify.verify(first.path))
 
 
 def test_only_the_newest_version_keeps_its_zip_and_an_older_one_is_rebuilt_exactly(project, capsys):
@@ -440,12 +441,12 @@ def test_only_the_newest_version_keeps_its_zip_and_an_older_one_is_rebuilt_exact
     bundles = results / "bundles"
     assert sorted(p.name for p in bundles.glob("*.zip")) == [f"{third.version}.zip"]
     assert all((bundles / f"{v.version}.zip.sha256").is_file() for v in (first, second, third))
-    assert bundle.verify_all(bundles) == []
+    assert verify.verify_all(bundles) == []
     assert cli.main(["zip", str(first.path)]) == cli.EXIT_OK
     assert "byte for byte" in capsys.readouterr().out
     sums = (bundles / f"{first.version}.zip.sha256").read_text()
     assert bundle.sha256_file(bundles / f"{first.version}.zip") in sums
-    assert bundle.verify(first.path) == []  # a rebuilt zip is checked like the newest one
+    assert verify.verify(first.path) == []  # a rebuilt zip is checked like the newest one
     # a version whose folder no longer verifies gets no zip
     edited = second.path / "effects.csv"
     edited.unlink()  # a new file, not the one shared with the other versions

@@ -11,7 +11,7 @@ import pytest
 from results_fixture import CONFIG, make_results
 
 from livingreview.errors import InputError
-from livingreview.publish import bundle, provenance, report
+from livingreview.publish import bundle, provenance, report, versions
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_study_lost_with_its_decisions_holds_the_version(project):
     assert msg.startswith(f"version held: 1 previously included study of version {first.version}")
     assert f"study03: record {rid}: full_text decision now awaiting" in msg
     assert "publish.allow_removals" in msg and "Nothing was published" in msg
-    assert bundle.latest(results / "bundles") == first.version
+    assert versions.latest(results / "bundles") == first.version
     assert sorted(p.name for p in (results / "bundles").iterdir()) == [
         first.version, f"{first.version}.zip", f"{first.version}.zip.sha256", "LATEST"
     ]  # fmt: skip
@@ -183,7 +183,7 @@ def test_removed_file_behind_a_vanished_study_is_named(project):
     with pytest.raises(bundle.PublicationHeld) as err:
         _publish(root, results)
     assert "study05: input file(s) removed: extraction/outcomes/dave.csv" in str(err.value)
-    assert bundle.latest(results / "bundles") == first.version
+    assert versions.latest(results / "bundles") == first.version
 
 
 def test_no_records_after_records_is_refused_even_when_removals_are_allowed(project):
@@ -199,7 +199,7 @@ def test_no_records_after_records_is_refused_even_when_removals_are_allowed(proj
     assert str(err.value).startswith(
         f"refusing to publish a version with no records after version {first.version} had 300"
     )
-    assert bundle.latest(results / "bundles") == first.version
+    assert versions.latest(results / "bundles") == first.version
 
 
 def test_config_changes_flatten_nested_keys():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from livingreview import cli
+from livingreview import cli, snakemake_errors, update_processes
 
 SNAKEFILE = """
 rule all:
@@ -227,7 +227,7 @@ def test_no_unlock_while_a_job_of_a_killed_snakemake_still_runs(tmp_path):
     os.kill(snake, signal.SIGKILL)
     out, err = run.communicate(timeout=60)
     assert run.returncode == cli.EXIT_FAILED, err
-    orphans = cli._run_processes(project.resolve(), exclude=os.getpid())
+    orphans = update_processes._run_processes(project.resolve(), exclude=os.getpid())
     assert orphans  # the job's shell and its sleep, now children of init
     second = _update(project)
     out2, err2 = second.communicate(timeout=120)
@@ -302,7 +302,10 @@ def test_input_error_lines_ignore_what_is_not_ours():
             "livingreview.errors.InputError: f.csv, row 2, column 'x': expected y",  # twice
         ]
     )
-    assert cli.input_error_lines(text) == (["f.csv, row 2, column 'x': expected y"], True)
+    assert snakemake_errors.input_error_lines(text) == (
+        ["f.csv, row 2, column 'x': expected y"],
+        True,
+    )
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -343,9 +346,12 @@ def test_config_check_at_start_up_exits_2_with_its_message(tmp_path):
 
 def test_start_up_errors_that_are_not_ours_are_not_bad_input():
     text = 'NameError in file "/x/common.smk", line 3:\nname \'y\' is not defined\n  File "/x"'
-    assert cli.input_error_lines(text) == ([], False)
+    assert snakemake_errors.input_error_lines(text) == ([], False)
     text = "InputError in file \"/x/common.smk\", line 3:\nc.yaml, row 2, column 'k': expected z\n"
-    assert cli.input_error_lines(text) == (["c.yaml, row 2, column 'k': expected z"], True)
+    assert snakemake_errors.input_error_lines(text) == (
+        ["c.yaml, row 2, column 'k': expected z"],
+        True,
+    )
 
 
 def test_status_with_a_broken_config_gives_one_line(tmp_path, capsys):

@@ -26,7 +26,7 @@ Then:
   ``started``/``completed`` timestamps are the only legitimately different
   content (the sidecar is an input, listed under ``inputs``). The zip and its
   ``.sha256`` contain/derive from that manifest and are checked by
-  ``bundle.verify`` instead;
+  ``livingreview.publish.verify`` instead;
 * every other file under ``results/`` (except ``results/logs/``, which records
   each run, and ``results/.update.lock``, which holds the pid and start time
   of the last update) has the clean run's checksum: nothing partial, stale or
@@ -56,7 +56,7 @@ from hostile_project import Run, clean_run, env, server, update_cmd
 from results_fixture import CONFIG, make_results
 
 from livingreview.io import write_json
-from livingreview.publish import bundle
+from livingreview.publish import bundle, verify, versions
 
 SEED = 20261121
 N_PROGRESS = 16
@@ -239,9 +239,9 @@ def test_killed_anywhere_resumes_to_the_clean_bundle(clean: Run, tmp_path: Path)
     assert sorted(p.name for p in bundles.iterdir()) == sorted(
         p.name for p in ref_bundles.iterdir()
     )
-    version = bundle.latest(bundles)
-    assert version is not None and version == bundle.latest(ref_bundles)
-    assert bundle.verify(bundles / version) == []
+    version = versions.latest(bundles)
+    assert version is not None and version == versions.latest(ref_bundles)
+    assert verify.verify(bundles / version) == []
 
     # 3. every file under results/ is the clean run's, byte for byte, except in the bundle
     #    those that show the checksum of today's search sidecar (timestamps): compared with
@@ -288,7 +288,7 @@ def test_publication_killed_after_the_rename_is_completed_not_duplicated(
         _publish(results)
     monkeypatch.setattr(bundle.os, "replace", real_replace)
     bundles = results / "bundles"
-    assert (bundles / "2026-11-21.1").is_dir() and bundle.latest(bundles) is None
+    assert (bundles / "2026-11-21.1").is_dir() and versions.latest(bundles) is None
     res = _publish(results)
     assert res.changed and res.version == "2026-11-21.1", res
     assert sorted(p.name for p in bundles.iterdir()) == [
@@ -298,7 +298,7 @@ def test_publication_killed_after_the_rename_is_completed_not_duplicated(
         "LATEST",
     ]
     assert (
-        bundle.latest(bundles) == "2026-11-21.1" and bundle.verify(bundles / "2026-11-21.1") == []
+        versions.latest(bundles) == "2026-11-21.1" and verify.verify(bundles / "2026-11-21.1") == []
     )
     assert not _publish(results).changed  # and from now on: no change
 

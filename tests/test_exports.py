@@ -16,7 +16,8 @@ import pytest
 
 from livingreview.errors import InputError
 from livingreview.publish.interop import prisma2020_csv
-from livingreview.search.exports import RecordError, load_export
+from livingreview.search.export_records import RecordError
+from livingreview.search.exports import load_export
 from livingreview.search.records import build_records
 
 DATA = Path(__file__).parent / "data" / "exports"

@@ -40,7 +40,7 @@ from livingreview.analysis.stratum import (
     analyse_stratum,
     egger,
 )
-from livingreview.stats import covariance, multilevel, robust
+from livingreview.stats import block_likelihood, covariance, multilevel, profile_likelihood, robust
 
 REF = json.loads((Path(__file__).parent / "reference" / "multilevel_reference.json").read_text())
 RTOL = 1e-6
@@ -311,7 +311,7 @@ def test_profile_ci_matches_metafor_confint(component: str) -> None:
     case = REF["konstantopoulos_REML"]
     res = fitted("konstantopoulos_REML")
     mv = _scale(case)
-    ci = multilevel.profile_ci(res, component)
+    ci = profile_likelihood.profile_ci(res, component)
     for key, rtol in (("profile", RTOL), ("profile_defaults", 1e-3)):
         ref = case[key][f"sigma2_{component}"]
         check(key, "sigma2", ci.ci_low, ref[1], mv, rtol)
@@ -323,7 +323,7 @@ def test_profile_ci_matches_metafor_confint(component: str) -> None:
         theta = res._theta.copy()
         theta[j] = bound
         fixed = np.arange(2) == j
-        ll = multilevel._optimise(
+        ll = block_likelihood._optimise(
             res._groups, res.p, res.k, True, theta, np.ones(2, bool), mv, fixed
         )[1].ll
         assert ll == pytest.approx(res.loglik - 3.841458820694124 / 2, abs=1e-8)

@@ -337,7 +337,7 @@ def test_update_of_a_folder_that_is_no_project_exits_2(tmp_path: Path, capsys) -
 
 
 def test_contracts_lists_the_csv_export_columns_the_reader_accepts() -> None:
-    from livingreview.search.exports import CSV_COLUMNS
+    from livingreview.search.export_readers import CSV_COLUMNS
 
     text = (REPO / "docs" / "contracts.md").read_text()
     table = dict(re.findall(r"^\| `(\w+)` \| (`.*`) \|$", text, re.M))

@@ -13,7 +13,7 @@ from lxml import etree
 
 from livingreview.errors import InputError
 from livingreview.io import read_json
-from livingreview.search.exports import read_csv_export, read_medline, read_ris
+from livingreview.search.export_readers import read_csv_export, read_medline, read_ris
 from livingreview.search.records import (
     COLUMNS,
     RecordsSettings,

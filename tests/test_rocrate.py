@@ -7,8 +7,9 @@ import json
 import pytest
 from results_fixture import CONFIG, make_results
 
-from livingreview.publish.bundle import publish, verify
+from livingreview.publish.bundle import publish
 from livingreview.publish.rocrate import rule_names, workflow_sources
+from livingreview.publish.verify import verify
 
 
 @pytest.fixture(scope="module")

@@ -23,11 +23,12 @@ from livingreview.errors import InputError, InputErrors
 from livingreview.screening import merging
 from livingreview.screening import stage as scr
 from livingreview.screening.files import sheet_paths
-from livingreview.screening.imports import RecordIndex, detect_tool, person_key, read_export_file
+from livingreview.screening.imports import RecordIndex, detect_tool, person_key
 from livingreview.screening.merging import ScreeningResult
 from livingreview.screening.reading import read_decisions
 from livingreview.screening.status import format_status, status_of
 from livingreview.screening.store import read_records
+from livingreview.screening.tool_readers import read_export_file
 
 DATA = Path(__file__).parent / "data" / "screening_imports"
 STORE = Path(__file__).parent / "data" / "screening"

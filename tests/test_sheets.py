@@ -9,17 +9,8 @@ import pytest
 
 from livingreview.errors import InputError, InputErrors
 from livingreview.io import neutralise_cell, write_csv
-from livingreview.sheets import (
-    FILE,
-    ROW,
-    _fast_check,
-    check_value,
-    describe_error,
-    load_sheet,
-    load_sheet_columns,
-    parse_number,
-    read_sheet,
-)
+from livingreview.sheet_cells import _fast_check, check_value, describe_error, parse_number
+from livingreview.sheets import FILE, ROW, load_sheet, load_sheet_columns, read_sheet
 
 SCHEMA = {
     "type": "object",

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, raise_collected
-from ..sheets import ROW, check_value, coerce_cell, load_sheet_columns
+from ..sheet_cells import check_value, coerce_cell
+from ..sheets import ROW, load_sheet_columns
 from .forms import _form_problem
 from .settings import Settings
 from .values import (

@@ -31,9 +31,9 @@ lists them under "Held back").
 Only the newest version keeps its zip (a zip is a full copy; the folders share
 unchanged files): an older one is rebuilt byte for byte from its folder on
 demand (``rebuild_zip``, ``livingreview zip <bundle>``), and its
-``<version>.zip.sha256`` stays.
+``<version>.zip.sha256`` stays (``livingreview.publish.zips``).
 
-``verify(bundle)`` recomputes every checksum of a published version and
+``verify(bundle)`` (``livingreview.publish.verify``) recomputes every checksum of a published version and
 compares it with its zip (the newest version's, or any rebuilt one); ``verify_all(bundles)`` also checks the chain of
 versions. Each manifest records the SHA-256 of the previous version's
 manifest, and ``<version>.zip.sha256`` (``sha256sum -c`` format) records the
@@ -58,14 +58,12 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 import tempfile
-import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -79,7 +77,7 @@ from ..contract import (
 )
 from ..errors import InputError
 from ..evidence.grade import GradeSettings
-from ..io import atomic_write, read_json, sha256_file, write_csv, write_json, write_text
+from ..io import read_json, sha256_file, write_csv, write_json, write_text
 from . import interop, provenance, whats_new
 from .history import HISTORY_FILES, version_history
 from .html import fill_slots
@@ -89,11 +87,18 @@ from .report_settings import ReportSettings
 from .revman import write_revman
 from .rocrate import CRATE, WORKFLOW_DIR, ro_crate, workflow_sources
 from .version_sections import version_fragments
+from .versions import (
+    LATEST,
+    MANIFEST,
+    VERSION_RE,
+    latest,
+    next_version,
+    published_versions,
+    version_key,
+)
+from .zips import drop_older_zips, sidecar_text, zip_from
 
 WHATS_NEW = "whats_new.json"
-VERSION_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d+)$")
-LATEST = "LATEST"
-MANIFEST = "manifest.json"
 # Files that differ between versions by construction; left out of the fingerprint.
 # whats_new.json compares with the previous version, so it is per version as CHANGES.md is.
 # The version history (livingreview.publish.history) likewise.
@@ -112,9 +117,6 @@ PER_VERSION_DIRS = (f"{WORKFLOW_DIR}/",)
 # Audit trail kept in each version (to explain the next one's changes) but not
 # itself a reason to publish: a note or a row number in a sheet is no news for a reader.
 AUDIT = {"screening/decisions.csv"}
-# Zip entries stored as they are (already compressed); everything else is deflated.
-STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".gz", ".zip", ".xz", ".bz2")
-DEFLATE_LEVEL = 1
 
 
 class PublicationHeld(InputError):
@@ -136,55 +138,6 @@ class PublishResult:
     version: str | None  # the new version, or the unchanged latest one
     path: Path | None
     message: str
-
-
-# --------------------------------------------------------------------------- versions
-
-
-def latest(bundles: str | Path) -> str | None:
-    """The version named in ``LATEST`` (None before the first publication)."""
-    path = Path(bundles) / LATEST
-    if not path.is_file():
-        return None
-    name = path.read_text(encoding="utf-8").strip()
-    return name if VERSION_RE.match(name) and (Path(bundles) / name).is_dir() else None
-
-
-def published_versions(bundles: str | Path) -> list[str]:
-    """Published versions, oldest first: the version folders up to the one ``LATEST`` names."""
-    bundles = Path(bundles)
-    newest = latest(bundles)
-    if newest is None:
-        return []
-
-    def key(name: str) -> tuple[str, int]:
-        day, n = VERSION_RE.match(name).groups()  # type: ignore[union-attr]
-        return day, int(n)
-
-    names = [p.name for p in bundles.iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
-    return [n for n in sorted(names, key=key) if key(n) <= key(newest)]
-
-
-def next_version(bundles: str | Path, date: str) -> str:
-    """``<date>.<n>``, always after every existing version (folder or zip).
-
-    n is one more than any existing version of that date. When the clock went
-    back (``date`` before the latest version's date), the latest version's date
-    is used instead, so version names keep increasing and sort in publication
-    order.
-
-    >>> next_version("/nonexistent", "2026-11-21")
-    '2026-11-21.1'
-    """
-    existing = []
-    if Path(bundles).is_dir():
-        existing = [
-            _version_key(p.name.removesuffix(".zip"))
-            for p in Path(bundles).iterdir()
-            if VERSION_RE.match(p.name.removesuffix(".zip"))
-        ]
-    date = max([date, *(d for d, _n in existing)])
-    return f"{date}.{max([0, *(n for d, n in existing if d == date)]) + 1}"
 
 
 # --------------------------------------------------------------------------- assembling
@@ -308,16 +261,11 @@ def _remove_leftovers(bundles: Path) -> None:
                 p.unlink()
 
 
-def _version_key(name: str) -> tuple[str, int]:
-    m = VERSION_RE.match(name)
-    return (m.group(1), int(m.group(2))) if m else ("", 0)
-
-
 def _unannounced(bundles: Path, prev: str | None, fp: str) -> str | None:
     """A version renamed into place after ``prev`` but never announced, with fingerprint ``fp``."""
-    floor = _version_key(prev) if prev else ("", 0)
-    for p in sorted(bundles.iterdir(), key=lambda p: _version_key(p.name)):
-        if not (p.is_dir() and VERSION_RE.match(p.name) and _version_key(p.name) > floor):
+    floor = version_key(prev) if prev else ("", 0)
+    for p in sorted(bundles.iterdir(), key=lambda p: version_key(p.name)):
+        if not (p.is_dir() and VERSION_RE.match(p.name) and version_key(p.name) > floor):
             continue
         with contextlib.suppress(OSError, ValueError):
             manifest = read_json(p / MANIFEST)
@@ -331,59 +279,11 @@ def _announce(bundles: Path, version: str, date: str, folder: Path) -> None:
     target = bundles / f"{version}.zip"
     if not target.is_file():
         zip_stage = bundles / f".{version}.zip.staging"
-        _zip_from(folder, zip_stage, version, date)
+        zip_from(folder, zip_stage, version, date)
         os.replace(zip_stage, target)
-    write_text(bundles / f"{version}.zip.sha256", _sidecar_text(bundles, version))
+    write_text(bundles / f"{version}.zip.sha256", sidecar_text(bundles, version))
     write_text(bundles / LATEST, version + "\n")
-    _drop_older_zips(bundles, version)
-
-
-def _drop_older_zips(bundles: Path, version: str) -> None:
-    """Keep the newest version's zip only; older ones are rebuilt on demand (:func:`rebuild_zip`).
-
-    A zip is a full copy of its version (the folders share unchanged files, a zip
-    cannot), so keeping every one would grow the disk by a whole version a week.
-    A zip is reproducible from its folder, and each ``<version>.zip.sha256`` stays:
-    it records the zip's checksum and the manifest's, which ``verify`` still checks.
-    """
-    newest = _version_key(version)
-    for p in bundles.glob("*.zip"):
-        name = p.name.removesuffix(".zip")
-        if VERSION_RE.match(name) and _version_key(name) < newest and (bundles / name).is_dir():
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-
-
-def rebuild_zip(bundle: str | Path) -> tuple[Path, bool]:
-    """Rebuild ``<version>.zip`` beside a published version folder from its files.
-
-    Returns the zip and whether its SHA-256 is the one recorded when the version
-    was published (``<version>.zip.sha256``). The zip is reproducible (sorted
-    entries, fixed dates and modes), so it is the published zip byte for byte
-    wherever zlib compresses as it did then.
-    """
-    bundle = Path(bundle)
-    bundles, version = bundle.parent, bundle.name
-    date = str(read_json(bundle / MANIFEST)["date"])
-    target = bundles / f"{version}.zip"
-    if not target.is_file():
-        zip_stage = bundles / f".{version}.zip.staging"
-        _zip_from(bundle, zip_stage, version, date)
-        os.replace(zip_stage, target)
-    sums = _sidecar_sums(bundles / f"{version}.zip.sha256")
-    return target, sums.get(target.name) == sha256_file(target)
-
-
-def _sidecar_text(bundles: Path, version: str) -> str:
-    """``<version>.zip.sha256``: the zip's and the manifest's checksum (``sha256sum -c`` format).
-
-    The manifest cannot list its own checksum; this file and the next
-    version's manifest (``previous_manifest_sha256``) record it.
-    """
-    return (
-        f"{sha256_file(bundles / f'{version}.zip')}  {version}.zip\n"
-        f"{sha256_file(bundles / version / MANIFEST)}  {version}/{MANIFEST}\n"
-    )
+    drop_older_zips(bundles, version)
 
 
 def _read_only(folder: Path) -> None:
@@ -467,7 +367,7 @@ def publish(
     date = date or dt.date.today().isoformat()
     _remove_leftovers(bundles)
     if (announced := latest(bundles)) is not None:  # a run killed before it dropped them
-        _drop_older_zips(bundles, announced)
+        drop_older_zips(bundles, announced)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=bundles))
     try:
         _assemble(results, stage, config, repo)
@@ -571,7 +471,7 @@ def publish(
         if final.exists():  # never a target: another writer got here first
             raise FileExistsError(f"{final} already exists; a published version is never replaced")
         zip_stage = bundles / f".{version}.zip.staging"
-        _zip_from(stage, zip_stage, version, date)
+        zip_from(stage, zip_stage, version, date)
         os.rename(stage, final)
         os.replace(zip_stage, bundles / f"{version}.zip")
         _announce(bundles, version, date, final)
@@ -668,197 +568,3 @@ def _check_publishable(
             "publish it with `livingreview update --config 'publish={allow_removals: true}'` "
             "(config key publish.allow_removals). Nothing was published"
         )
-
-
-def _zip_from(stage: Path, target: Path, version: str, date: str) -> None:
-    """Reproducible zip of ``stage`` with entries under ``<version>/``.
-
-    Entries are sorted, timestamps fixed to the version date and modes fixed,
-    so the same folder always gives the same zip bytes. Files that are already
-    compressed (PNG, gzip, zip) are stored: on the 2,000-trial review,
-    deflating the PNGs took about 6 of the 7 seconds of zipping and made them
-    only 13% smaller. Text (SVG, CSV, JSON) is deflated at level 1, a third of
-    the time of level 6 for a zip about 1% larger.
-    """
-    stamp = tuple(int(x) for x in date.split("-")) + (0, 0, 0)
-    with atomic_write(target, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
-        for p in sorted(stage.rglob("*")):
-            if p.is_file():
-                info = zipfile.ZipInfo(f"{version}/{p.relative_to(stage).as_posix()}", stamp)
-                info.external_attr = 0o444 << 16
-                if p.name.lower().endswith(STORED_SUFFIXES):
-                    info.compress_type = zipfile.ZIP_STORED
-                    zf.writestr(info, p.read_bytes())
-                else:
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    zf.writestr(info, p.read_bytes(), compresslevel=DEFLATE_LEVEL)
-
-
-# --------------------------------------------------------------------------- verify
-
-
-def _inside(bundle: Path, rel: str) -> bool:
-    """True when ``rel`` names a file inside ``bundle``: relative, no ``..``, no symlink out."""
-    pure = PurePosixPath(rel)
-    if not rel or pure.is_absolute() or ".." in pure.parts or "\\" in rel or ":" in pure.parts[0]:
-        return False
-    root = bundle.resolve()
-    return (bundle / rel).resolve().is_relative_to(root)
-
-
-def _sidecar_sums(path: Path) -> dict[str, str]:
-    """``<version>.zip.sha256`` as name -> SHA-256 (empty when the file is missing)."""
-    if not path.is_file():
-        return {}
-    sums: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split(maxsplit=1)
-        if len(parts) == 2:
-            sums[parts[1].lstrip("*")] = parts[0]
-    return sums
-
-
-def _zip_problems(bundle: Path, folder: Mapping[str, str]) -> list[str]:
-    """The zip beside ``bundle``: its checksum file, its own checksum, and its entries.
-
-    ``folder`` maps every file of the folder (manifest included) to its SHA-256;
-    the zip must hold exactly these files, with the same content, under ``<version>/``.
-    """
-    version = bundle.name
-    zip_path = bundle.parent / f"{version}.zip"
-    sha_path = bundle.parent / f"{version}.zip.sha256"
-    kept = zip_path.is_file()
-    if not kept and latest(bundle.parent) == version:
-        return [f"{zip_path.name}: missing (the newest version keeps its zip)"]
-    problems = []
-    if not sha_path.is_file():
-        problems.append(f"{sha_path.name}: missing (the zip's checksum cannot be checked)")
-    else:
-        sums = _sidecar_sums(sha_path)
-        if kept and sums.get(zip_path.name) != sha256_file(zip_path):
-            problems.append(f"{zip_path.name}: sha256 does not match {sha_path.name}")
-        manifest_sha = sums.get(f"{version}/{MANIFEST}")
-        if manifest_sha is None:
-            problems.append(f"{sha_path.name}: records no checksum of {MANIFEST}")
-        elif manifest_sha != folder.get(MANIFEST):
-            problems.append(f"{MANIFEST}: sha256 does not match {sha_path.name} (edited?)")
-    if not kept:  # an older version: its zip is rebuilt on demand (rebuild_zip)
-        return problems
-    prefix = f"{version}/"
-    entries: dict[str, str] = {}
-    try:
-        with zipfile.ZipFile(zip_path) as zf:
-            for info in zf.infolist():
-                if info.is_dir():
-                    continue
-                if not info.filename.startswith(prefix):
-                    problems.append(f"{zip_path.name}: entry {info.filename} outside {prefix}")
-                    continue
-                digest = hashlib.sha256()
-                with zf.open(info) as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                        digest.update(chunk)
-                entries[info.filename.removeprefix(prefix)] = digest.hexdigest()
-    except (zipfile.BadZipFile, OSError) as exc:
-        return [*problems, f"{zip_path.name}: unreadable zip ({exc})"]
-    for rel in sorted(set(entries) - set(folder)):
-        problems.append(f"{zip_path.name}: {rel} is in the zip but not in the folder")
-    for rel in sorted(set(folder) - set(entries)):
-        problems.append(f"{zip_path.name}: {rel} is in the folder but not in the zip")
-    for rel in sorted(set(folder) & set(entries)):
-        if folder[rel] != entries[rel]:
-            problems.append(f"{zip_path.name}: {rel} differs between the zip and the folder")
-    return problems
-
-
-def verify(bundle: str | Path) -> list[str]:
-    """Recompute every checksum of a published version; returns the problems (empty = intact).
-
-    Checks each file listed in ``manifest.json`` (missing or different; a
-    listed path that is absolute or leaves the bundle is a problem and is not
-    read), files present but not listed, the fingerprint, and the zip beside
-    the folder: ``<version>.zip.sha256`` must exist and record the manifest's
-    checksum; the newest version's ``<version>.zip`` must exist, match that file
-    and hold exactly the folder's files with the same content. An older version
-    keeps no zip (it is rebuilt on demand, :func:`rebuild_zip`); one that is
-    there is checked the same way.
-    """
-    bundle = Path(bundle)
-    problems: list[str] = []
-    manifest_path = bundle / MANIFEST
-    if not manifest_path.is_file():
-        return [f"{manifest_path}: missing (not a published bundle?)"]
-    try:
-        manifest = read_json(manifest_path)
-        listed = dict(manifest["files"])
-    except (ValueError, KeyError, TypeError) as exc:
-        return [f"{manifest_path}: unreadable manifest ({exc})"]
-    folder = {MANIFEST: sha256_file(manifest_path)}
-    for rel, expected in sorted(listed.items()):
-        path = bundle / rel
-        if not _inside(bundle, rel):
-            problems.append(f"{rel}: listed in the manifest but outside the bundle")
-        elif not path.is_file():
-            problems.append(f"{rel}: missing")
-        else:
-            folder[rel] = got = sha256_file(path)
-            if got != expected:
-                problems.append(f"{rel}: sha256 {got} but manifest says {expected}")
-    for p in sorted(bundle.rglob("*")):
-        rel = p.relative_to(bundle).as_posix()
-        if p.is_symlink():
-            problems.append(f"{rel}: a symbolic link (a bundle holds only files)")
-        elif p.is_file() and rel != MANIFEST:
-            if rel not in folder:
-                folder[rel] = sha256_file(p)
-            if rel not in listed:
-                problems.append(f"{rel}: not listed in the manifest")
-    if fingerprint(listed) != manifest.get("fingerprint"):
-        problems.append("fingerprint in the manifest does not match its file list")
-    problems += _zip_problems(bundle, folder)
-    return problems
-
-
-def versions(bundles: str | Path) -> list[str]:
-    """The version folders under ``bundles``, oldest first."""
-    found = [p.name for p in Path(bundles).iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
-    return sorted(found, key=_version_key)
-
-
-def verify_all(bundles: str | Path) -> list[str]:
-    """Verify every version and the chain between them; problems are prefixed by version.
-
-    The chain: each manifest names the version before it (``previous``) and
-    that version's manifest checksum (``previous_manifest_sha256``), the first
-    names none, and ``LATEST`` names the last. An edited, removed or inserted
-    version, or an edited manifest, breaks it.
-    """
-    bundles = Path(bundles)
-    names = versions(bundles)
-    if not names:
-        return [f"{bundles}: no published version"]
-    problems = []
-    before: str | None = None
-    for name in names:
-        problems += [f"{name}: {p}" for p in verify(bundles / name)]
-        try:
-            manifest = read_json(bundles / name / MANIFEST)
-        except (OSError, ValueError):
-            before = name
-            continue  # reported by verify()
-        if manifest.get("previous") != before:
-            problems.append(
-                f"{name}: manifest names {manifest.get('previous')} as the previous version, "
-                f"but the version before it is {before}"
-            )
-        expected = sha256_file(bundles / before / MANIFEST) if before else None
-        if before and "previous_manifest_sha256" not in manifest:
-            problems.append(f"{name}: manifest records no checksum of {before}'s manifest")
-        elif manifest.get("previous_manifest_sha256") != expected:
-            problems.append(
-                f"{name}: checksum of {before}'s manifest differs from the one recorded"
-            )
-        before = name
-    if latest(bundles) != names[-1]:
-        problems.append(f"{LATEST}: names {latest(bundles)}, but the last version is {names[-1]}")
-    return problems

@@ -15,7 +15,8 @@ from ..errors import InputError, LivingReviewError
 from ..project import SCHEMA_DIR  # package data (importlib.resources), one copy
 from ..sheets import ROW, SUPPORTED, load_schema, read_sheet, validate_frame
 from .files import ADJUDICATION, STAGES, reviewer_name
-from .imports import EXPORT_SUFFIXES, RecordIndex, read_export_file, tool_export
+from .imports import EXPORT_SUFFIXES, RecordIndex
+from .tool_readers import read_export_file, tool_export
 
 log = logging.getLogger(__name__)
 

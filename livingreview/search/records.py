@@ -61,7 +61,8 @@ from ..contract import record_sort_key
 from ..errors import InputError
 from ..io import read_json, sha256_file, write_csv, write_json
 from .errors import PubMedXMLError
-from .exports import SourceRecord, export_date, load_export
+from .export_records import SourceRecord
+from .exports import export_date, load_export
 from .files import completed_snapshots, export_files, orphan_snapshots
 from .pubmed_xml import Deletion, PubMedRecord, parse_efetch
 

@@ -70,9 +70,9 @@ _EXPORTS = {
     "smd_from_change": "escalc",
     "smd_from_md_se": "escalc",
     "MultilevelResult": "multilevel",
-    "ProfileCI": "multilevel",
+    "ProfileCI": "profile_likelihood",
     "fit_multivariate": "multilevel",
-    "profile_ci": "multilevel",
+    "profile_ci": "profile_likelihood",
     "RobustResult": "robust",
     "cr1": "robust",
     "cr2": "robust",
@@ -82,7 +82,7 @@ _EXPORTS = {
 }
 _MODULES = (
     "bias", "checks", "covariance", "cumulative", "datasets", "deleted", "dist", "escalc", "metareg",
-    "multilevel", "qprofile", "rma", "robust", "tau2", "wls",
+    "multilevel", "profile_likelihood", "qprofile", "rma", "robust", "tau2", "wls",
 )  # fmt: skip
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
