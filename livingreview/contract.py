@@ -75,6 +75,9 @@ CUMULATIVE_DIR = "results/cumulative"
 CUMULATIVE_TABLE = "cumulative.csv"
 
 
+BUNDLES_DIR = "results/bundles"  # the published versions, LATEST, the bundle rule's marker
+
+
 def cumulative_files(domains: list[str] | tuple[str, ...]) -> list[str]:
     """The files of ``CUMULATIVE_DIR`` for the configured outcome domains."""
     return [CUMULATIVE_TABLE, *(f"{d}.{ext}" for d in domains for ext in ("svg", "png"))]

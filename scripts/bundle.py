@@ -3,25 +3,17 @@
 from pathlib import Path
 
 from livingreview.adapter import logged
-from livingreview.io import write_json
-from livingreview.publish.bundle import publish
+from livingreview.publish.bundle import BundleSettings, run, write
 
 snakemake = snakemake  # noqa: F821, PLW0127 - injected by Snakemake's script: directive
 
 with logged(snakemake.log[0], "bundle") as log:
-    out = Path(snakemake.output[0])
-    result = publish(
-        Path(snakemake.input.effects).parents[1],
-        out.parent,
-        snakemake.params.config,
-        inputs_root=snakemake.params.inputs_root,
-        allow_removals=snakemake.params.allow_removals,
-        # the pipeline's own checkout (for its git commit), wherever the project was moved
-        repo=Path(snakemake.scriptdir).parent,
+    repo = Path(snakemake.scriptdir).parent  # the pipeline's own checkout, for its git commit
+    bundles = Path(snakemake.output.published).parent  # the versions sit beside the marker
+    settings = BundleSettings.from_params(
+        dict(snakemake.params.items()), bundles=bundles, repo=repo
     )
+    result = run(settings, dict(snakemake.input.items()))
+    write(result, dict(snakemake.output.items()))
     log.info(result.message)
     print(f"livingreview bundle: {result.message}")
-    write_json(
-        out,
-        {"changed": result.changed, "version": result.version, "message": result.message},
-    )

@@ -35,6 +35,32 @@ def _publish(root, results, date="2026-11-21"):
     )
 
 
+def test_bundle_rule_entry_point_parses_params_once_publishes_and_writes_its_marker(project):
+    """bundle.run/write, the stage shape; allow_removals "true" from --config is parsed once."""
+    root, results = project
+    params = {
+        "config": CONFIG,
+        "inputs_root": str(root / "resources" / "demo"),
+        "allow_removals": "true",
+    }
+    settings = bundle.BundleSettings.from_params(params, bundles=results / "bundles", repo=root)
+    assert settings.allow_removals is True and settings.bundles == results / "bundles"
+    assert bundle.BundleSettings.from_params(
+        {**params, "allow_removals": False}, bundles=".", repo=root
+    )
+    assert not bundle.BundleSettings.from_params(
+        {**params, "allow_removals": "false"}, bundles=".", repo=root
+    ).allow_removals
+    inputs = {"effects": str(results / "effects" / "effects.csv")}
+    result = bundle.run(settings, inputs)
+    assert result.changed and result.path == results / "bundles" / result.version
+    bundle.write(result, {"published": results / "bundles" / "published.json"})
+    marker = json.loads((results / "bundles" / "published.json").read_text())
+    assert marker == {"changed": True, "version": result.version, "message": result.message}
+    again = bundle.run(settings, inputs)
+    assert not again.changed and again.version == result.version
+
+
 def test_first_publication_manifest_and_zip(project):
     root, results = project
     res = _publish(root, results)

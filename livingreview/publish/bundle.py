@@ -568,3 +568,60 @@ def _check_publishable(
             "publish it with `livingreview update --config 'publish={allow_removals: true}'` "
             "(config key publish.allow_removals). Nothing was published"
         )
+
+
+# --------------------------------------------------------------------------- the rule's entry point
+
+
+@dataclass(frozen=True)
+class BundleSettings:
+    """The ``bundle`` rule's params, parsed once, and the pipeline's own checkout."""
+
+    config: Mapping[str, Any]  # the published configuration (copied into the bundle)
+    bundles: Path
+    inputs_root: Path | None
+    allow_removals: bool
+    repo: Path  # for its git commit, wherever the project was moved
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, Any], *, bundles: str | Path, repo: str | Path
+    ) -> BundleSettings:
+        """``allow_removals`` may come as ``"true"`` from ``--config``.
+
+        ``bundles``: the folder of the rule's marker (where the versions go);
+        ``repo``: the pipeline's checkout.
+        """
+        allow = params["allow_removals"]
+        root = params.get("inputs_root")
+        return cls(
+            config=params["config"],
+            bundles=Path(bundles),
+            inputs_root=Path(root) if root is not None else None,
+            allow_removals=allow is True or str(allow).lower() == "true",
+            repo=Path(repo),
+        )
+
+
+def run(settings: BundleSettings, inputs: Mapping[str, Any]) -> PublishResult:
+    """Publish a new version if anything changed (:func:`publish`, atomic: it writes as it runs).
+
+    ``inputs``: the rule's inputs; ``effects`` (``results/effects/effects.csv``)
+    locates the results folder.
+    """
+    return publish(
+        Path(inputs["effects"]).parents[1],
+        settings.bundles,
+        settings.config,
+        inputs_root=settings.inputs_root,
+        allow_removals=settings.allow_removals,
+        repo=settings.repo,
+    )
+
+
+def write(result: PublishResult, outputs: Mapping[str, Any]) -> None:
+    """The rule's ``published`` marker: whether a version went out, which, and why."""
+    write_json(
+        outputs["published"],
+        {"changed": result.changed, "version": result.version, "message": result.message},
+    )

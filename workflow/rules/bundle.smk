@@ -17,7 +17,7 @@ rule bundle:
         grade=list(GRADE_OUTPUT.values()),
         cumulative=rules.cumulative.output,
     output:
-        "results/bundles/published.json",
+        published=f"{contract.BUNDLES_DIR}/published.json",
     log:
         "results/logs/bundle/bundle.log",
     params:

@@ -49,6 +49,6 @@ rule report:
         runtime=30,
     params:
         config=REPORT_CONFIG,
-        bundles="results/bundles",
+        bundles=contract.BUNDLES_DIR,
     script:
         "../../scripts/report.py"
