@@ -340,6 +340,11 @@ def _share_unchanged(
     return shared
 
 
+def _flag(value: Any) -> bool:
+    """A yes/no setting that ``--config`` may pass as the text ``"true"``."""
+    return value is True or str(value).lower() == "true"
+
+
 def publish(
     results: str | Path,
     bundles: str | Path,
@@ -359,9 +364,7 @@ def publish(
     """
     if allow_removals is None:
         allow_removals = (config.get("publish") or {}).get("allow_removals")
-    allow_removals = (
-        allow_removals is True or str(allow_removals).lower() == "true"
-    )  # --config: "true"
+    allow_removals = _flag(allow_removals)
     results, bundles = Path(results), Path(bundles)
     bundles.mkdir(parents=True, exist_ok=True)
     date = date or dt.date.today().isoformat()
@@ -592,13 +595,12 @@ class BundleSettings:
         ``bundles``: the folder of the rule's marker (where the versions go);
         ``repo``: the pipeline's checkout.
         """
-        allow = params["allow_removals"]
         root = params.get("inputs_root")
         return cls(
             config=params["config"],
             bundles=Path(bundles),
             inputs_root=Path(root) if root is not None else None,
-            allow_removals=allow is True or str(allow).lower() == "true",
+            allow_removals=_flag(params["allow_removals"]),
             repo=Path(repo),
         )
 
