@@ -92,11 +92,16 @@ def _fail(verb: str, message: str, code: int = EXIT_USAGE) -> int:
 
 
 def update(args: argparse.Namespace) -> int:
+    from . import clock
     from .errors import LivingReviewError
     from .project import snakefile as project_snakefile
     from .project import version_warning
 
     project = Path(args.directory).resolve()
+    try:  # one date for the whole run: the search window's end and the version's name
+        run_date = clock.today().isoformat()
+    except LivingReviewError as exc:
+        return _fail("update", str(exc))
     # A project made by `livingreview init` runs the package's workflow; this
     # repository (the demo) its own Snakefile.
     snakefile = project_snakefile(project)
@@ -173,8 +178,9 @@ def update(args: argparse.Namespace) -> int:
         if plain:
             cmd += ["--config", *plain]
         cmd += list(args.snakemake_args or [])
-        env = {**os.environ, RUN_ENV: str(project)}
+        env = {**os.environ, RUN_ENV: str(project), clock.ENV: run_date}
         with open(log_path, "a", encoding="utf-8") as log, _Forwarder() as forward:
+            log.write(f"livingreview update: run date {run_date} ({clock.ENV})\n")
 
             def started(proc: subprocess.Popen) -> None:
                 _write_holder(lock, f"pid {os.getpid()} (Snakemake pid {proc.pid}) since {since}")

@@ -17,7 +17,6 @@ for the team and the package version the project was made with.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import os
 import re
@@ -27,6 +26,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from . import clock
 from .errors import LivingReviewError
 from .io import write_text
 
@@ -229,7 +229,7 @@ def init(dest: str | Path, title: str, *, short_name: str | None = None) -> list
     values = {
         "title": title.replace('"', "'"),
         "short_name": short_name or slug(title),
-        "start_date": dt.date.today().isoformat(),
+        "start_date": clock.today().isoformat(),
         "version": version,
         "input_root": INPUT_ROOT,
         "sheets": "\n".join(

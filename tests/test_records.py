@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from livingreview import clock
 from livingreview.errors import InputError
 from livingreview.io import read_json
 from livingreview.search.export_readers import read_csv_export, read_medline, read_ris
@@ -332,7 +333,7 @@ def test_offline_workflow_then_live_against_fake_server(
     assert "Nothing to be done" in again.stderr
     assert (work / "results/records/records.csv").read_bytes() == csv
 
-    today = dt.date.today()
+    today = clock.today()
     corpus = make_corpus(40, today - dt.timedelta(days=10), today, first_pmid=41_000_000)
     with FakeEutils(shared / PUBMED, corpus, template_files=SMALL_TEMPLATE_FILES) as fake:
         env = {**os.environ, "NCBI_API_KEY": "SECRET-wf-key-91"}

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from fake_eutils import SMALL_TEMPLATE_FILES, FakeEutils, make_corpus
 
+from livingreview import clock
 from livingreview.io import read_json
 from livingreview.search.files import search_marker
 from livingreview.search.pubmed import PubMedClient
 from livingreview.search.records import read_records
 from livingreview.search.snapshots import run_search
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 EARLIER = TODAY - dt.timedelta(days=5)
 KEY = "SECRET-wf-key-3141"
 SNAKEFILE = """

@@ -54,7 +54,6 @@ under the next number.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import os
@@ -68,6 +67,7 @@ from typing import Any
 
 import yaml
 
+from .. import clock
 from ..contract import (
     BUNDLE_FILES,
     CUMULATIVE_DIR,
@@ -367,7 +367,7 @@ def publish(
     allow_removals = _flag(allow_removals)
     results, bundles = Path(results), Path(bundles)
     bundles.mkdir(parents=True, exist_ok=True)
-    date = date or dt.date.today().isoformat()
+    date = date or clock.today().isoformat()
     _remove_leftovers(bundles)
     if (announced := latest(bundles)) is not None:  # a run killed before it dropped them
         drop_older_zips(bundles, announced)

@@ -30,6 +30,7 @@ from typing import Any
 
 import requests
 
+from .. import clock
 from .errors import EutilsError, FetchFailedError, PubMedError, PubMedXMLError
 from .pubmed_xml import SearchResult, _parse_esearch, element_pmids, iter_efetch_elements
 
@@ -259,7 +260,7 @@ class PubMedClient:
             params.update(
                 datetype=datetype,
                 mindate=(mindate or dt.date(1800, 1, 1)).strftime(DATE_FMT),
-                maxdate=(maxdate or dt.date.today()).strftime(DATE_FMT),
+                maxdate=(maxdate or clock.today()).strftime(DATE_FMT),
             )
 
         def check(body: bytes) -> SearchResult:

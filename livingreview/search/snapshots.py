@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from .. import __version__
+from .. import __version__, clock
 from ..io import atomic_write, read_json, sha256_file, write_json
 from .errors import PubMedError
 from .files import completed_snapshots, pending_marker
@@ -232,7 +232,7 @@ def run_search(
     completed without a gap.
     """
     folder = Path(snapshot_dir)
-    until = until or dt.date.today()
+    until = until or clock.today()
     final = folder / f"{until.isoformat()}.xml.gz"
     sidecar = folder / f"{until.isoformat()}.json"
     finish_commits(folder)

@@ -11,14 +11,13 @@
 #   Snakemake never owns a snapshot: the job writes it into the append-only
 #   store itself, and its output is a marker under results/ (Snakemake deletes
 #   the outputs of a failed job and rewrites them when params change).
-import datetime
-
+from livingreview.clock import today
 from livingreview.search.files import input_files, search_marker
 
 SEARCH = config["search"]
 INPUT_ROOT = config["inputs"]["root"]
 SEARCH_LIVE = SEARCH["mode"] == "live"
-SEARCH_UNTIL = datetime.date.today().isoformat()
+SEARCH_UNTIL = today().isoformat()
 SEARCH_MARKER = search_marker(SEARCH_UNTIL)
 
 
