@@ -5,7 +5,8 @@ under the next, and a resumed run must name its version as the run it
 resumes would have. ``livingreview update`` therefore reads the date once and
 passes it to Snakemake, and so to every job, as ``LIVINGREVIEW_TODAY``. Set
 the variable yourself (``YYYY-MM-DD``, not later than today) to rerun an
-update as of an earlier day; it is the only way the date enters a run.
+update as of an earlier day. Every date a run works with comes from here;
+timestamps (log names, a snapshot's ``completed``) stay the real time.
 """
 
 from __future__ import annotations
